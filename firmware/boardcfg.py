@@ -1,0 +1,156 @@
+# Board file loading: a JSON file names the pins, the transducer's transfer function, the
+# chamber count and the limits. Every field is checked once here; a bad file is refused with an
+# error that names the file, the field and what is allowed (the Klipper habit).
+import json
+from limits import BOARD_LIMITS, CEILING_MARGIN_MMHG, CHAMBERS_MIN, CHAMBERS_MAX, check_number
+
+ADC_FULL_SCALE_V = 3.1        # ESP32 ADC at 11 dB attenuation reads up to about 3.1 V
+
+# Per chip: highest GPIO number, and the ADC1 pins (ADC2 cannot be read while Wi-Fi is on).
+MCUS = {
+    "esp32": (39, (32, 33, 34, 35, 36, 37, 38, 39)),
+    "esp32s3": (48, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)),
+}
+
+_SCHEMA = {
+    "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits"),
+    "outputs": ("active_high", "pump_pin", "dump_pin", "valve_pins"),
+    "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
+    "inputs": ("button_pin", "button_active_low"),
+    "limits": tuple(BOARD_LIMITS),
+}
+_OPTIONAL = ("description",)
+
+
+class BoardError(Exception):
+    pass
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class _Checker:
+    def __init__(self, path):
+        self.path = path
+
+    def fail(self, field, text):
+        raise BoardError("board file %s: field '%s': %s" % (self.path, field, text))
+
+    def section(self, data, name):
+        where = name or "top level"
+        if not isinstance(data, dict):
+            self.fail(name or "(file)", "must be a JSON object")
+        allowed = _SCHEMA[name]
+        for key in data:
+            if key not in allowed:
+                self.fail(_join(name, key), "unknown field in %s; allowed: %s" % (where, ", ".join(allowed)))
+        for key in allowed:
+            if key not in data and key not in _OPTIONAL:
+                self.fail(_join(name, key), "missing from %s" % where)
+        return data
+
+    def number(self, data, name, key, lo, hi):
+        err = check_number(data[key], lo, hi, "value")
+        if err:
+            self.fail(_join(name, key), err)
+        return data[key]
+
+    def integer(self, data, name, key, lo, hi):
+        v = data[key]
+        if not _is_int(v) or v < lo or v > hi:
+            self.fail(_join(name, key), "must be a whole number from %d to %d, got %r" % (lo, hi, v))
+        return v
+
+    def flag(self, data, name, key):
+        if not isinstance(data[key], bool):
+            self.fail(_join(name, key), "must be true or false, got %r" % (data[key],))
+        return data[key]
+
+
+def _join(section, key):
+    return section + "." + key if section else key
+
+
+def validate(data, path="<board>"):
+    """Check a parsed board file; return it unchanged or raise BoardError."""
+    c = _Checker(path)
+    c.section(data, "")
+    if not isinstance(data["name"], str) or not data["name"]:
+        c.fail("name", "must be a non-empty text")
+    if "description" in data and not isinstance(data["description"], str):
+        c.fail("description", "must be a text")
+    mcu = data["mcu"]
+    if mcu not in MCUS:
+        c.fail("mcu", "must be one of %s, got %r" % (", ".join(sorted(MCUS)), mcu))
+    max_gpio, adc1_pins = MCUS[mcu]
+    chambers = c.integer(data, "", "chambers", CHAMBERS_MIN, CHAMBERS_MAX)
+
+    used = {}
+
+    def pin(section, key, value):
+        field = _join(section, key)
+        if not _is_int(value) or value < 0 or value > max_gpio:
+            c.fail(field, "must be a GPIO number from 0 to %d on %s, got %r" % (max_gpio, mcu, value))
+        if value in used:
+            c.fail(field, "GPIO%d is already used by %s" % (value, used[value]))
+        used[value] = field
+        return value
+
+    out = c.section(data["outputs"], "outputs")
+    c.flag(out, "outputs", "active_high")
+    pin("outputs", "pump_pin", out["pump_pin"])
+    pin("outputs", "dump_pin", out["dump_pin"])
+    valves = out["valve_pins"]
+    if not isinstance(valves, list) or len(valves) != chambers:
+        c.fail("outputs.valve_pins", "must list one GPIO per chamber (%d), got %r" % (chambers, valves))
+    for i, v in enumerate(valves):
+        pin("outputs", "valve_pins[%d]" % i, v)
+
+    sen = c.section(data["sensor"], "sensor")
+    adc = pin("sensor", "adc_pin", sen["adc_pin"])
+    if adc not in adc1_pins:
+        c.fail("sensor.adc_pin", "must be an ADC1 pin on %s (%s): ADC2 cannot be read while "
+               "Wi-Fi is on; got %d" % (mcu, ", ".join(str(p) for p in adc1_pins), adc))
+    v0 = c.number(sen, "sensor", "v_at_zero", 0.2, 4.0)
+    vfs = c.number(sen, "sensor", "v_at_full_scale", 1.0, 10.0)
+    if vfs < v0 + 1.0:
+        c.fail("sensor.v_at_full_scale", "must be at least 1 V above v_at_zero (%s V), got %s" % (v0, vfs))
+    fs = c.number(sen, "sensor", "full_scale_mmhg", 100, 2000)
+    ratio = c.number(sen, "sensor", "divider_ratio", 0.05, 1.0)
+    if vfs * ratio > ADC_FULL_SCALE_V - 0.2:
+        c.fail("sensor.divider_ratio", "puts full scale at %.2f V on the ADC; it must stay below "
+               "%.1f V: use a smaller ratio" % (vfs * ratio, ADC_FULL_SCALE_V - 0.2))
+    if v0 * ratio < 0.1:
+        c.fail("sensor.divider_ratio", "puts 0 mmHg at %.3f V on the ADC; it must be at least "
+               "0.1 V so a broken wire (0 V) is told apart" % (v0 * ratio))
+
+    inp = c.section(data["inputs"], "inputs")
+    pin("inputs", "button_pin", inp["button_pin"])
+    c.flag(inp, "inputs", "button_active_low")
+
+    lim = c.section(data["limits"], "limits")
+    for key in BOARD_LIMITS:
+        lo, hi, _default, _why = BOARD_LIMITS[key]
+        c.integer(lim, "limits", key, lo, hi)
+    if lim["max_target_mmhg"] + CEILING_MARGIN_MMHG > lim["ceiling_mmhg"]:
+        c.fail("limits.max_target_mmhg", "must be at least %d mmHg below ceiling_mmhg (%d), got %d"
+               % (CEILING_MARGIN_MMHG, lim["ceiling_mmhg"], lim["max_target_mmhg"]))
+    if lim["ceiling_mmhg"] > fs * 0.9:
+        c.fail("limits.ceiling_mmhg", "must be at most 90%% of the sensor's full_scale_mmhg (%s) "
+               "so an over-pressure is still measured, got %d" % (fs, lim["ceiling_mmhg"]))
+    return data
+
+
+def load(path):
+    """Read and check a board file; raise BoardError naming the file and the field."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise BoardError("board file %s: cannot be read (%s): copy one from boards/" % (path, e))
+    try:
+        data = json.loads(text)
+    except ValueError as e:
+        raise BoardError("board file %s: is not valid JSON (%s)" % (path, e))
+    return validate(data, path)

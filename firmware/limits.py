@@ -1,0 +1,54 @@
+# The one table of limits. Every number that keeps a leg safe lives here, with its unit and
+# where it comes from (see ../shared/REFERENCE.md and docs/SAFETY.md). Board files and settings
+# are checked against this table when they load; nothing may widen it at run time.
+#
+# Board limits and settings: name -> (lowest allowed, highest allowed, default, why).
+BOARD_LIMITS = {
+    # Over-pressure trip on the manifold transducer. 250 mmHg is the top of home devices.
+    "ceiling_mmhg": (40, 250, 150, "first sample above it trips: pump off, every vent open"),
+    # Highest target a user may set; must sit at least CEILING_MARGIN_MMHG below the ceiling.
+    "max_target_mmhg": (20, 230, 120, "Normatec tops out at 110, research uses about 80"),
+    # Longest session the board allows; 60 min is the longest session seen on devices.
+    "max_session_min": (5, 60, 60, "sessions of 10 to 60 min are what devices offer"),
+}
+
+SETTING_LIMITS = {
+    # target pressure for each chamber; upper bound is the board's max_target_mmhg
+    "pressure_mmhg": (20, 230, 80, "80 mmHg is the research and recovery standard"),
+    # session length; upper bound is the board's max_session_min
+    "minutes": (1, 60, 20, "20-30 min is the usual recovery session"),
+    # hold with every chamber full, then all vent; a 45-60 s cycle in all
+    "hold_s": (0, 30, 10, "cycle of 45-60 s per wave (RecoveryPump, JetBoots)"),
+    "rest_s": (0, 60, 25, "rest lets the veins refill before the next wave"),
+}
+
+# Fixed safety figures (not configurable).
+CEILING_MARGIN_MMHG = 20      # max_target_mmhg + margin <= ceiling_mmhg
+ABS_CEILING_MMHG = 250        # no board may set a higher ceiling
+ABS_SESSION_MIN = 60          # no session may last longer
+SAFE_MMHG = 15                # "vented": IEC 60601-2-30 cuff release level
+VENT_BUDGET_MS = 5000         # every chamber below SAFE_MMHG within this after a trip or stop
+SESSION_GRACE_MS = 15000      # the supervisor trips if a session outlives its length by this
+MAX_ZERO_OFFSET_MMHG = 12     # zero reading further from 0 than this: refuse to start
+CHAMBERS_MIN = 1
+CHAMBERS_MAX = 8
+# A fill that has not reached its target after this long has a leak, a dead pump or a loose hose.
+FILL_TIMEOUT_MS = 20000
+# Sensor plausibility: volts at the transducer output outside
+# [v_at_zero - SENSOR_MARGIN_V, v_at_full_scale + SENSOR_MARGIN_V] mean a broken wire or a short.
+SENSOR_MARGIN_V = 0.25
+SENSOR_BAD_SAMPLES = 4        # consecutive out-of-window samples that trip (Klipper adccmds.c)
+# Control timing
+TICK_MS = 10                  # control period: read, check, decide, drive
+STATUS_MS = 1000              # console status line period
+HEARTBEAT_MS = 250            # supervisor trips if the control loop has not ticked for this long
+MODES = ("wave",)
+
+
+def check_number(value, lo, hi, what):
+    """Return an error text if value is not a number within [lo, hi], else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "%s must be a number from %s to %s, got %r" % (what, lo, hi, value)
+    if value != value or value < lo or value > hi:  # value != value catches NaN
+        return "%s must be from %s to %s, got %r" % (what, lo, hi, value)
+    return None

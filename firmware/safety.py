@@ -1,0 +1,95 @@
+# Safety supervisor: pure logic that can only trip. It sees every pressure sample and the session
+# clock; on the first sign of trouble it latches a fault, and while a fault is latched the
+# caller must drive every output safe (pump off, every valve and the dump open). It then checks
+# that the manifold really falls below SAFE_MMHG within the vent budget, else VENT_FAILED.
+# Only a user may clear a fault, and only once the boot is verified vented.
+from time import ticks_diff
+
+NONE = 0
+OVER_PRESSURE = 1
+SENSOR_RANGE = 2
+SESSION_OVERRUN = 3
+VENT_FAILED = 4
+ZERO_OFFSET = 5
+NO_RISE = 6
+TASK_CRASH = 7
+LOOP_STALL = 8
+
+# Stable codes (their index is the LED blink count) and what to tell the user.
+CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
+         "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL")
+ADVICE = (
+    "",
+    "pressure went above the ceiling: check for a kinked hose or a valve that does not open",
+    "pressure sensor reads outside its range: check the sensor wires and its supply",
+    "session ran past its time limit: the firmware stopped it; report this as a bug",
+    "the boot did not vent: open the chamber hoses by hand now, then check the dump valve",
+    "sensor does not read zero with the boot vented: unplug the hoses, restart, recalibrate",
+    "pressure did not rise while pumping: check the pump, the hoses and the garment fit",
+    "a firmware task crashed: the boot is vented; restart it and report the trace",
+    "the control loop stalled: the boot is vented; restart it and report the trace",
+)
+
+
+class Supervisor:
+    def __init__(self, ceiling_dmmhg, safe_dmmhg, vent_budget_ms, bad_samples, grace_ms):
+        self.ceiling_dmmhg = ceiling_dmmhg
+        self.safe_dmmhg = safe_dmmhg
+        self.vent_budget_ms = vent_budget_ms
+        self.bad_samples = bad_samples
+        self.grace_ms = grace_ms
+        self.fault = NONE           # latched code, NONE when healthy
+        self.first_fault = NONE     # the fault that started it (VENT_FAILED may follow it)
+        self.fault_ms = 0
+        self.venting = False        # a vent is under way and not yet verified
+        self._vent_start_ms = 0
+
+    def tripped(self):
+        return self.fault != NONE
+
+    def trip(self, code, now_ms):
+        """Latch a fault and start verifying the vent. A later fault does not replace the first,
+        except VENT_FAILED, which is worse."""
+        if self.fault == NONE:
+            self.first_fault = code
+            self.fault = code
+            self.fault_ms = now_ms
+            self.begin_vent(now_ms)
+        elif code == VENT_FAILED:
+            self.fault = code
+        return self.fault
+
+    def begin_vent(self, now_ms):
+        """Every path was opened: from now, the manifold must fall below safe_dmmhg in time."""
+        if not self.venting:
+            self.venting = True
+            self._vent_start_ms = now_ms
+
+    def check_sample(self, now_ms, p_dmmhg, bad_run):
+        """Check one pressure sample. Returns the latched fault code (NONE if healthy)."""
+        if p_dmmhg > self.ceiling_dmmhg:
+            self.trip(OVER_PRESSURE, now_ms)
+        if bad_run >= self.bad_samples:
+            self.trip(SENSOR_RANGE, now_ms)
+        if self.venting:
+            if bad_run == 0 and p_dmmhg < self.safe_dmmhg:
+                self.venting = False
+            elif ticks_diff(now_ms, self._vent_start_ms) > self.vent_budget_ms:
+                self.trip(VENT_FAILED, now_ms)
+        return self.fault
+
+    def check_session(self, now_ms, active, start_ms, session_ms):
+        """Trip if a session outlives its length plus the grace; returns the latched code."""
+        if active and ticks_diff(now_ms, start_ms) > session_ms + self.grace_ms:
+            self.trip(SESSION_OVERRUN, now_ms)
+        return self.fault
+
+    def clear(self, now_ms, p_dmmhg, bad_run):
+        """A user acknowledges the fault. Allowed only once the vent is verified."""
+        if self.fault == NONE:
+            return True
+        if self.venting or bad_run or p_dmmhg >= self.safe_dmmhg:
+            return False
+        self.fault = NONE
+        self.first_fault = NONE
+        return True

