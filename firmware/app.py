@@ -76,6 +76,7 @@ class App:
             cmd = seq.step(now_ms, p)
             if seq.fill_timed_out:
                 seq.fill_timed_out = False
+                seq.end_reason = sq.END_NONE
                 sup.trip(safety.NO_RISE, now_ms)
             elif was_zero and seq.phase != sq.ZERO:
                 if sensor.zero_commit():
@@ -130,6 +131,8 @@ class App:
                                              "advice": safety.ADVICE[sup.fault]})
             self._fault = sup.fault
         if seq.phase != self._phase or seq.chamber != self._chamber:
+            if seq.phase == sq.VENT:
+                sup.begin_vent(now_ms)      # every wave's vent is verified, not only the last
             if seq.phase == sq.IDLE and self._phase != sq.IDLE:
                 # the session is over: every path is open, now verify the vent
                 sup.begin_vent(now_ms)

@@ -71,8 +71,10 @@ class Supervisor:
             self.trip(OVER_PRESSURE, now_ms)
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
-        if self.venting:
-            if bad_run == 0 and p_dmmhg < self.safe_dmmhg:
+        if self.venting and bad_run == 0:
+            # a sensor outside its window can neither confirm nor deny the vent: its own
+            # fault (SENSOR_RANGE) stands, and the outputs stay safe regardless
+            if p_dmmhg < self.safe_dmmhg:
                 self.venting = False
             elif ticks_diff(now_ms, self._vent_start_ms) > self.vent_budget_ms:
                 self.trip(VENT_FAILED, now_ms)

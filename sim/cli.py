@@ -53,7 +53,8 @@ def cmd_run(args):
     print(f"boot-sim: {config['board']['name']}, {config['settings']['pressure_mmhg']} mmHg, "
           f"{config['settings']['minutes']} min session, {config['duration_ms'] / 1000:.0f} s "
           f"simulated, firmware under {args.runtime}", file=sys.stderr)
-    summary, _ = run(config, args.runtime, trace, args.flash, quiet=args.quiet)
+    summary, _ = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
+                     firmware_dir=args.firmware)
     print(_summary_text(summary, config))
     if args.trace:
         print(f"trace: {args.trace}")
@@ -86,6 +87,8 @@ def main(argv=None):
     r.add_argument("--plot", help="write a PNG plot of the session here")
     r.add_argument("--runtime", choices=RUNTIMES, default="micropython")
     r.add_argument("--flash", help="directory to use as the device's flash (kept between runs)")
+    r.add_argument("--firmware", help="directory to take the firmware from (default firmware/),"
+                   " e.g. a flashed virtual board's flash directory")
     r.add_argument("--quiet", action="store_true", help="no progress line")
     c = sub.add_parser("check-board", help="check a board file")
     c.add_argument("file")

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from sim import paths
-from sim.scenario import ScenarioError, check_events, check_plant, resolve_board
+from sim.scenario import ScenarioError, check_events, check_plant, check_top, resolve_board
 
 paths.import_device_modules()
 import boardcfg  # noqa: E402
@@ -43,6 +43,7 @@ def micropython_binary():
 def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=None):
     """Merge a scenario (dict, already top-level checked) with command-line overrides into the
     device process's config. Raises ScenarioError/BoardError with what to fix."""
+    check_top(scenario)
     board_file = resolve_board(board_path or scenario.get("board") or str(paths.DEFAULT_BOARD))
     board = boardcfg.load(str(board_file))
     chambers = board["chambers"]
@@ -178,7 +179,8 @@ class Follower:
             kind = "fault_injected"
         elif kind == "firmware_exit":
             self.end_reason = "firmware_exit"
-        out = {"kind": "event", "t_ms": t, "event": kind, "source": "sim"}
+        name = {"boot": "power_on", "end": "run_end"}.get(kind, kind)
+        out = {"kind": "event", "t_ms": t, "event": name, "source": "sim"}
         out.update(rec)
         self.write(out)
 
@@ -253,8 +255,11 @@ def _mmss(s):
 
 
 def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress_stream=None,
-        quiet=False, extra_env=None):
-    """Run the device process to the end. Returns (summary, follower)."""
+        quiet=False, extra_env=None, firmware_dir=None):
+    """Run the device process to the end. Returns (summary, follower).
+    firmware_dir: where the firmware modules come from (default firmware/); a flashed virtual
+    board's flash directory works too (.py or .mpy files)."""
+    fw = Path(firmware_dir) if firmware_dir else paths.FIRMWARE
     if runtime not in RUNTIMES:
         raise RunError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     own_flash = flash_dir is None
@@ -269,10 +274,10 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
         cmd = [micropython_binary(), "-X", "heapsize=4M", str(paths.DEVICE / "run.py"),
                str(cfg_path)]
         env["MICROPYPATH"] = os.pathsep.join(
-            [str(paths.MPSHIM), str(paths.FIRMWARE), str(paths.DEVICE), ".frozen"])
+            [str(paths.MPSHIM), str(fw), str(fw / "lib"), str(paths.DEVICE), ".frozen"])
     else:
         cmd = [sys.executable, "-u", str(paths.DEVICE / "run.py"), str(cfg_path)]
-        env["PYTHONPATH"] = os.pathsep.join([str(paths.FIRMWARE), str(paths.DEVICE)])
+        env["PYTHONPATH"] = os.pathsep.join([str(fw), str(fw / "lib"), str(paths.DEVICE)])
     env.update(extra_env or {})
     trace = open(trace_path, "w") if trace_path else None
     follower = Follower(config, trace, Progress(progress_stream or sys.stderr,

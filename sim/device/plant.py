@@ -3,9 +3,9 @@
 # docs/PLANT.md gives each parameter's source; the short reasons are beside the defaults here.
 #
 # Units: pressure in mmHg gauge, air in mL at atmospheric pressure ("standard mL"), time in s.
-# Isothermal ideal gas. Each pressure is a state; air moved between two volumes over a step uses
-# the exact exponential relaxation of a linearised orifice, so a step never overshoots
-# equalisation and the model stays stable at 5 ms steps even for the small, stiff manifold.
+# Isothermal ideal gas. Each pressure is a state. The small, stiff manifold is stepped with
+# implicit Euler and each chamber relaxes exponentially toward it through its valve, so a 5 ms
+# step is stable and never overshoots equalisation.
 import math
 
 PATM_MMHG = 760.0
@@ -44,6 +44,12 @@ def _orifice_k(diameter_mm, cd):
     """Standard mL/s through an orifice per sqrt(mmHg) of pressure drop (incompressible)."""
     area_m2 = math.pi * (diameter_mm * 1e-3) ** 2 / 4
     return cd * area_m2 * math.sqrt(2 * PA_PER_MMHG / AIR_KG_M3) * 1e6
+
+
+def _secant(k, dp):
+    """Conductance (mL/s per mmHg) of an orifice at pressure drop dp: flow / dp."""
+    adp = dp if dp > 0 else -dp
+    return k / math.sqrt(adp if adp > LAMINAR_MMHG else LAMINAR_MMHG)
 
 
 def _per_chamber(value, n):
@@ -106,6 +112,7 @@ class Plant:
         self.p_manifold = 0.0
         self.p_chambers = [0.0] * chambers
         self.spin = 0.0
+        self._g = [0.0] * chambers      # per-step valve conductances (allocated once)
         # commanded outputs (True = energised)
         self.pump_cmd = False
         self.dump_cmd = False
@@ -167,46 +174,50 @@ class Plant:
         p = self.params
         pc = self.p_chambers
         pm = self.p_manifold
-        # pump: flow falls linearly with back-pressure to zero at pump_max_mmhg
+        g = self._g
         tau = p["pump_spin_ms"] / 1000.0
         target = 1.0 if self.pump_running() else 0.0
         self.spin += (target - self.spin) * (1.0 - math.exp(-dt / tau))
-        if self.spin > 1e-4:
-            head = 1.0 - pm / p["pump_max_mmhg"]
-            if head > 0:
-                pm += p["pump_strength"] * self._q_free * head * self.spin * dt / self._c_manifold
-        cm = self._c_manifold
+        # Manifold: implicit Euler over everything joined to it. Its capacity is tiny next to a
+        # chamber's, so it settles within a step; the implicit step stays exact and stable.
+        # Pump flow q0 * (1 - pm / pump_max_mmhg) is linear in pm, so it enters implicitly too.
+        # Orifice conductances are secants at the start of the step.
+        q0 = p["pump_strength"] * self._q_free * self.spin if self.spin > 1e-4 else 0.0
+        cdt = self._c_manifold / dt
+        num = cdt * pm + q0
+        den = cdt + q0 / p["pump_max_mmhg"]
         for i in range(self.n):
-            if self.disconnected[i]:
-                # hose off: the chamber empties through the open end, the manifold through the
-                # valve into the open hose
-                pc[i] = self._to_atm(pc[i], self.chamber_capacity(i, pc[i]), self._k_valve, dt)
-                if self.valve_open(i):
-                    pm = self._to_atm(pm, cm, self._k_valve, dt)
-                continue
-            ci = self.chamber_capacity(i, pc[i])
             if self.valve_open(i):
-                pm, pc[i] = self._relax(pm, cm, pc[i], ci, self._k_valve, dt)
-            if pc[i] > 0:
-                pc[i] -= self._leak[i] * pc[i] * dt / ci
+                other = 0.0 if self.disconnected[i] else pc[i]
+                g[i] = _secant(self._k_valve, pm - other)
+                num += g[i] * other
+                den += g[i]
+            else:
+                g[i] = 0.0
         if self.dump_open():
-            pm = self._to_atm(pm, cm, self._k_dump, dt)
+            den += _secant(self._k_dump, pm)
         relief = self._relief
         if relief is not None and pm > relief:
-            pm = relief + self._to_atm(pm - relief, cm, self._k_relief, dt)
-        self.p_manifold = pm if pm > 0 else 0.0
+            gr = _secant(self._k_relief, pm - relief)
+            num += gr * relief
+            den += gr
+        pm = num / den
+        if pm < 0:
+            pm = 0.0
+        self.p_manifold = pm
+        # chambers: each relaxes toward the manifold through its open valve, and leaks
         for i in range(self.n):
+            ci = self.chamber_capacity(i, pc[i])
+            if self.disconnected[i]:
+                # hose off: the chamber empties through the open end
+                pc[i] = self._to_atm(pc[i], ci, self._k_valve, dt)
+                continue
+            if g[i] > 0:
+                pc[i] = pm + (pc[i] - pm) * math.exp(-g[i] * dt / ci)
+            if pc[i] > 0:
+                pc[i] -= self._leak[i] * pc[i] * dt / ci
             if pc[i] < 0:
                 pc[i] = 0.0
-
-    @staticmethod
-    def _relax(pa, ca, pb, cb, k, dt):
-        dp = pa - pb
-        adp = dp if dp > 0 else -dp
-        g = k / math.sqrt(adp if adp > LAMINAR_MMHG else LAMINAR_MMHG)   # mL/s per mmHg
-        inv = 1.0 / ca + 1.0 / cb
-        moved = dp / inv * (1.0 - math.exp(-g * inv * dt))
-        return pa - moved / ca, pb + moved / cb
 
     @staticmethod
     def _to_atm(pa, ca, k, dt):
