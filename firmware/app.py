@@ -1,46 +1,77 @@
-# The application: thin asyncio tasks around the pure logic. One control task reads the sensor,
-# lets the supervisor check the sample, reads the button, asks the sequencer what to do and
-# drives the outputs, every TICK_MS. A separate supervisor task checks that the control task is
-# alive and that the session keeps to its limit. Any exception ends with every output safe.
-#
+# The application: thin asyncio tasks around the pure logic.
+#   control task, every TICK_MS: tick() reads the sensor, lets the supervisor and the hazard
+#     monitor check the sample, reads the button, asks the sequencer what to do, drives outputs;
+#   supervisor task, every 50 ms: supervise() checks the control task is alive and the session
+#     keeps its limits, and only then feeds the hardware watchdog;
+#   service task, every 100 ms: service() prints status and writes the fault log (slow flash I/O
+#     kept off the control path).
+# Any exception in a task, or in the loop, ends with every output safe and a latched fault.
 # Events go to the console as JSON lines: {"event": name, "t_ms": ms since boot, ...}.
 import asyncio
 import json
-from time import ticks_ms, ticks_diff, ticks_add
-import limits
+from time import ticks_ms, ticks_diff
+import limits as L
 import safety
 import sequencer as sq
 import button as btn
+import alarm
+import faultlog
+from monitor import Monitor
 from pressure import Sensor
+
+FAULT_LOG = "faults.log"
+SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
+LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
 
 
 def _mmhg(dmmhg):
     return round(dmmhg / 10, 1)
 
 
+def _remove(path):
+    import os
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 class App:
-    def __init__(self, cfg, hw, settings, emit=print):
+    def __init__(self, cfg, hw, settings, emit=print, flash_dir=""):
         self.cfg = cfg
         self.hw = hw
         self.settings = settings
         self._emit = emit
+        self.log_path = flash_dir + FAULT_LOG
+        self.mark_path = flash_dir + SESSION_MARK
         s = cfg["sensor"]
         self.sensor = Sensor(hw.read_uv, s["v_at_zero"], s["v_at_full_scale"],
                              s["full_scale_mmhg"], s["divider_ratio"])
         self.outputs = hw.outputs
+        n = cfg["chambers"]
         self.seq = sq.WaveSequencer(
-            cfg["chambers"], settings["pressure_mmhg"] * 10, settings["hold_s"] * 1000,
-            settings["rest_s"] * 1000, settings["minutes"] * 60000, limits.FILL_TIMEOUT_MS)
+            n, settings["pressure_mmhg"] * 10, settings["hold_s"] * 1000,
+            settings["rest_s"] * 1000, settings["minutes"] * 60000, L.FILL_TIMEOUT_MS)
         self.sup = safety.Supervisor(
-            cfg["limits"]["ceiling_mmhg"] * 10, limits.SAFE_MMHG * 10, limits.VENT_BUDGET_MS,
-            limits.SENSOR_BAD_SAMPLES, limits.SESSION_GRACE_MS)
+            cfg["limits"]["ceiling_mmhg"] * 10, L.SAFE_MMHG * 10, L.VENT_BUDGET_MS,
+            L.SENSOR_BAD_SAMPLES, L.SESSION_GRACE_MS)
+        self.monitor = Monitor(n)
         self.button = btn.Button()
-        self.boot_ms = ticks_ms()
-        self.heartbeat_ms = self.boot_ms
+        now = ticks_ms()
+        self.boot_ms = now
+        self.heartbeat_ms = now
+        self._last_tick_ms = now
+        self._last_status_ms = now
+        self._alarm_since_ms = now
+        self._alarm_state = alarm.IDLE
+        self._led = -1
+        self._buzz = -1
         self._phase = sq.IDLE
         self._chamber = 0
         self._fault = safety.NONE
         self._was_venting = False
+        self._log_queue = []          # fault records waiting for the service task
+        self._mark = 0                # session marker to write: 1 create, -1 remove
 
     # --- reporting ------------------------------------------------------------------------
     def event(self, now_ms, name, fields=None):
@@ -57,56 +88,106 @@ class App:
             "remaining_s": seq.remaining_ms(now_ms) // 1000,
             "fault": safety.CODES[self.sup.fault]})
 
+    # --- start-up -------------------------------------------------------------------------
+    def restore(self, now_ms):
+        """After a reset: an unacknowledged fault stays latched, and an interrupted session is
+        reported, never resumed."""
+        last = faultlog.unacknowledged(self.log_path)
+        if self.hw.reset_by_watchdog():
+            self.sup.trip(safety.LOOP_STALL, now_ms)
+            self.event(now_ms, "warning", {"text": "restarted by the watchdog: the boot is "
+                                                   "vented and the session was not resumed"})
+            self._log_queue.append({"code": "LOOP_STALL", "why": "watchdog reset"})
+        elif last is not None and last.get("code") in safety.CODES[1:]:
+            code = safety.CODES.index(last["code"])
+            self.sup.trip(code, now_ms)
+            self._fault = code          # already in the log: report it, do not log it again
+            self.event(now_ms, "fault", {"code": last["code"], "advice": safety.ADVICE[code],
+                                         "restored": True})
+        try:
+            open(self.mark_path).close()
+            self.event(now_ms, "warning", {"text": "the last session was cut short by a reset "
+                                                   "or power loss; it was not resumed"})
+            self._mark = -1
+        except OSError:
+            pass
+
     # --- the control tick -----------------------------------------------------------------
     def tick(self, now_ms):
         seq = self.seq
         sup = self.sup
         sensor = self.sensor
+        gap = ticks_diff(now_ms, self._last_tick_ms)
+        self._last_tick_ms = now_ms
         p = sensor.read()
         sup.check_sample(now_ms, p, sensor.bad_run)
         sup.check_session(now_ms, seq.active(), seq.session_start_ms, seq.session_ms)
-        pressed = self.hw.button_pressed()
-        ev = self.button.update(now_ms, pressed)
+        if gap > LOOP_GAP_MS and seq.active():
+            sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long
+        ev = self.button.update(now_ms, self.hw.button_pressed())
         if ev != btn.NONE:
             self.on_button(now_ms, ev)
         if seq.want_zero:
             sensor.zero_add()
         if not sup.tripped():
-            was_zero = seq.phase == sq.ZERO
-            cmd = seq.step(now_ms, p)
-            if seq.fill_timed_out:
-                seq.fill_timed_out = False
-                seq.end_reason = sq.END_NONE
-                sup.trip(safety.NO_RISE, now_ms)
-            elif was_zero and seq.phase != sq.ZERO:
-                if sensor.zero_commit():
-                    self.event(now_ms, "zero", {"offset_mmhg": _mmhg(sensor.zero_dmmhg)})
-                else:
-                    sup.trip(safety.ZERO_OFFSET, now_ms)
-            if not sup.tripped():
-                self.outputs.apply(cmd)
+            self._control(now_ms, p)
         if sup.tripped():
             # every tick, every pin: a latched fault keeps re-driving the safe state
             self.outputs.safe()
             if seq.active():
                 seq.stop(now_ms)
                 seq.end_reason = sq.END_NONE
+        self._indicators(now_ms)
         self._report_changes(now_ms)
         self.heartbeat_ms = now_ms
+
+    def _control(self, now_ms, p):
+        seq = self.seq
+        sup = self.sup
+        mon = self.monitor
+        phase, chamber = seq.phase, seq.chamber
+        cmd = seq.step(now_ms, p)
+        if seq.phase != phase or seq.chamber != chamber:
+            if seq.phase == sq.FILL and seq.topups == 0:
+                mon.begin_fill(seq.chamber)
+            if phase == sq.SETTLE and not (seq.phase == sq.FILL and seq.chamber == chamber):
+                mon.fill_done(chamber)
+        if seq.fill_timed_out:
+            seq.fill_timed_out = False
+            seq.end_reason = sq.END_NONE
+            mon.chamber = chamber
+            sup.trip(safety.NO_RISE, now_ms)
+            return
+        if phase == sq.ZERO and seq.phase != sq.ZERO:
+            if not self.sensor.zero_commit():
+                sup.trip(safety.ZERO_OFFSET, now_ms)
+                return
+            self.event(now_ms, "zero", {"offset_mmhg": _mmhg(self.sensor.zero_dmmhg)})
+        written = self.outputs.apply(cmd)
+        resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
+        code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,
+                         seq.probing, resting)
+        if not code:
+            code = mon.check_time_at_pressure(now_ms, seq.active())
+        if code:
+            sup.trip(code, now_ms)
 
     def on_button(self, now_ms, ev):
         seq = self.seq
         if self.sup.tripped():
             if ev == btn.LONG:
                 if self.sup.clear(now_ms, self.sensor.p_dmmhg, self.sensor.bad_run):
+                    self._log_queue.append(None)      # None: acknowledge the newest record
                     self.event(now_ms, "clear")
                 else:
-                    self.event(now_ms, "clear_refused", {"why": "not vented yet"})
+                    self.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
             return
         if not seq.active():
             if ev == btn.PRESS:
                 seq.start(now_ms)
+                self.monitor.begin_session(now_ms)
                 self.sensor.zero_begin()
+                self._mark = 1
                 self.event(now_ms, "start", {
                     "target_mmhg": seq.target_dmmhg // 10, "minutes": self.settings["minutes"],
                     "mode": self.settings["mode"], "chambers": seq.chambers})
@@ -122,13 +203,41 @@ class App:
                 self.sup.begin_vent(now_ms)
                 self.event(now_ms, "pause")
 
+    def _indicators(self, now_ms):
+        if self.sup.tripped():
+            state = alarm.ALARM_HIGH if self.sup.fault in safety.HIGH_PRIORITY \
+                else alarm.ALARM_MEDIUM
+        elif self.seq.phase == sq.PAUSED:
+            state = alarm.PAUSED
+        elif self.seq.active():
+            state = alarm.RUNNING
+        else:
+            state = alarm.IDLE
+        if state != self._alarm_state:
+            self._alarm_state = state
+            self._alarm_since_ms = now_ms
+        led = alarm.led(now_ms, self._alarm_since_ms, state)
+        if led != self._led:
+            self._led = led
+            self.hw.set_led(led)
+        buzz = alarm.buzzer(now_ms, self._alarm_since_ms, state)
+        if buzz != self._buzz:
+            self._buzz = buzz
+            self.hw.set_buzzer(buzz)
+
     def _report_changes(self, now_ms):
         seq = self.seq
         sup = self.sup
         if sup.fault != self._fault:
             if sup.fault:
-                self.event(now_ms, "fault", {"code": safety.CODES[sup.fault],
-                                             "advice": safety.ADVICE[sup.fault]})
+                code = safety.CODES[sup.fault]
+                fields = {"code": code, "advice": safety.ADVICE[sup.fault],
+                          "p_mmhg": _mmhg(self.sensor.p_dmmhg)}
+                if sup.fault in (safety.NO_RISE, safety.BLOCKED) and self.monitor.chamber:
+                    fields["chamber"] = self.monitor.chamber
+                self.event(now_ms, "fault", fields)
+                self._log_queue.append({"code": code, "uptime_ms": ticks_diff(now_ms,
+                                                                              self.boot_ms)})
             self._fault = sup.fault
         if seq.phase != self._phase or seq.chamber != self._chamber:
             if seq.phase == sq.VENT:
@@ -136,6 +245,7 @@ class App:
             if seq.phase == sq.IDLE and self._phase != sq.IDLE:
                 # the session is over: every path is open, now verify the vent
                 sup.begin_vent(now_ms)
+                self._mark = -1
                 reason = sq.END_NAMES[seq.end_reason] if seq.end_reason else "fault"
                 self.event(now_ms, "stop" if reason == "stopped" else "end", {"reason": reason})
             self.event(now_ms, "phase", {"phase": sq.PHASES[seq.phase], "chamber": seq.chamber,
@@ -147,55 +257,78 @@ class App:
                 self.event(now_ms, "vented", {"p_mmhg": _mmhg(self.sensor.p_dmmhg)})
             self._was_venting = sup.venting
 
+    # --- supervision and service ----------------------------------------------------------
+    def supervise(self, now_ms):
+        """The independent check, and the only place that feeds the watchdog."""
+        alive = ticks_diff(now_ms, self.heartbeat_ms) <= L.HEARTBEAT_MS
+        if not alive:
+            self.outputs.safe()
+            if not self.sup.tripped():
+                self.sup.trip(safety.LOOP_STALL, now_ms)
+                self._report_changes(now_ms)
+        seq = self.seq
+        if self.sup.check_session(now_ms, seq.active(), seq.session_start_ms, seq.session_ms):
+            self.outputs.safe()
+        if alive:
+            self.hw.feed_watchdog()
+
+    def service(self, now_ms):
+        """Slow work: the status line and flash writes."""
+        if ticks_diff(now_ms, self._last_status_ms) >= L.STATUS_MS:
+            self._last_status_ms = now_ms
+            self.status(now_ms)
+        while self._log_queue:
+            rec = self._log_queue.pop(0)
+            try:
+                if rec is None:
+                    faultlog.acknowledge(self.log_path)
+                else:
+                    faultlog.append(self.log_path, rec, L.FAULT_LOG_ENTRIES)
+            except OSError as e:
+                self.event(now_ms, "warning", {"text": "fault log not written: %s" % e})
+        if self._mark:
+            try:
+                if self._mark > 0:
+                    open(self.mark_path, "w").close()
+                else:
+                    _remove(self.mark_path)
+            except OSError:
+                pass
+            self._mark = 0
+
     # --- tasks ----------------------------------------------------------------------------
     async def control_task(self):
-        next_ms = ticks_ms()
         while True:
             self.tick(ticks_ms())
-            next_ms = ticks_add(next_ms, limits.TICK_MS)
-            delay = ticks_diff(next_ms, ticks_ms())
-            if delay < 0:       # overran: do not try to catch up with a burst of ticks
-                next_ms = ticks_ms()
-                delay = 0
-            await asyncio.sleep_ms(delay)
+            await asyncio.sleep_ms(L.TICK_MS)
 
     async def supervisor_task(self):
+        self.hw.start_watchdog(L.WDT_TIMEOUT_MS)
         while True:
-            now = ticks_ms()
-            if ticks_diff(now, self.heartbeat_ms) > limits.HEARTBEAT_MS:
-                self.outputs.safe()
-                if not self.sup.tripped():
-                    self.sup.trip(safety.LOOP_STALL, now)
-                    self.event(now, "fault", {"code": "LOOP_STALL",
-                                              "advice": safety.ADVICE[safety.LOOP_STALL]})
-                    self._fault = self.sup.fault
-            seq = self.seq
-            if self.sup.check_session(now, seq.active(), seq.session_start_ms, seq.session_ms):
-                self.outputs.safe()
+            self.supervise(ticks_ms())
             await asyncio.sleep_ms(50)
 
-    async def status_task(self):
+    async def service_task(self):
         while True:
-            self.status(ticks_ms())
-            await asyncio.sleep_ms(limits.STATUS_MS)
+            self.service(ticks_ms())
+            await asyncio.sleep_ms(100)
 
     def on_exception(self, loop, context):
         # Any task that raises: safe first, then say what happened.
         self.outputs.safe()
         now = ticks_ms()
         self.sup.trip(safety.TASK_CRASH, now)
-        exc = context.get("exception")
-        self.event(now, "fault", {"code": safety.CODES[self.sup.fault],
-                                  "advice": safety.ADVICE[safety.TASK_CRASH], "error": repr(exc)})
-        self._fault = self.sup.fault
+        self.event(now, "crash", {"error": repr(context.get("exception"))})
+        self._report_changes(now)
 
     async def main(self):
         asyncio.get_event_loop().set_exception_handler(self.on_exception)
         now = ticks_ms()
         self.event(now, "boot", {"board": self.cfg["name"], "chambers": self.cfg["chambers"],
                                  "settings": self.settings})
+        self.restore(now)
         asyncio.create_task(self.control_task())
-        asyncio.create_task(self.status_task())
+        asyncio.create_task(self.service_task())
         await self.supervisor_task()
 
 

@@ -22,9 +22,37 @@ class Hardware:
         low = inp["button_active_low"]
         self._button = Pin(inp["button_pin"], Pin.IN, Pin.PULL_UP if low else Pin.PULL_DOWN)
         self._pressed_level = 0 if low else 1
+        ind = cfg.get("indicators", {})
+        self._led = self._optional_out(ind.get("led_pin"))
+        self._buzzer = self._optional_out(ind.get("buzzer_pin"))
+        self._wdt = None
+
+    @staticmethod
+    def _optional_out(pin):
+        return machine.Pin(pin, machine.Pin.OUT, value=0) if pin is not None else None
 
     def button_pressed(self):
         return self._button.value() == self._pressed_level
+
+    def set_led(self, level):
+        if self._led is not None:
+            self._led.value(level)
+
+    def set_buzzer(self, level):
+        if self._buzzer is not None:
+            self._buzzer.value(level)
+
+    def start_watchdog(self, timeout_ms):
+        """Once started the hardware watchdog cannot be stopped: feed it or the chip resets."""
+        self._wdt = machine.WDT(timeout=timeout_ms)
+
+    def feed_watchdog(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+    @staticmethod
+    def reset_by_watchdog():
+        return machine.reset_cause() == machine.WDT_RESET
 
 
 def boot(board_path="board.json"):

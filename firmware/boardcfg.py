@@ -13,13 +13,15 @@ MCUS = {
 }
 
 _SCHEMA = {
-    "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits"),
+    "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits",
+         "indicators"),
     "outputs": ("active_high", "pump_pin", "dump_pin", "valve_pins"),
     "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
     "inputs": ("button_pin", "button_active_low"),
     "limits": tuple(BOARD_LIMITS),
+    "indicators": ("led_pin", "buzzer_pin"),
 }
-_OPTIONAL = ("description",)
+_OPTIONAL = ("description", "indicators", "led_pin", "buzzer_pin")
 
 
 class BoardError(Exception):
@@ -128,6 +130,12 @@ def validate(data, path="<board>"):
     inp = c.section(data["inputs"], "inputs")
     pin("inputs", "button_pin", inp["button_pin"])
     c.flag(inp, "inputs", "button_active_low")
+
+    if "indicators" in data:
+        ind = c.section(data["indicators"], "indicators")
+        for key in ("led_pin", "buzzer_pin"):
+            if ind.get(key) is not None:
+                pin("indicators", key, ind[key])
 
     lim = c.section(data["limits"], "limits")
     for key in BOARD_LIMITS:

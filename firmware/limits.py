@@ -38,6 +38,24 @@ FILL_TIMEOUT_MS = 20000
 # [v_at_zero - SENSOR_MARGIN_V, v_at_full_scale + SENSOR_MARGIN_V] mean a broken wire or a short.
 SENSOR_MARGIN_V = 0.25
 SENSOR_BAD_SAMPLES = 4        # consecutive out-of-window samples that trip (Klipper adccmds.c)
+# Hazard monitor (firmware/monitor.py); pressures in tenths of a mmHg ("dmmhg")
+FILL_IGNORE_MS = 60            # a fill's first ticks: the manifold is still equalising
+FILL_PROGRESS_DMMHG = 10       # a fill must gain 1 mmHg ...
+FILL_STALL_MS = 1500           # ... every 1.5 s, else NO_RISE (pump dead, hose off, big leak)
+FILL_BUDGET_FACTOR = 2         # a fill may take twice the chamber's learned fill time
+FILL_BUDGET_MIN_MS = 2000
+FAST_RISE_DMMHG_PER_TICK = 80  # 800 mmHg/s for 2 ticks: air going nowhere (normal: < 250)
+PUMP_OFF_RISE_DMMHG = 50       # pump off, dump closed: a 5 mmHg climb means the pump runs
+PUMP_OFF_SETTLE_MS = 150       # after the pump stops it coasts and the manifold equalises
+PROBE_EVERY_MS = 1000          # while the pump should be off, check it is, this often
+PROBE_MS = 40                  # the check: every path closed for this long
+FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (200 ms)
+DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
+DRIFT_DMMHG = 50               # ... within 5 mmHg ...
+DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
+MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)
+WDT_TIMEOUT_MS = 500           # hardware watchdog (Klipper ~0.5 s)
+FAULT_LOG_ENTRIES = 20         # the fault log on flash keeps the newest this many
 # Control timing
 TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period

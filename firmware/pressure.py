@@ -8,17 +8,23 @@
 # one tick it is read in. There is no filter state carried from tick to tick.
 from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG
 
-_UNIT_UV = 8                 # microvolts per step before scaling; 8 uV is about 0.01 mmHg
+# 64 uV per step: about 0.01 mmHg on the shipped 0-300 mmHg sensor, well under one ADC step
+# (about 0.8 mV), and coarse enough to leave mul 13 bits: with rounding on the shift the
+# conversion stays within 0.2 mmHg of the exact transfer function over the whole ADC range.
+# (8 uV steps left mul only 10 bits: up to 0.35 mmHg off on the shipped board.)
+_UNIT_UV = 64                # microvolts per step before scaling
 _ADC_MAX_UV = 3300000        # the ESP32 ADC cannot read above its 3.3 V supply
-_PRODUCT_MAX = 1 << 29       # keep (uv / _UNIT_UV) * mul below this: a small int on ESP32
+_PRODUCT_MAX = 1 << 29       # keep (uv / _UNIT_UV) * mul + half below this: small int on ESP32
 
 
 def scale_for(uv_span, full_scale_dmmhg):
-    """(mul, shift) so that dmmhg = (uv // _UNIT_UV * mul) >> shift, as exact as fits."""
+    """(mul, shift) so that dmmhg = (uv // _UNIT_UV * mul + half) >> shift, as exact as fits,
+    where half = (1 << shift) >> 1 rounds to the nearest tenth."""
     gain = full_scale_dmmhg * _UNIT_UV / uv_span
     max_units = _ADC_MAX_UV // _UNIT_UV
     shift = 0
-    while shift < 30 and max_units * int(gain * (1 << (shift + 1)) + 0.5) < _PRODUCT_MAX:
+    while shift < 30 and \
+            max_units * int(gain * (1 << (shift + 1)) + 0.5) + (1 << shift) < _PRODUCT_MAX:
         shift += 1
     return int(gain * (1 << shift) + 0.5), shift
 
@@ -31,6 +37,7 @@ class Sensor:
         self.uv_zero = int(v_at_zero * divider_ratio * 1e6)
         uv_span = (v_at_full_scale - v_at_zero) * divider_ratio * 1e6
         self._mul, self._shift = scale_for(uv_span, full_scale_mmhg * 10)
+        self._half = (1 << self._shift) >> 1
         self.uv_low = int((v_at_zero - SENSOR_MARGIN_V) * divider_ratio * 1e6)
         self.uv_high = int((v_at_full_scale + SENSOR_MARGIN_V) * divider_ratio * 1e6)
         self.zero_dmmhg = 0          # offset captured at session start
@@ -44,7 +51,7 @@ class Sensor:
 
     def to_dmmhg(self, uv):
         """Transfer function without the zero offset, in tenths of a mmHg."""
-        return ((uv - self.uv_zero) // _UNIT_UV * self._mul) >> self._shift
+        return ((uv - self.uv_zero) // _UNIT_UV * self._mul + self._half) >> self._shift
 
     def read(self):
         """Take one oversampled reading; return the zeroed pressure in tenths of a mmHg."""

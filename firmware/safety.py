@@ -14,20 +14,39 @@ ZERO_OFFSET = 5
 NO_RISE = 6
 TASK_CRASH = 7
 LOOP_STALL = 8
+PUMP_STUCK_ON = 9
+BLOCKED = 10
+SENSOR_FROZEN = 11
+SENSOR_DRIFT = 12
+TIME_AT_PRESSURE = 13
 
-# Stable codes (their index is the LED blink count) and what to tell the user.
+# Stable codes (never renumber: the index is in fault logs) and what to tell the user.
 CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
-         "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL")
+         "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL", "PUMP_STUCK_ON", "BLOCKED",
+         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE")
+# Faults after which the sensor cannot verify a vent.
+SENSOR_FAULTS = (SENSOR_RANGE, SENSOR_FROZEN, SENSOR_DRIFT)
+# High priority: the boot may still hold pressure or the pump cannot be stopped: act now.
+HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE)
 ADVICE = (
     "",
     "pressure went above the ceiling: check for a kinked hose or a valve that does not open",
-    "pressure sensor reads outside its range: check the sensor wires and its supply",
+    "pressure sensor reads outside its range: every valve is open but the vent cannot be "
+    "checked, so make sure the chambers are soft; then check the sensor wires and supply",
     "session ran past its time limit: the firmware stopped it; report this as a bug",
     "the boot did not vent: open the chamber hoses by hand now, then check the dump valve",
     "sensor does not read zero with the boot vented: unplug the hoses, restart, recalibrate",
     "pressure did not rise while pumping: check the pump, the hoses and the garment fit",
     "a firmware task crashed: the boot is vented; restart it and report the trace",
     "the control loop stalled: the boot is vented; restart it and report the trace",
+    "the pump runs while switched off: unplug the boot's power, then check the pump driver",
+    "a chamber took no air and the pressure shot up: check that chamber's hose for a kink and "
+    "its valve; if the chamber stays tight, disconnect its hose",
+    "pressure sensor reading is frozen: every valve is open but the vent cannot be checked, "
+    "so make sure the chambers are soft; then check the sensor wiring and supply",
+    "pressure sensor does not read zero with the boot vented: make sure the chambers are "
+    "soft, then recalibrate or replace the sensor",
+    "a chamber stayed under pressure too long without a break: the boot is vented; report this",
 )
 
 
@@ -71,9 +90,9 @@ class Supervisor:
             self.trip(OVER_PRESSURE, now_ms)
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
-        if self.venting and bad_run == 0:
-            # a sensor outside its window can neither confirm nor deny the vent: its own
-            # fault (SENSOR_RANGE) stands, and the outputs stay safe regardless
+        if self.venting and bad_run == 0 and self.first_fault not in SENSOR_FAULTS:
+            # a broken sensor can neither confirm nor deny the vent: its own fault stands,
+            # and the outputs stay safe regardless
             if p_dmmhg < self.safe_dmmhg:
                 self.venting = False
             elif ticks_diff(now_ms, self._vent_start_ms) > self.vent_budget_ms:

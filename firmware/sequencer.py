@@ -4,7 +4,8 @@
 # One cycle: fill chamber 1 (foot) to the target with only its valve open, let the manifold
 # settle and top up if short, close it; the same for chamber 2 up to chamber N (thigh); hold
 # with every chamber closed; vent all; rest; repeat until the session time is up.
-from time import ticks_diff
+from time import ticks_diff, ticks_add
+from limits import PROBE_EVERY_MS, PROBE_MS
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
 
 IDLE = 0
@@ -52,6 +53,9 @@ class WaveSequencer:
         self.fill_timed_out = False
         self.want_zero = False      # True while the caller should feed zero samples
         self.session_start_ms = 0
+        self.probing = False        # True while the pump-off probe command is out
+        self._probe_start_ms = 0
+        self._next_probe_ms = 0
         self._phase_start_ms = 0
         self._fill_start_ms = 0
 
@@ -61,6 +65,8 @@ class WaveSequencer:
         self.end_reason = END_NONE
         self.fill_timed_out = False
         self.cycle = 0
+        self.probing = False
+        self._next_probe_ms = now_ms
         self._enter(ZERO, now_ms)
 
     def stop(self, now_ms, reason=END_STOPPED):
@@ -79,6 +85,9 @@ class WaveSequencer:
     def active(self):
         return self.phase != IDLE
 
+    def in_phase_ms(self, now_ms):
+        return ticks_diff(now_ms, self._phase_start_ms)
+
     def remaining_ms(self, now_ms):
         if self.phase == IDLE:
             return 0
@@ -86,6 +95,24 @@ class WaveSequencer:
 
     # --- the step -------------------------------------------------------------------------
     def step(self, now_ms, p_dmmhg):
+        cmd = self._decide(now_ms, p_dmmhg)
+        if self.phase < HOLD or self.phase > PAUSED:
+            self.probing = False
+            return cmd
+        # Pump off: every PROBE_EVERY_MS close every path for PROBE_MS, so the monitor can see
+        # a pump that runs when it should not (it would climb fast in the closed manifold).
+        if self.probing:
+            if ticks_diff(now_ms, self._probe_start_ms) < PROBE_MS:
+                return self._all_closed | DUMP_CLOSED
+            self.probing = False
+            self._next_probe_ms = ticks_add(now_ms, PROBE_EVERY_MS)
+        elif ticks_diff(now_ms, self._next_probe_ms) >= 0:
+            self.probing = True
+            self._probe_start_ms = now_ms
+            return self._all_closed | DUMP_CLOSED
+        return cmd
+
+    def _decide(self, now_ms, p_dmmhg):
         phase = self.phase
         if phase == IDLE:
             return SAFE

@@ -140,14 +140,14 @@ def test_stop_press_vents_at_once(tmp_path):
 
 # --- every listed fault runs to completion and ends vented, or says why it cannot ----------
 FAULTS = [
-    ({"fault": "pump_stuck_on"}, None),
+    ({"fault": "pump_stuck_on"}, "PUMP_STUCK_ON"),
     ({"fault": "pump_dead"}, "NO_RISE"),
     ({"fault": "valve_stuck_closed", "chamber": 2}, "OVER_PRESSURE"),
     ({"fault": "valve_stuck_open", "chamber": 2}, None),
     ({"fault": "dump_stuck_closed"}, "VENT_FAILED"),
     ({"fault": "sensor_open"}, "SENSOR_RANGE"),
     ({"fault": "sensor_short"}, "OVER_PRESSURE"),
-    ({"fault": "sensor_frozen"}, "NO_RISE"),
+    ({"fault": "sensor_frozen"}, "SENSOR_FROZEN"),
     ({"fault": "sensor_offset", "mmhg": 20}, "VENT_FAILED"),
     ({"fault": "leak", "chamber": 3, "ml_per_min": 3000}, None),
     ({"fault": "hose_disconnect", "chamber": 3}, "NO_RISE"),

@@ -34,6 +34,10 @@ FAULTS = {
     "sensor_offset": ("mmhg",),
     "leak": ("chamber", "ml_per_min"),
     "hose_disconnect": ("chamber",),
+    "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
+    "task_crash": (),               # the next sensor read raises inside the control task
+    "loop_crash": (),               # the event loop itself raises
+    "brownout": (),                 # the chip resets now
 }
 PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
 # plant parameter -> (lowest, highest) accepted
@@ -105,6 +109,8 @@ def check_events(items, where, chambers, duration_s):
                 _num(item["chamber"], f"{w}.chamber", 1, chambers, integer=True)
             if "mmhg" in need:
                 _num(item["mmhg"], f"{w}.mmhg", -300, 300)
+            if "ms" in need:
+                _num(item["ms"], f"{w}.ms", 1, 600000, integer=True)
             if "ml_per_min" in need:
                 _num(item["ml_per_min"], f"{w}.ml_per_min", 0, 20000)
         else:

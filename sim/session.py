@@ -179,6 +179,10 @@ class Follower:
             kind = "fault_injected"
         elif kind == "firmware_exit":
             self.end_reason = "firmware_exit"
+        elif kind == "reset":
+            self.phase, self.chamber = "idle", 0
+            if self.end_reason is None:
+                self.end_reason = "reset"
         name = {"boot": "power_on", "end": "run_end"}.get(kind, kind)
         out = {"kind": "event", "t_ms": t, "event": name, "source": "sim"}
         out.update(rec)

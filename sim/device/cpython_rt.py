@@ -7,6 +7,8 @@ import asyncio
 import selectors
 import time
 
+import simctx
+
 TICKS_PERIOD = 1 << 30
 _HALF = TICKS_PERIOD >> 1
 
@@ -23,10 +25,22 @@ async def _sleep_ms(ms):
     await asyncio.sleep(ms / 1000)
 
 
+def _ticks_ms():
+    return simctx.board.ticks_ms()
+
+
+def _blocking_sleep_ms(ms):
+    if ms > 0:
+        simctx.board.advance(ms)
+
+
 def install_ticks():
-    """Add MicroPython's ticks functions to CPython's time module (pure arithmetic only)."""
+    """Add MicroPython's time and asyncio extras to CPython's modules. ticks_ms and sleep_ms
+    read the virtual board attached to simctx, whichever board that is at the time."""
     time.ticks_add = ticks_add
     time.ticks_diff = ticks_diff
+    time.ticks_ms = _ticks_ms
+    time.sleep_ms = _blocking_sleep_ms
     asyncio.sleep_ms = _sleep_ms
 
 
@@ -36,9 +50,10 @@ class _Selector(selectors.SelectSelector):
         self._board = board
 
     def select(self, timeout=None):
+        self._board.check_loop()
         if timeout is None:
             # nothing scheduled: let time pass until something happens or the run ends
-            while not self._board.ended:
+            while not (self._board.ended or self._board.in_reset):
                 self._board.advance(10)
             return []
         if timeout > 0:
@@ -55,6 +70,11 @@ class _Loop(asyncio.SelectorEventLoop):
     def time(self):
         return self._board.ms / 1000.0
 
+    def call_exception_handler(self, context):
+        # after a reset the old firmware is gone: asyncio's shutdown must not run its handler
+        if not self._board.in_reset:
+            super().call_exception_handler(context)
+
 
 class _Policy(asyncio.DefaultEventLoopPolicy):
     def __init__(self, board):
@@ -68,7 +88,4 @@ class _Policy(asyncio.DefaultEventLoopPolicy):
 def install(board):
     """Run the firmware's time and asyncio on the virtual board's clock."""
     install_ticks()
-    time.ticks_ms = board.ticks_ms
-    time.ticks_us = lambda: ticks_add(0, board.ms * 1000)
-    time.sleep_ms = lambda ms: board.advance(ms) if ms > 0 else None
     asyncio.set_event_loop_policy(_Policy(board))

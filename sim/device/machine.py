@@ -80,15 +80,22 @@ class ADC:
 
 
 class WDT:
+    """Once started it cannot be stopped; not fed within timeout ms, the board resets."""
+
     def __init__(self, id=0, timeout=5000):
         self.timeout = timeout
+        simctx.board.wdt_start(timeout)
 
     def feed(self):
-        pass
+        simctx.board.wdt_feed()
 
 
 def reset_cause():
-    return PWRON_RESET
+    return simctx.board.reset_cause
+
+
+def reset():
+    simctx.board.reset(HARD_RESET)
 
 
 def unique_id():

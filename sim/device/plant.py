@@ -113,6 +113,8 @@ class Plant:
         self.p_chambers = [0.0] * chambers
         self.spin = 0.0
         self._g = [0.0] * chambers      # per-step valve conductances (allocated once)
+        self.watch_mmhg = 1e9           # record when the manifold climbs above this
+        self.crossings = []
         # commanded outputs (True = energised)
         self.pump_cmd = False
         self.dump_cmd = False
@@ -166,9 +168,13 @@ class Plant:
     def advance(self, until_ms):
         """Integrate in fixed steps up to until_ms (a remainder smaller than a step waits)."""
         dt_ms = self.dt_ms
+        watch = self.watch_mmhg
         while self.t_ms + dt_ms <= until_ms:
+            below = self.p_manifold <= watch
             self._step(dt_ms / 1000.0)
             self.t_ms += dt_ms
+            if below and self.p_manifold > watch:
+                self.crossings.append(self.t_ms)
 
     def _step(self, dt):
         p = self.params

@@ -3,6 +3,8 @@
 #   micropython run.py CONFIG.json      (MICROPYPATH: mpshim, firmware, sim/device, .frozen)
 #   python3 run.py CONFIG.json          (sys.path set by the caller the same way, minus mpshim)
 # The working directory is the virtual flash: board.json and settings.json are read from it.
+# A reset (watchdog, brown-out) throws the running firmware away and boots main.py afresh.
+import gc
 import sys
 import json
 
@@ -18,11 +20,25 @@ else:
     ticks_add = cpython_rt.ticks_add
 
 import simctx
-from vboard import VirtualBoard, SimEnd
+from vboard import VirtualBoard, SimEnd, BoardReset
 
 
 def emit(line):
     print(line)
+
+
+def boot_firmware(board):
+    """Run main.py until the run ends (True) or the firmware stops by itself (False)."""
+    try:
+        import main  # noqa: F401  (runs the firmware, as at power-up)
+        why = "the firmware's main.py returned"
+    except SimEnd:
+        return True
+    except Exception as e:  # the firmware stopped with an error: report it, keep the plant going
+        why = "the firmware stopped with %s: %s" % (type(e).__name__, e)
+    emit("@sim " + json.dumps({"sim": "firmware_exit", "t_ms": board.ms, "why": why}))
+    board.run_out()
+    return False
 
 
 def main():
@@ -32,19 +48,31 @@ def main():
     simctx.board = board
     if not MICROPYTHON:
         cpython_rt.install(board)
+    preloaded = set(sys.modules)
     emit("@sim " + json.dumps({"sim": "boot", "t_ms": board.ms,
                                "runtime": sys.implementation.name}))
-    try:
-        import main as firmware_main  # noqa: F401  (runs the firmware, as at power-up)
-        why = "the firmware's main.py returned"
-    except SimEnd:
-        why = None
-    except Exception as e:  # the firmware stopped with an error: report it, keep the plant going
-        why = "the firmware stopped with %s: %s" % (type(e).__name__, e)
-    if why:
-        emit("@sim " + json.dumps({"sim": "firmware_exit", "t_ms": board.ms, "why": why}))
-        board.run_out()
+    while True:
+        try:
+            boot_firmware(board)
+            break
+        except BoardReset:
+            # forget every module the firmware loaded (asyncio's queues included, under
+            # MicroPython) so the next boot starts from nothing, as a real reset does
+            for name in list(sys.modules):
+                if name not in preloaded:
+                    del sys.modules[name]
+            gc.collect()        # the old firmware's objects go while the chip is still reset
+            board.power_up()
+            emit("@sim " + json.dumps({"sim": "boot", "t_ms": board.ms,
+                                       "runtime": sys.implementation.name}))
     emit("@sim " + json.dumps({"sim": "end", "t_ms": board.ms}))
 
 
 main()
+if not MICROPYTHON:
+    # End now: interpreter shutdown would run finalisers of firmware objects from before a
+    # reset (asyncio reports a dead task's exception when it is collected), which a reset chip
+    # never runs.
+    import os
+    sys.stdout.flush()
+    os._exit(0)

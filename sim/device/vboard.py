@@ -15,8 +15,26 @@ ACTIONS = {"start": PRESS_MS, "press": PRESS_MS, "stop": LONG_PRESS_MS,
            "long_press": LONG_PRESS_MS, "clear": LONG_PRESS_MS}
 
 
-class SimEnd(BaseException):
-    """Simulated time is up. A BaseException so firmware `except Exception` cannot swallow it."""
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+
+
+class SimEnd(SystemExit):
+    """Simulated time is up. Not an Exception, so firmware `except Exception` cannot swallow it,
+    and a SystemExit, so CPython's asyncio lets it out of a task."""
+
+
+class BoardReset(SystemExit):
+    """The chip resets (watchdog, brown-out): the running firmware is gone at once."""
+
+    def __init__(self, cause):
+        super().__init__(cause)
+        self.cause = cause
+
+
+class InjectedFault(RuntimeError):
+    """Raised into the firmware by the task_crash and loop_crash faults."""
 
 
 class VirtualBoard:
@@ -46,6 +64,16 @@ class VirtualBoard:
         self._edges = self._button_edges(config.get("actions", []), config.get("seed", 1))
         self._ei = 0
         self._pressed = False
+        self.plant.watch_mmhg = board["limits"]["ceiling_mmhg"]
+        self.reset_cause = PWRON_RESET
+        self.in_reset = False       # between a reset and the next boot: writes go nowhere
+        self._wdt_ms = 0            # watchdog timeout, 0 = not started
+        self._wdt_fed = 0
+        self._stall_ms = 0          # loop_stall: the next sensor read blocks this long
+        self._crash = None          # task_crash / loop_crash waiting to be raised
+        self._reset_at = -1         # brownout: reset at this time
+        self._dirty = False         # an output changed: sample at once
+        self._sampled_ms = -1
 
     # --- time --------------------------------------------------------------------------------
     def ticks_ms(self):
@@ -53,10 +81,14 @@ class VirtualBoard:
 
     def advance(self, ms):
         """Let ms of simulated time pass, with everything scheduled in it."""
-        if self.ended:
+        if self.ended or self.in_reset:
             return
         target = self.ms + ms
         while True:
+            if self._dirty:
+                self._dirty = False
+                if self._sampled_ms != self.ms:
+                    self._sample()
             nxt = target
             if self._next_sample < nxt:
                 nxt = self._next_sample
@@ -64,11 +96,18 @@ class VirtualBoard:
                 nxt = self.faults[self._fi]["t_ms"]
             if self._ei < len(self._edges) and self._edges[self._ei][0] < nxt:
                 nxt = self._edges[self._ei][0]
+            if self._wdt_ms and self._wdt_fed + self._wdt_ms < nxt:
+                nxt = self._wdt_fed + self._wdt_ms
+            if 0 <= self._reset_at < nxt:
+                nxt = self._reset_at
             if nxt > self.end_ms:
                 nxt = self.end_ms
             if nxt > self.ms:
                 self.plant.advance(nxt)
                 self.ms = nxt
+                for t in self.plant.crossings:
+                    self.emit('@sim {"sim": "ceiling_crossed", "t_ms": %d}' % t)
+                self.plant.crossings.clear()
             while self._ei < len(self._edges) and self._edges[self._ei][0] <= self.ms:
                 self._pressed = self._edges[self._ei][1]
                 self._ei += 1
@@ -81,6 +120,11 @@ class VirtualBoard:
             if self.ms >= self.end_ms:
                 self.ended = True
                 raise SimEnd()
+            if self._wdt_ms and self.ms >= self._wdt_fed + self._wdt_ms:
+                self.reset(WDT_RESET)
+            if self._reset_at >= 0 and self.ms >= self._reset_at:
+                self._reset_at = -1
+                self.reset(HARD_RESET)
             if self.ms >= target:
                 return
 
@@ -91,8 +135,47 @@ class VirtualBoard:
         except SimEnd:
             pass
 
+    # --- resets and the watchdog -------------------------------------------------------------
+    def reset(self, cause):
+        """The chip resets now: outputs float (the board's pull-downs switch everything off)."""
+        self.in_reset = True
+        self.reset_cause = cause
+        self.emit('@sim {"sim": "reset", "t_ms": %d, "cause": "%s"}'
+                  % (self.ms, "watchdog" if cause == WDT_RESET else "brownout"))
+        raise BoardReset(cause)
+
+    def power_up(self):
+        """Boot again after a reset: every output released, no watchdog until started."""
+        self.in_reset = False
+        self.levels = {}
+        p = self.plant
+        p.pump_cmd = False
+        p.dump_cmd = False
+        for i in range(self.n):
+            p.valve_cmd[i] = False
+        self._wdt_ms = 0
+        self._stall_ms = 0
+        self._crash = None
+        self._dirty = True
+
+    def wdt_start(self, timeout_ms):
+        self._wdt_ms = timeout_ms
+        self._wdt_fed = self.ms
+
+    def wdt_feed(self):
+        self._wdt_fed = self.ms
+
+    def check_loop(self):
+        """Called where asyncio waits: a loop_crash fault raises here, inside the scheduler."""
+        if self._crash == "loop_crash":
+            self._crash = None
+            raise InjectedFault("injected fault: the event loop crashed")
+
     # --- pins --------------------------------------------------------------------------------
     def pin_write(self, pin, level):
+        if self.in_reset:
+            return
+        self._dirty = True
         self.levels[pin] = level
         role = self.roles.get(pin)
         if role is None:
@@ -114,6 +197,12 @@ class VirtualBoard:
         return self.levels.get(pin, 0)
 
     def read_uv(self, pin):
+        if self._stall_ms:
+            ms, self._stall_ms = self._stall_ms, 0
+            self.advance(ms)        # a blocking call: time passes, the firmware does not run
+        if self._crash == "task_crash":
+            self._crash = None
+            raise InjectedFault("injected fault: the task reading the sensor crashed")
         if self.roles.get(pin, ("", 0))[0] != "adc":
             return 0        # a pin with nothing wired to it, pulled down
         return self.plant.read_uv()
@@ -164,6 +253,12 @@ class VirtualBoard:
             p.add_leak(i, f["ml_per_min"])
         elif kind == "hose_disconnect":
             p.disconnected[i] = True
+        elif kind == "loop_stall":
+            self._stall_ms = f["ms"]
+        elif kind in ("task_crash", "loop_crash"):
+            self._crash = kind
+        elif kind == "brownout":
+            self._reset_at = self.ms
         else:
             raise ValueError("unknown fault %r" % kind)
         rec = {"sim": "fault", "t_ms": self.ms}
@@ -171,6 +266,7 @@ class VirtualBoard:
         self.emit("@sim " + json.dumps(rec))
 
     def _sample(self):
+        self._sampled_ms = self.ms
         p = self.plant
         valves = 0
         for i in range(self.n):

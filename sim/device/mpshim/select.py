@@ -34,6 +34,7 @@ class _Poll:
 
     def ipoll(self, timeout=-1, flags=0):
         board = simctx.board
+        board.check_loop()
         ready = self._ready() if self._objs else None
         if ready or timeout == 0:
             return ready or ()

@@ -1,0 +1,56 @@
+# A small fault log on flash that survives reboot: one JSON object a line, newest last, at most
+# FAULT_LOG_ENTRIES lines. Rewritten whole through a temporary file and a rename, so a power
+# cut mid-write leaves the old log or the new one, never half of one.
+import json
+import os
+
+
+def read(path):
+    """All records, oldest first. A missing or damaged log reads as what can be parsed."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(rec, dict):
+                    out.append(rec)
+    except OSError:
+        pass
+    return out
+
+
+def _write(path, records):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        for rec in records:
+            f.write(json.dumps(rec))
+            f.write("\n")
+    try:
+        os.rename(tmp, path)
+    except OSError:         # a filesystem that will not rename over an existing file
+        os.remove(path)
+        os.rename(tmp, path)
+
+
+def append(path, record, keep):
+    records = read(path)
+    records.append(record)
+    _write(path, records[-keep:])
+
+
+def unacknowledged(path):
+    """The newest record if the user has not acknowledged it, else None."""
+    records = read(path)
+    if records and not records[-1].get("ack"):
+        return records[-1]
+    return None
+
+
+def acknowledge(path):
+    records = read(path)
+    if records and not records[-1].get("ack"):
+        records[-1]["ack"] = True
+        _write(path, records)

@@ -1,0 +1,156 @@
+# Hazard monitor: pure logic beside the supervisor. Each control tick it sees the time, the
+# pressure, the raw sensor reading, the command that was driven and what the sequencer is doing,
+# and returns a fault code (safety.*) when something physical is wrong. It never drives an
+# output; the caller trips the supervisor with the code. Thresholds live in limits.py.
+from time import ticks_diff
+import limits as L
+import safety
+from valves import PUMP_ON, DUMP_CLOSED
+
+
+class Monitor:
+    def __init__(self, chambers):
+        self.chambers = chambers
+        self._all = (1 << chambers) - 1
+        self.chamber = 0                 # chamber of the last fault, for the message
+        self._last_cmd = -1
+        self._state_ms = 0               # when the current command started
+        # fill progress (pump on)
+        self._win_p = 0
+        self._win_ms = 0
+        self._fast_ticks = 0
+        self._last_p = 0
+        self._fill_chamber = 0
+        self._fill_ms = 0                # pump-on time into the current chamber this wave
+        self._last_tick_ms = 0
+        self.expected_fill_ms = [0] * chambers   # learned per chamber; 0 = not yet known
+        # pump off with the dump closed
+        self._hold_min = 0
+        self._probe_p0 = 0
+        # sensor
+        self._same_uv = 0
+        self._last_uv = -1
+        self._drift_ms = -1
+        # time at pressure
+        self.last_vented_ms = 0
+
+    def begin_session(self, now_ms):
+        self.last_vented_ms = now_ms
+        self._fill_chamber = 0
+        self._drift_ms = -1
+
+    def begin_fill(self, chamber):
+        """A fresh fill of chamber (1-based) starts (not a top-up)."""
+        self._fill_chamber = chamber
+        self._fill_ms = 0
+
+    def fill_done(self, chamber):
+        """The sequencer reached the target in chamber (1-based): learn its fill time."""
+        if self._fill_chamber == chamber and self._fill_ms > 0:
+            self.expected_fill_ms[chamber - 1] = self._fill_ms
+
+    def fill_budget_ms(self, chamber):
+        learned = self.expected_fill_ms[chamber - 1]
+        if not learned:
+            return L.FILL_TIMEOUT_MS
+        return max(L.FILL_BUDGET_MIN_MS, L.FILL_BUDGET_FACTOR * learned)
+
+    def check(self, now_ms, p, uv, cmd, filling, chamber, probing, resting_ms):
+        """One tick. p: zeroed pressure (tenths of mmHg); uv: raw mean reading; cmd: the
+        command driven; filling: the sequencer is in a fill of chamber (1-based); probing: the
+        command is the pump-off probe; resting_ms: ms the boot has been fully open in a rest
+        (-1 when not resting). Returns a fault code, or safety.NONE."""
+        if cmd != self._last_cmd:
+            self._new_command(now_ms, p, cmd, filling, chamber)
+        in_state = ticks_diff(now_ms, self._state_ms)
+        dt = ticks_diff(now_ms, self._last_tick_ms)
+        self._last_tick_ms = now_ms
+        fault = safety.NONE
+        # sensor frozen: a live transducer and ADC never repeat the same mean reading for long
+        if uv == self._last_uv:
+            self._same_uv += 1
+        else:
+            self._same_uv = 0
+        self._last_uv = uv
+        if cmd & PUMP_ON:
+            if filling:
+                self._fill_ms += dt
+            if self._same_uv >= L.FROZEN_SAMPLES:
+                fault = safety.SENSOR_FROZEN
+            elif filling and in_state >= L.FILL_IGNORE_MS:
+                fault = self._check_fill(now_ms, p, chamber)
+        elif cmd & DUMP_CLOSED:
+            fault = self._check_pump_off(p, cmd, in_state, probing)
+        if cmd == 0 and p < L.SAFE_MMHG * 10:
+            self.last_vented_ms = now_ms
+        if resting_ms >= L.DRIFT_SETTLE_MS and not fault:
+            fault = self._check_drift(now_ms, p)
+        else:
+            self._drift_ms = -1
+        self._last_p = p
+        return fault
+
+    def check_time_at_pressure(self, now_ms, active):
+        """A session must vent fully at least every MAX_AT_PRESSURE_MS."""
+        if active and ticks_diff(now_ms, self.last_vented_ms) > L.MAX_AT_PRESSURE_MS:
+            return safety.TIME_AT_PRESSURE
+        return safety.NONE
+
+    def _new_command(self, now_ms, p, cmd, filling, chamber):
+        self._last_cmd = cmd
+        self._state_ms = now_ms
+        self._fast_ticks = 0
+        self._hold_min = p
+        self._probe_p0 = p
+        if filling:
+            self._win_p = p
+            self._win_ms = now_ms
+
+    def _check_fill(self, now_ms, p, chamber):
+        # progress: the pressure must gain FILL_PROGRESS_DMMHG every FILL_STALL_MS
+        if p < self._win_p:
+            self._win_p = p
+        elif p >= self._win_p + L.FILL_PROGRESS_DMMHG:
+            self._win_p = p
+            self._win_ms = now_ms
+        if ticks_diff(now_ms, self._win_ms) >= L.FILL_STALL_MS:
+            self.chamber = chamber
+            return safety.NO_RISE
+        if self._fill_ms > self.fill_budget_ms(chamber):
+            self.chamber = chamber
+            return safety.NO_RISE
+        # too fast: air going nowhere (a kinked hose, or a valve that did not open)
+        if p - self._last_p > L.FAST_RISE_DMMHG_PER_TICK:
+            self._fast_ticks += 1
+            if self._fast_ticks >= 2:
+                self.chamber = chamber
+                return safety.BLOCKED
+        else:
+            self._fast_ticks = 0
+        return safety.NONE
+
+    def _check_pump_off(self, p, cmd, in_state, probing):
+        # pump commanded off, dump closed: the pressure must not climb
+        if probing:
+            if p - self._probe_p0 > L.PUMP_OFF_RISE_DMMHG:
+                return safety.PUMP_STUCK_ON
+            return safety.NONE
+        if in_state < L.PUMP_OFF_SETTLE_MS:
+            self._hold_min = p
+            return safety.NONE
+        if p < self._hold_min:
+            self._hold_min = p
+        elif p - self._hold_min > L.PUMP_OFF_RISE_DMMHG:
+            return safety.PUMP_STUCK_ON
+        return safety.NONE
+
+    def _check_drift(self, now_ms, p):
+        # fully open and rested: the sensor must read close to zero
+        if -L.DRIFT_DMMHG <= p <= L.DRIFT_DMMHG:
+            self._drift_ms = -1
+            return safety.NONE
+        if self._drift_ms < 0:
+            self._drift_ms = now_ms
+        elif ticks_diff(now_ms, self._drift_ms) >= L.DRIFT_CONFIRM_MS:
+            return safety.SENSOR_DRIFT
+        return safety.NONE
