@@ -69,6 +69,7 @@ class App:
         self._phase = sq.IDLE
         self._chamber = 0
         self._fault = safety.NONE
+        self._end = sq.END_NONE
         self._was_venting = False
         self._log_queue = []          # fault records waiting for the service task
         self._mark = 0                # session marker to write: 1 create, -1 remove
@@ -132,11 +133,13 @@ class App:
         if not sup.tripped():
             self._control(now_ms, p)
         if sup.tripped():
-            # every tick, every pin: a latched fault keeps re-driving the safe state
-            self.outputs.safe()
-            if seq.active():
-                seq.stop(now_ms)
-                seq.end_reason = sq.END_NONE
+            # every tick, every pin: a latched fault keeps re-driving the safe state; a boot
+            # that did not vent also gets every valve re-actuated now and then
+            if sup.fault == safety.VENT_FAILED:
+                self.outputs.apply(safety.retry_cmd(now_ms, sup.fault_ms, seq.chambers))
+            else:
+                self.outputs.safe()
+            seq.abort(now_ms)
         self._indicators(now_ms)
         self._report_changes(now_ms)
         self.heartbeat_ms = now_ms
@@ -166,7 +169,7 @@ class App:
         written = self.outputs.apply(cmd)
         resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
         code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,
-                         seq.probing, resting)
+                         seq.probing, resting, seq.checking)
         if not code:
             code = mon.check_time_at_pressure(now_ms, seq.active())
         if code:
@@ -194,7 +197,7 @@ class App:
             return
         if ev == btn.LONG:
             seq.stop(now_ms)
-        elif ev == btn.PRESS:
+        elif ev == btn.PRESS and not seq.ending():
             if seq.phase == sq.PAUSED:
                 seq.resume(now_ms)
                 self.event(now_ms, "resume")
@@ -230,24 +233,22 @@ class App:
         sup = self.sup
         if sup.fault != self._fault:
             if sup.fault:
-                code = safety.CODES[sup.fault]
-                fields = {"code": code, "advice": safety.ADVICE[sup.fault],
-                          "p_mmhg": _mmhg(self.sensor.p_dmmhg)}
-                if sup.fault in (safety.NO_RISE, safety.BLOCKED) and self.monitor.chamber:
-                    fields["chamber"] = self.monitor.chamber
-                self.event(now_ms, "fault", fields)
-                self._log_queue.append({"code": code, "uptime_ms": ticks_diff(now_ms,
-                                                                              self.boot_ms)})
+                if self._fault == safety.NONE and sup.first_fault != sup.fault:
+                    self._fault_event(now_ms, sup.first_fault)   # what was found first
+                self._fault_event(now_ms, sup.fault)
             self._fault = sup.fault
+        if seq.end_reason != self._end and seq.end_reason:
+            reason = sq.END_NAMES[seq.end_reason]
+            self.event(now_ms, "stop" if reason == "stopped" else "end", {"reason": reason})
+        self._end = seq.end_reason
         if seq.phase != self._phase or seq.chamber != self._chamber:
             if seq.phase == sq.VENT:
-                sup.begin_vent(now_ms)      # every wave's vent is verified, not only the last
+                sup.begin_vent(now_ms)      # every vent is verified, not only the last
             if seq.phase == sq.IDLE and self._phase != sq.IDLE:
-                # the session is over: every path is open, now verify the vent
                 sup.begin_vent(now_ms)
                 self._mark = -1
-                reason = sq.END_NAMES[seq.end_reason] if seq.end_reason else "fault"
-                self.event(now_ms, "stop" if reason == "stopped" else "end", {"reason": reason})
+                if not seq.end_reason:
+                    self.event(now_ms, "end", {"reason": "fault"})
             self.event(now_ms, "phase", {"phase": sq.PHASES[seq.phase], "chamber": seq.chamber,
                                          "cycle": seq.cycle})
             self._phase = seq.phase
@@ -256,6 +257,16 @@ class App:
             if not sup.venting:
                 self.event(now_ms, "vented", {"p_mmhg": _mmhg(self.sensor.p_dmmhg)})
             self._was_venting = sup.venting
+
+    def _fault_event(self, now_ms, fault):
+        code = safety.CODES[fault]
+        fields = {"code": code, "advice": safety.ADVICE[fault],
+                  "p_mmhg": _mmhg(self.sensor.p_dmmhg)}
+        if fault in (safety.NO_RISE, safety.BLOCKED, safety.VENT_FAILED) and \
+                self.monitor.chamber:
+            fields["chamber"] = self.monitor.chamber
+        self.event(now_ms, "fault", fields)
+        self._log_queue.append({"code": code, "uptime_ms": ticks_diff(now_ms, self.boot_ms)})
 
     # --- supervision and service ----------------------------------------------------------
     def supervise(self, now_ms):

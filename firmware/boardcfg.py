@@ -83,7 +83,7 @@ def validate(data, path="<board>"):
     if "description" in data and not isinstance(data["description"], str):
         c.fail("description", "must be a text")
     mcu = data["mcu"]
-    if mcu not in MCUS:
+    if not isinstance(mcu, str) or mcu not in MCUS:  # a list or object is unhashable
         c.fail("mcu", "must be one of %s, got %r" % (", ".join(sorted(MCUS)), mcu))
     max_gpio, adc1_pins = MCUS[mcu]
     chambers = c.integer(data, "", "chambers", CHAMBERS_MIN, CHAMBERS_MAX)
@@ -157,6 +157,8 @@ def load(path):
             text = f.read()
     except OSError as e:
         raise BoardError("board file %s: cannot be read (%s): copy one from boards/" % (path, e))
+    except ValueError as e:  # UnicodeError: the bytes are not text
+        raise BoardError("board file %s: is not a text file (%s)" % (path, e))
     try:
         data = json.loads(text)
     except ValueError as e:

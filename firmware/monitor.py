@@ -18,7 +18,6 @@ class Monitor:
         # fill progress (pump on)
         self._win_p = 0
         self._win_ms = 0
-        self._fast_ticks = 0
         self._last_p = 0
         self._fill_chamber = 0
         self._fill_ms = 0                # pump-on time into the current chamber this wave
@@ -55,11 +54,12 @@ class Monitor:
             return L.FILL_TIMEOUT_MS
         return max(L.FILL_BUDGET_MIN_MS, L.FILL_BUDGET_FACTOR * learned)
 
-    def check(self, now_ms, p, uv, cmd, filling, chamber, probing, resting_ms):
+    def check(self, now_ms, p, uv, cmd, filling, chamber, probing, resting_ms, checking=0):
         """One tick. p: zeroed pressure (tenths of mmHg); uv: raw mean reading; cmd: the
         command driven; filling: the sequencer is in a fill of chamber (1-based); probing: the
         command is the pump-off probe; resting_ms: ms the boot has been fully open in a rest
-        (-1 when not resting). Returns a fault code, or safety.NONE."""
+        (-1 when not resting); checking: chamber whose valve gets a check puff, or 0.
+        Returns a fault code, or safety.NONE."""
         if cmd != self._last_cmd:
             self._new_command(now_ms, p, cmd, filling, chamber)
         in_state = ticks_diff(now_ms, self._state_ms)
@@ -77,6 +77,9 @@ class Monitor:
                 self._fill_ms += dt
             if self._same_uv >= L.FROZEN_SAMPLES:
                 fault = safety.SENSOR_FROZEN
+            elif checking and p - self._probe_p0 > L.VALVE_CHECK_RISE_DMMHG:
+                self.chamber = checking         # the puff found no chamber behind the valve
+                fault = safety.BLOCKED
             elif filling and in_state >= L.FILL_IGNORE_MS:
                 fault = self._check_fill(now_ms, p, chamber)
         elif cmd & DUMP_CLOSED:
@@ -99,7 +102,6 @@ class Monitor:
     def _new_command(self, now_ms, p, cmd, filling, chamber):
         self._last_cmd = cmd
         self._state_ms = now_ms
-        self._fast_ticks = 0
         self._hold_min = p
         self._probe_p0 = p
         if filling:
@@ -121,12 +123,8 @@ class Monitor:
             return safety.NO_RISE
         # too fast: air going nowhere (a kinked hose, or a valve that did not open)
         if p - self._last_p > L.FAST_RISE_DMMHG_PER_TICK:
-            self._fast_ticks += 1
-            if self._fast_ticks >= 2:
-                self.chamber = chamber
-                return safety.BLOCKED
-        else:
-            self._fast_ticks = 0
+            self.chamber = chamber
+            return safety.BLOCKED
         return safety.NONE
 
     def _check_pump_off(self, p, cmd, in_state, probing):

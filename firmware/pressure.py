@@ -38,7 +38,10 @@ class Sensor:
         uv_span = (v_at_full_scale - v_at_zero) * divider_ratio * 1e6
         self._mul, self._shift = scale_for(uv_span, full_scale_mmhg * 10)
         self._half = (1 << self._shift) >> 1
-        self.uv_low = int((v_at_zero - SENSOR_MARGIN_V) * divider_ratio * 1e6)
+        # A broken wire reads 0 V. With v_at_zero within SENSOR_MARGIN_V of 0 V (a 0.2 V
+        # transducer) the margin alone would reach 0 V: keep the edge half way up to the zero.
+        self.uv_low = max(int((v_at_zero - SENSOR_MARGIN_V) * divider_ratio * 1e6),
+                          self.uv_zero // 2)
         self.uv_high = int((v_at_full_scale + SENSOR_MARGIN_V) * divider_ratio * 1e6)
         self.zero_dmmhg = 0          # offset captured at session start
         self.uv = 0                  # last mean reading

@@ -4,6 +4,10 @@
 # that the manifold really falls below SAFE_MMHG within the vent budget, else VENT_FAILED.
 # Only a user may clear a fault, and only once the boot is verified vented.
 from time import ticks_diff
+from valves import DUMP_CLOSED
+
+RETRY_EVERY_MS = 2000
+RETRY_PULSE_MS = 100
 
 NONE = 0
 OVER_PRESSURE = 1
@@ -74,6 +78,9 @@ class Supervisor:
             self.fault = code
             self.fault_ms = now_ms
             self.begin_vent(now_ms)
+            if code == BLOCKED:
+                # air may be held behind a valve that will not open: that chamber cannot vent
+                self.fault = VENT_FAILED
         elif code == VENT_FAILED:
             self.fault = code
         return self.fault
@@ -114,3 +121,11 @@ class Supervisor:
         self.fault = NONE
         self.first_fault = NONE
         return True
+
+
+def retry_cmd(now_ms, since_ms, chambers):
+    """While VENT_FAILED: keep every path open, but every RETRY_EVERY_MS close and reopen every
+    valve for RETRY_PULSE_MS, which can free a sticking valve. The pump is never commanded."""
+    if ticks_diff(now_ms, since_ms) % RETRY_EVERY_MS < RETRY_PULSE_MS:
+        return ((1 << chambers) - 1) | DUMP_CLOSED
+    return 0

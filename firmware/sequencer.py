@@ -3,7 +3,8 @@
 #
 # One cycle: fill chamber 1 (foot) to the target with only its valve open, let the manifold
 # settle and top up if short, close it; the same for chamber 2 up to chamber N (thigh); hold
-# with every chamber closed; vent all; rest; repeat until the session time is up.
+# with every chamber closed; vent all; check every valve opens; rest; repeat until the session
+# time is up. A stop, or the end of the session, vents at once, checks the valves, then idles.
 from time import ticks_diff, ticks_add
 from limits import PROBE_EVERY_MS, PROBE_MS
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
@@ -16,7 +17,8 @@ HOLD = 4        # every chamber full and closed
 VENT = 5        # every path open
 REST = 6        # vented, waiting for the next wave
 PAUSED = 7      # vented, session clock running
-PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused")
+CHECK = 8       # after a vent: prove every chamber valve opens (a puff per chamber)
+PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused", "check")
 
 ZERO_VENT_MS = 2000     # vent before taking the zero: a chamber may still hold air
 ZERO_SAMPLE_MS = 500    # then average the sensor for this long
@@ -27,6 +29,12 @@ MAX_TOPUPS = 3
 VENT_MIN_MS = 1500
 VENT_MAX_MS = 8000
 VENTED_DMMHG = 30       # manifold below 3 mmHg with every path open: the wave has drained
+# Valve check: with the dump closed and only chamber k's valve open, a short puff of the pump
+# barely moves the manifold when the valve opens onto the soft, empty chamber, and shoots it
+# up when the valve is stuck closed (the monitor watches). Then the dump lets the puff out.
+PUFF_MS = 40
+PUFF_VENT_MS = 120
+PROBE_HOLDOFF_MS = 300  # no pump-off probe until the pump has been off this long
 
 END_NONE = 0
 END_COMPLETE = 1
@@ -47,6 +55,7 @@ class WaveSequencer:
         self.stop_early_dmmhg = [0] * chambers
         self.phase = IDLE
         self.chamber = 0            # 1-based chamber being filled, 0 when none
+        self.checking = 0           # 1-based chamber whose valve is being puff-checked, or 0
         self.cycle = 0
         self.topups = 0
         self.end_reason = END_NONE
@@ -70,12 +79,20 @@ class WaveSequencer:
         self._enter(ZERO, now_ms)
 
     def stop(self, now_ms, reason=END_STOPPED):
-        if self.phase != IDLE:
+        """End the session: every path opens at once; once vented, the valves are checked,
+        then idle."""
+        if self.phase != IDLE and self.end_reason == END_NONE:
             self.end_reason = reason
+            if self.phase != CHECK:
+                self._enter(VENT, now_ms)
+
+    def abort(self, now_ms):
+        """Straight to idle (a fault: the supervisor holds every output safe)."""
+        if self.phase != IDLE:
             self._enter(IDLE, now_ms)
 
     def pause(self, now_ms):
-        if self.phase not in (IDLE, ZERO, PAUSED):
+        if self.end_reason == END_NONE and self.phase not in (IDLE, ZERO, PAUSED):
             self._enter(PAUSED, now_ms)
 
     def resume(self, now_ms):
@@ -85,17 +102,25 @@ class WaveSequencer:
     def active(self):
         return self.phase != IDLE
 
+    def ending(self):
+        return self.end_reason != END_NONE
+
     def in_phase_ms(self, now_ms):
         return ticks_diff(now_ms, self._phase_start_ms)
 
     def remaining_ms(self, now_ms):
-        if self.phase == IDLE:
+        if self.phase == IDLE or self.end_reason != END_NONE:
             return 0
         return max(0, self.session_ms - ticks_diff(now_ms, self.session_start_ms))
 
     # --- the step -------------------------------------------------------------------------
     def step(self, now_ms, p_dmmhg):
         cmd = self._decide(now_ms, p_dmmhg)
+        if cmd & PUMP_ON:
+            # a stopped pump coasts for a few tens of ms: probe only once it has stood still
+            holdoff = ticks_add(now_ms, PROBE_HOLDOFF_MS)
+            if ticks_diff(holdoff, self._next_probe_ms) > 0:
+                self._next_probe_ms = holdoff
         if self.phase < HOLD or self.phase > PAUSED:
             self.probing = False
             return cmd
@@ -113,12 +138,12 @@ class WaveSequencer:
         return cmd
 
     def _decide(self, now_ms, p_dmmhg):
-        phase = self.phase
-        if phase == IDLE:
+        if self.phase == IDLE:
             return SAFE
-        if ticks_diff(now_ms, self.session_start_ms) >= self.session_ms:
+        if self.end_reason == END_NONE and \
+                ticks_diff(now_ms, self.session_start_ms) >= self.session_ms:
             self.stop(now_ms, END_COMPLETE)
-            return SAFE
+        phase = self.phase
         in_phase = ticks_diff(now_ms, self._phase_start_ms)
         if phase == ZERO:
             self.want_zero = in_phase >= ZERO_VENT_MS
@@ -156,7 +181,20 @@ class WaveSequencer:
             return self._all_closed
         if phase == VENT:
             if in_phase >= VENT_MAX_MS or (in_phase >= VENT_MIN_MS and p_dmmhg < VENTED_DMMHG):
-                self._enter(REST, now_ms)
+                self.checking = 1
+                self._enter(CHECK, now_ms)
+            return SAFE
+        if phase == CHECK:
+            if in_phase < PUFF_MS:
+                return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.checking - 1)))
+            if in_phase < PUFF_MS + PUFF_VENT_MS:
+                return SAFE
+            if self.checking < self.chambers:
+                self.checking += 1
+                self._enter(CHECK, now_ms)
+                return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.checking - 1)))
+            self.checking = 0
+            self._enter(IDLE if self.end_reason != END_NONE else REST, now_ms)
             return SAFE
         if phase == REST:
             if in_phase >= self.rest_ms:
@@ -171,6 +209,8 @@ class WaveSequencer:
         self._phase_start_ms = now_ms
         if phase != FILL and phase != SETTLE:
             self.chamber = 0
+        if phase != CHECK:
+            self.checking = 0
 
     def _start_cycle(self, now_ms):
         self.cycle += 1

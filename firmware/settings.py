@@ -61,6 +61,8 @@ def load(path, board):
             text = f.read()
     except OSError:
         return validate({}, board), "no %s on flash: using defaults" % path
+    except ValueError as e:  # UnicodeError: the bytes on flash are not even text
+        return validate({}, board), "%s is not text (%s): using defaults" % (path, e)
     try:
         return validate(json.loads(text), board, path), None
     except ValueError as e:  # json error: the file is corrupt

@@ -12,7 +12,10 @@ MICROPYTHON = sys.implementation.name == "micropython"
 
 if MICROPYTHON:
     import utime
-    start_ticks = utime.ticks_ms()      # the C task queue stamps new tasks with real ticks
+    # The C task queue stamps new tasks with the real ticks_ms. Starting the virtual clock a
+    # minute ahead of the real one makes such tasks simply due, whatever the real time is, so
+    # runs are repeatable; the simulation outruns real time from then on.
+    start_ticks = utime.ticks_add(utime.ticks_ms(), 60000)
     ticks_add = utime.ticks_add
 else:
     import cpython_rt
