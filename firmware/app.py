@@ -56,6 +56,9 @@ class App:
             cfg["limits"]["ceiling_mmhg"] * 10, L.SAFE_MMHG * 10, L.VENT_BUDGET_MS,
             L.SENSOR_BAD_SAMPLES, L.SESSION_GRACE_MS)
         self.monitor = Monitor(n)
+        # the supervisor keeps its own session clock, from the settings, not the sequencer's
+        self.session_limit_ms = settings["minutes"] * 60000
+        self.session_start_ms = 0
         self.button = btn.Button()
         now = ticks_ms()
         self.boot_ms = now
@@ -122,7 +125,7 @@ class App:
         self._last_tick_ms = now_ms
         p = sensor.read()
         sup.check_sample(now_ms, p, sensor.bad_run)
-        sup.check_session(now_ms, seq.active(), seq.session_start_ms, seq.session_ms)
+        sup.check_session(now_ms, seq.active(), self.session_start_ms, self.session_limit_ms)
         if gap > LOOP_GAP_MS and seq.active():
             sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long
         ev = self.button.update(now_ms, self.hw.button_pressed())
@@ -188,6 +191,7 @@ class App:
         if not seq.active():
             if ev == btn.PRESS:
                 seq.start(now_ms)
+                self.session_start_ms = now_ms
                 self.monitor.begin_session(now_ms)
                 self.sensor.zero_begin()
                 self._mark = 1
@@ -278,7 +282,8 @@ class App:
                 self.sup.trip(safety.LOOP_STALL, now_ms)
                 self._report_changes(now_ms)
         seq = self.seq
-        if self.sup.check_session(now_ms, seq.active(), seq.session_start_ms, seq.session_ms):
+        if self.sup.check_session(now_ms, seq.active(), self.session_start_ms,
+                                  self.session_limit_ms):
             self.outputs.safe()
         if alive:
             self.hw.feed_watchdog()

@@ -35,6 +35,7 @@ VENTED_DMMHG = 30       # manifold below 3 mmHg with every path open: the wave h
 PUFF_MS = 40
 PUFF_VENT_MS = 120
 PROBE_HOLDOFF_MS = 300  # no pump-off probe until the pump has been off this long
+PROBE_VENT_MS = 1000    # nor in the first second of a vent
 
 END_NONE = 0
 END_COMPLETE = 1
@@ -131,7 +132,9 @@ class WaveSequencer:
                 return self._all_closed | DUMP_CLOSED
             self.probing = False
             self._next_probe_ms = ticks_add(now_ms, PROBE_EVERY_MS)
-        elif ticks_diff(now_ms, self._next_probe_ms) >= 0:
+        elif ticks_diff(now_ms, self._next_probe_ms) >= 0 and \
+                (self.phase != VENT or self.in_phase_ms(now_ms) >= PROBE_VENT_MS):
+            # (not in the first second of a vent: let most of the air out first)
             self.probing = True
             self._probe_start_ms = now_ms
             return self._all_closed | DUMP_CLOSED
@@ -183,6 +186,8 @@ class WaveSequencer:
             if in_phase >= VENT_MAX_MS or (in_phase >= VENT_MIN_MS and p_dmmhg < VENTED_DMMHG):
                 self.checking = 1
                 self._enter(CHECK, now_ms)
+                # puff at once, as for the later chambers: chamber 1 gets the full PUFF_MS too
+                return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~1)
             return SAFE
         if phase == CHECK:
             if in_phase < PUFF_MS:

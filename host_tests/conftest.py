@@ -43,3 +43,15 @@ def micropython_json(code, **kw):
 @pytest.fixture
 def micropython():
     return micropython_json
+
+
+# Hypothesis profiles: "ci" keeps the suite quick and repeatable; "soak" is the long run.
+from hypothesis import HealthCheck, settings as hyp_settings  # noqa: E402
+
+hyp_settings.register_profile(
+    "ci", max_examples=300, stateful_step_count=12, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow])
+hyp_settings.register_profile(
+    "soak", max_examples=10000, stateful_step_count=12, deadline=None, derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow])
+hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

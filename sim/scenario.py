@@ -20,7 +20,9 @@ paths.import_device_modules()
 from plant import DEFAULTS as PLANT_DEFAULTS  # noqa: E402
 from vboard import ACTIONS  # noqa: E402
 
-TOP_KEYS = ("board", "settings", "plant", "faults", "actions", "duration_s", "seed", "description")
+# "expect" is read by the test suite (host_tests/scenarios/) and ignored by the simulator
+TOP_KEYS = ("board", "settings", "plant", "faults", "actions", "duration_s", "seed", "description",
+            "expect")
 # fault name -> extra fields it needs (besides t_s and fault)
 FAULTS = {
     "pump_stuck_on": (),

@@ -92,11 +92,12 @@ class Plant:
         self._q_free = p["pump_free_flow_lpm"] * 1000.0 / 60.0
         self._c_manifold = p["manifold_volume_ml"] / PATM_MMHG
         vols = _per_chamber(p["chamber_volume_ml"], chambers)
-        self._v_res = p["chamber_residual_ml"]
+        # a collapsed chamber cannot hold more than a full one (else dV/dp < 0 and it blows up)
+        self._v_res = [min(p["chamber_residual_ml"], v) for v in vols]
         half = p["chamber_half_mmhg"]
         self._half = half
         # V(p) = residual + span * p / (p + half), with V(80) = chamber_volume_ml
-        self._v_span = [(v - self._v_res) * (80.0 + half) / 80.0 for v in vols]
+        self._v_span = [(v - r) * (80.0 + half) / 80.0 for v, r in zip(vols, self._v_res)]
         self._leak = [q / 60.0 / 80.0 for q in _per_chamber(p["leak_ml_per_min"], chambers)]
         # sensor transfer (from the board file)
         self._v0 = sensor["v_at_zero"]
@@ -161,7 +162,7 @@ class Plant:
         """d(air)/d(pressure) of chamber i at p: standard mL per mmHg."""
         span = self._v_span[i]
         half = self._half
-        v = self._v_res + span * p / (p + half)
+        v = self._v_res[i] + span * p / (p + half)
         dv = span * half / ((p + half) * (p + half))
         return (v + (PATM_MMHG + p) * dv) / PATM_MMHG
 
@@ -207,7 +208,13 @@ class Plant:
             gr = _secant(self._k_relief, pm - relief)
             num += gr * relief
             den += gr
-        pm = num / den
+            pm = num / den
+        else:
+            pm = num / den
+            if relief is not None and pm > relief:
+                # the relief cracks within this step: solve again with it open
+                gr = _secant(self._k_relief, pm - relief)
+                pm = (num + gr * relief) / (den + gr)
         if pm < 0:
             pm = 0.0
         self.p_manifold = pm

@@ -208,6 +208,18 @@ class VirtualBoard:
         return self.plant.read_uv()
 
     # --- scenario ----------------------------------------------------------------------------
+    def schedule(self, t_ms, do):
+        """A button action at t_ms (not in the past), added to the electrical timeline."""
+        done = self._edges[:self._ei]
+        rest = self._edges[self._ei:] + self._button_edges([{"t_ms": t_ms, "do": do}],
+                                                           t_ms + len(self._edges))
+        rest.sort(key=lambda e: e[0])
+        self._edges = done + rest
+
+    def inject(self, fault):
+        """A fault now (fault["t_ms"] is only recorded)."""
+        self._inject(fault)
+
     def _button_edges(self, actions, seed):
         """Electrical timeline of the button: each press bounces on make and on break."""
         edges = []
@@ -270,7 +282,7 @@ class VirtualBoard:
         p = self.plant
         valves = 0
         for i in range(self.n):
-            if p.valve_open(i) and not p.disconnected[i]:
+            if p.valve_open(i):
                 valves |= 1 << i
         self.emit("S %d %s %.2f %.2f %d %d %d" % (
             self.ms, ",".join(["%.2f" % x for x in p.p_chambers]), p.p_manifold,

@@ -1,0 +1,258 @@
+"""Safety supervisor (firmware/safety.py): trips, latching, vent verification, clearing; under
+CPython and MicroPython."""
+import time
+
+import pytest
+from hypothesis import given, strategies as st
+
+import safety as sf
+from dual import DET, both
+from limits import (SAFE_MMHG, SENSOR_BAD_SAMPLES, SESSION_GRACE_MS, VENT_BUDGET_MS)
+from valves import PUMP_ON
+
+CEILING = 1500
+SAFE = SAFE_MMHG * 10
+
+
+def sup():
+    return sf.Supervisor(CEILING, SAFE, VENT_BUDGET_MS, SENSOR_BAD_SAMPLES, SESSION_GRACE_MS)
+
+
+def test_codes_and_advice_tables_line_up():
+    assert len(sf.CODES) == len(sf.ADVICE)
+    assert sf.CODES[sf.NONE] == "NONE" and sf.ADVICE[sf.NONE] == ""
+    for name in sf.CODES[1:]:
+        code = getattr(sf, name)
+        assert sf.CODES[code] == name and sf.ADVICE[code], name
+    assert set(sf.HIGH_PRIORITY) <= set(range(1, len(sf.CODES)))
+    assert sf.OVER_PRESSURE in sf.HIGH_PRIORITY and sf.VENT_FAILED in sf.HIGH_PRIORITY
+
+
+def test_healthy_samples_never_trip():
+    s = sup()
+    for t in range(0, 100000, 10):
+        assert s.check_sample(t, CEILING, 0) == sf.NONE          # at the ceiling is allowed
+        assert s.check_session(t, True, 0, 100000) == sf.NONE
+    assert not s.tripped() and s.first_fault == sf.NONE
+
+
+def test_ceiling_trips_on_the_first_sample_above():
+    s = sup()
+    assert s.check_sample(0, CEILING, 0) == sf.NONE
+    assert s.check_sample(10, CEILING + 1, 0) == sf.OVER_PRESSURE
+    assert s.tripped() and s.first_fault == sf.OVER_PRESSURE and s.fault_ms == 10
+    assert s.venting
+
+
+@pytest.mark.parametrize("bad_first", [0, 1, 2])
+def test_sensor_range_needs_that_many_consecutive_bad_samples(bad_first):
+    s = sup()
+    for run in range(1, SENSOR_BAD_SAMPLES):
+        assert s.check_sample(run * 10, 0, run) == sf.NONE
+    # a good sample resets the run (the sensor's bad_run does that; the supervisor sees it)
+    assert s.check_sample(100, 0, 0) == sf.NONE
+    assert s.check_sample(110, 0, SENSOR_BAD_SAMPLES - 1) == sf.NONE
+    assert s.check_sample(120 + bad_first, 0, SENSOR_BAD_SAMPLES) == sf.SENSOR_RANGE
+    assert s.fault_ms == 120 + bad_first
+
+
+def test_sensor_range_from_a_real_sensor_reading_an_open_wire():
+    from pressure import Sensor
+    level = [1000000]                       # 1.0 V at the ADC: inside the window
+    sensor = Sensor(lambda: level[0], 0.5, 4.5, 300, 0.5)
+    s = sup()
+    sensor.read()
+    assert s.check_sample(0, sensor.p_dmmhg, sensor.bad_run) == sf.NONE
+    level[0] = 0                            # the wire breaks
+    for i in range(1, SENSOR_BAD_SAMPLES):
+        sensor.read()
+        assert s.check_sample(i * 10, sensor.p_dmmhg, sensor.bad_run) == sf.NONE
+    sensor.read()
+    assert s.check_sample(SENSOR_BAD_SAMPLES * 10, sensor.p_dmmhg, sensor.bad_run) == \
+        sf.SENSOR_RANGE
+
+
+def test_fault_latches_and_clear_waits_for_a_verified_vent():
+    s = sup()
+    s.check_sample(0, CEILING + 50, 0)
+    assert s.fault == sf.OVER_PRESSURE
+    # pressure falls but is still above safe: latched, vent not verified, clear refused
+    assert s.check_sample(10, SAFE, 0) == sf.OVER_PRESSURE and s.venting
+    assert not s.clear(20, SAFE - 1, 0)                 # still venting (not yet seen below)
+    assert s.fault == sf.OVER_PRESSURE
+    assert s.check_sample(30, SAFE - 1, 0) == sf.OVER_PRESSURE and not s.venting
+    # vent verified, but clear() checks the pressure it is given too
+    assert not s.clear(40, SAFE, 0)
+    assert not s.clear(40, SAFE - 1, 1)                 # sensor out of window right now
+    assert s.tripped() and s.first_fault == sf.OVER_PRESSURE
+    assert s.clear(50, SAFE - 1, 0)
+    assert (s.fault, s.first_fault, s.tripped()) == (sf.NONE, sf.NONE, False)
+    assert s.clear(60, 5000, 9)                         # nothing to clear: True, no change
+    # and it can trip again, with the new fault first
+    assert s.check_sample(70, 0, SENSOR_BAD_SAMPLES) == sf.SENSOR_RANGE
+    assert s.first_fault == sf.SENSOR_RANGE and s.fault_ms == 70
+
+
+def test_first_fault_is_kept():
+    s = sup()
+    s.trip(sf.NO_RISE, 5)
+    s.check_sample(10, CEILING + 1, SENSOR_BAD_SAMPLES)
+    s.check_session(20, True, 0, 1)
+    s.trip(sf.LOOP_STALL, 30)
+    assert (s.fault, s.first_fault, s.fault_ms) == (sf.NO_RISE, sf.NO_RISE, 5)
+
+
+@pytest.mark.parametrize("t0", [0, 123456, -1, -3000])
+def test_vent_failed_after_the_budget(t0):
+    t0 = time.ticks_add(0, t0)              # negative: just below the ticks wrap
+    s = sup()
+    s.check_sample(t0, CEILING + 1, 0)
+    for dt in range(0, VENT_BUDGET_MS + 1, 10):
+        assert s.check_sample(time.ticks_add(t0, dt), SAFE, 0) == sf.OVER_PRESSURE
+    assert s.check_sample(time.ticks_add(t0, VENT_BUDGET_MS + 1), SAFE, 0) == sf.VENT_FAILED
+    assert s.first_fault == sf.OVER_PRESSURE and s.fault_ms == t0
+    # VENT_FAILED stands until the vent is finally seen, and clear() is refused till then
+    assert not s.clear(time.ticks_add(t0, 9000), 0, 0)
+    s.check_sample(time.ticks_add(t0, 9000), SAFE - 1, 0)
+    assert s.fault == sf.VENT_FAILED and not s.venting
+    assert s.clear(time.ticks_add(t0, 9010), SAFE - 1, 0) and not s.tripped()
+
+
+def test_a_normal_vent_is_verified_too():
+    # begin_vent() without a fault (every wave's vent): too slow is a fault on its own
+    s = sup()
+    s.begin_vent(1000)
+    s.begin_vent(3000)                      # a second call does not restart the budget
+    assert s.check_sample(1000 + VENT_BUDGET_MS, 800, 0) == sf.NONE
+    assert s.check_sample(1001 + VENT_BUDGET_MS, 800, 0) == sf.VENT_FAILED
+    assert s.first_fault == sf.VENT_FAILED
+    s = sup()
+    s.begin_vent(0)
+    assert s.check_sample(4000, SAFE - 1, 0) == sf.NONE and not s.venting
+    assert s.check_sample(90000, CEILING, 0) == sf.NONE      # not venting: no budget runs
+
+
+def test_vent_is_not_judged_by_a_sensor_out_of_window():
+    s = sup()
+    s.check_sample(0, CEILING + 1, 0)
+    # out-of-window samples (bad_run > 0) neither confirm nor fail the vent
+    for t in range(10, 20000, 10):
+        assert s.check_sample(t, 0, 1) == sf.OVER_PRESSURE
+    assert s.venting
+
+
+def test_a_sensor_fault_cannot_be_cleared_by_the_same_sensor():
+    s = sup()
+    s.check_sample(0, 0, SENSOR_BAD_SAMPLES)
+    for t in range(10, 30000, 10):                 # the sensor comes back reading zero
+        assert s.check_sample(t, 0, 0) == sf.SENSOR_RANGE   # and never VENT_FAILED
+    assert s.venting and not s.clear(30000, 0, 0) and s.fault == sf.SENSOR_RANGE
+
+
+@pytest.mark.parametrize("start", [0, 5000, -1, -20000])
+def test_session_overrun_after_session_plus_grace(start):
+    start = time.ticks_add(0, start)
+    s = sup()
+    session = 20 * 60000
+    end = session + SESSION_GRACE_MS
+    assert s.check_session(time.ticks_add(start, end), True, start, session) == sf.NONE
+    assert s.check_session(time.ticks_add(start, end + 1), False, start, session) == sf.NONE
+    assert s.check_session(time.ticks_add(start, end + 1), True, start, session) == \
+        sf.SESSION_OVERRUN
+    assert s.fault_ms == time.ticks_add(start, end + 1)
+
+
+def test_blocked_is_treated_as_a_failed_vent():
+    s = sup()
+    assert s.trip(sf.BLOCKED, 100) == sf.VENT_FAILED
+    assert s.first_fault == sf.BLOCKED and s.venting
+
+
+def test_retry_cmd_never_runs_the_pump_and_mostly_opens_everything():
+    n_closed = 0
+    for chambers in (1, 4, 8):
+        for t in range(0, 4 * sf.RETRY_EVERY_MS, 10):
+            cmd = sf.retry_cmd(time.ticks_add(-500, t), -500, chambers)
+            assert not cmd & PUMP_ON
+            assert cmd in (0, (1 << chambers) - 1 | (1 << 8))
+            n_closed += cmd != 0
+    assert n_closed == 3 * 4 * sf.RETRY_PULSE_MS // 10
+
+
+# --- random call sequences: the supervisor can only trip ----------------------------------
+
+CALLS = st.one_of(
+    st.tuples(st.just("sample"), st.integers(1, 3000), st.integers(-200, 3000),
+              st.integers(0, 6)),
+    st.tuples(st.just("session"), st.integers(1, 3000), st.booleans(), st.integers(0, 40000)),
+    st.tuples(st.just("clear"), st.integers(1, 3000), st.integers(-200, 400), st.integers(0, 1)),
+    st.tuples(st.just("vent"), st.integers(1, 3000), st.just(0), st.just(0)),
+    st.tuples(st.just("trip"), st.integers(1, 3000), st.integers(1, len(sf.CODES) - 1),
+              st.just(0)),
+)
+
+
+@DET
+@given(calls=st.lists(CALLS, max_size=120), t0=st.integers(0, 2 ** 30 - 1))
+def test_random_calls_only_trip(calls, t0):
+    s = sup()
+    now = t0
+    first = sf.NONE
+    for kind, dt, a, b in calls:
+        now = time.ticks_add(now, dt)
+        before = s.fault
+        if kind == "sample":
+            s.check_sample(now, a, b)
+            if a > CEILING or b >= SENSOR_BAD_SAMPLES:
+                assert s.tripped()
+        elif kind == "session":
+            s.check_session(now, a, time.ticks_add(now, -b), 30000)
+            if a and b > 30000 + SESSION_GRACE_MS:
+                assert s.tripped()
+        elif kind == "vent":
+            s.begin_vent(now)
+        elif kind == "trip":
+            s.trip(a, now)
+            assert s.tripped()
+        else:
+            venting = s.venting
+            ok = s.clear(now, a, b)
+            if before != sf.NONE:
+                assert ok == (not venting and not b and a < SAFE)
+            if ok:
+                first = sf.NONE
+            assert s.tripped() == (before != sf.NONE and not ok)
+        if kind != "clear" and before != sf.NONE:
+            # latched: the fault only ever stays or becomes VENT_FAILED
+            assert s.fault in (before, sf.VENT_FAILED)
+        if first == sf.NONE and s.tripped():
+            first = s.first_fault
+        assert s.first_fault == first
+
+
+def test_same_trips_under_micropython(micropython):
+    code = r'''
+import json, time
+import safety as sf
+out = []
+s = sf.Supervisor(1500, 150, 5000, 4, 15000)
+t0 = time.ticks_add(0, -2000)
+def at(dt):
+    return time.ticks_add(t0, dt)
+out.append(s.check_sample(at(0), 1500, 0))
+out.append(s.check_sample(at(10), 1501, 0))
+for dt in range(20, 5011, 10):
+    s.check_sample(at(dt), 150, 0)
+out.append([s.fault, s.first_fault])
+out.append(s.check_sample(at(5011), 150, 0))
+out.append(s.clear(at(5020), 100, 0))
+s.check_sample(at(5030), 149, 0)
+out.append([s.clear(at(5040), 150, 0), s.clear(at(5040), 149, 1), s.clear(at(5050), 149, 0)])
+for run in range(1, 5):
+    out.append(s.check_sample(at(6000 + run), 0, run))
+out.append(s.check_session(at(7000), True, at(0), 100))
+out.append([s.fault, s.first_fault, s.venting])
+print(json.dumps(out))
+'''
+    out = both(micropython, code)
+    assert out == [0, 1, [1, 1], 4, False, [False, False, True], 0, 0, 0, 2, 2, [2, 2, True]]

@@ -1,0 +1,82 @@
+"""Property-based proof of the safety invariants: a hypothesis state machine drives the
+firmware's App (in-process, on the virtual board; see sim/harness.py) with random user actions,
+settings, plant variations and fault injections at random times, and after every 10 ms tick
+checks the plant's true state against the invariants (a)-(e) listed in sim/harness.Watcher.
+
+Profiles (host_tests/conftest.py): "ci" (default, a few hundred examples) and "soak"
+(10,000): ./run-tests.sh host_tests/test_safety_props.py --hypothesis-profile=soak
+"""
+from hypothesis import event, strategies as st
+from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
+                                 rule)
+
+from sim.harness import Boot
+
+CHAMBERS = 4
+
+FAULT = st.one_of(
+    st.sampled_from([{"fault": f} for f in (
+        "pump_stuck_on", "pump_dead", "dump_stuck_closed", "sensor_open", "sensor_short",
+        "sensor_frozen", "task_crash", "loop_crash", "brownout")]),
+    st.builds(lambda f, c: {"fault": f, "chamber": c},
+              st.sampled_from(["valve_stuck_closed", "valve_stuck_open", "hose_disconnect"]),
+              st.integers(1, CHAMBERS)),
+    st.builds(lambda m: {"fault": "sensor_offset", "mmhg": m}, st.integers(-40, 40)),
+    st.builds(lambda c, q: {"fault": "leak", "chamber": c, "ml_per_min": q},
+              st.integers(1, CHAMBERS), st.integers(0, 5000)),
+    st.builds(lambda ms: {"fault": "loop_stall", "ms": ms}, st.integers(20, 2000)),
+)
+
+
+class BootMachine(RuleBasedStateMachine):
+    @initialize(
+        volumes=st.lists(st.integers(300, 1500), min_size=CHAMBERS, max_size=CHAMBERS),
+        strength=st.floats(0.7, 1.3),
+        leaks=st.lists(st.integers(0, 200), min_size=CHAMBERS, max_size=CHAMBERS),
+        pressure=st.integers(20, 120), hold=st.integers(0, 30), rest=st.integers(0, 60),
+        minutes=st.integers(1, 3), seed=st.integers(0, 1000))
+    def boot(self, volumes, strength, leaks, pressure, hold, rest, minutes, seed):
+        self.b = Boot(settings={"pressure_mmhg": pressure, "hold_s": hold, "rest_s": rest,
+                                "minutes": minutes},
+                      plant={"chamber_volume_ml": volumes, "pump_strength": strength,
+                             "leak_ml_per_min": leaks}, seed=seed)
+        self.faults = 0
+        self.b.press("start")
+
+    @rule(ms=st.integers(1000, 60000))
+    def wait(self, ms):
+        self.b.run(ms)
+
+    @rule(kind=st.sampled_from(["press", "long_press"]))
+    def button(self, kind):
+        self.b.press(kind)
+        self.b.run(100)
+
+    @precondition(lambda self: self.faults < 2)
+    @rule(fault=FAULT)
+    def inject(self, fault):
+        self.faults += 1
+        self.b.inject(fault)
+        self.b.run(50)
+        event(f"injected {fault['fault']}")
+
+    @invariant()
+    def invariants_hold(self):
+        assert not self.b.watch.violations, "\n".join(self.b.watch.violations)
+
+    def teardown(self):
+        # run the session out (it ends by itself, or a fault ended it), then let the last
+        # trip's vent budget pass before the final check
+        limit = self.b.settings["minutes"] * 60000 + 60000
+        while self.b.app.seq.active() and self.b.t_ms < limit:
+            self.b.run(1000)
+        self.b.run(6000)
+        event(f"simulated {self.b.t_ms // 60000} min")
+        for rec in self.b.events:
+            if '"event": "fault"' in rec:
+                event("detected " + rec.split('"code": "')[1].split('"')[0])
+        assert not self.b.watch.violations, "\n".join(self.b.watch.violations)
+        self.b.close()
+
+
+TestSafetyInvariants = BootMachine.TestCase

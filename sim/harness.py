@@ -1,0 +1,198 @@
+"""The firmware's App on a virtual board, stepped in-process under CPython, tick by tick.
+
+The asyncio tasks in firmware/app.py are thin loops around App.tick (every 10 ms),
+App.supervise (every 50 ms) and App.service (every 100 ms); this harness calls the same three
+methods on the same schedule, without the event loop, so a property-based test can run
+thousands of sessions. Crashes are modelled as the event loop would see them: an exception in
+tick kills the control task (the loop's handler runs), an exception in the loop stops
+everything; the watchdog then resets the board, which boots a fresh App.
+
+A Watcher checks the safety invariants on the plant's true state after every tick.
+"""
+import tempfile
+
+from sim import paths
+
+paths.import_device_modules()
+import app as fw_app  # noqa: E402
+import board as fw_board  # noqa: E402
+import boardcfg  # noqa: E402
+import cpython_rt  # noqa: E402
+import limits as L  # noqa: E402
+import safety  # noqa: E402
+import settings as fw_settings  # noqa: E402
+import simctx  # noqa: E402
+import vboard  # noqa: E402
+
+TICK_MS = L.TICK_MS
+
+
+class Watcher:
+    """The issue's invariants, on the plant's true pressures, checked every tick:
+    (a) no chamber above the ceiling + 5 mmHg for more than 50 ms while it has a vent path;
+    (b) after a trip every chamber is below 15 mmHg within the vent budget, or VENT_FAILED;
+    (c) a session never outlives its limit;
+    (d) no chamber above 15 mmHg for more than 180 s, unless VENT_FAILED says it cannot vent;
+    (e) the pump never runs with every path closed for more than 200 ms."""
+
+    def __init__(self, n, ceiling_mmhg, session_limit_ms):
+        self.n = n
+        self.ceiling = ceiling_mmhg
+        self.session_limit_ms = session_limit_ms
+        self.violations = []
+        self.above_ceiling_since = [None] * n
+        self.above_safe_since = [None] * n
+        self.deadhead_since = None
+        self.trip_ms = None
+        self.session_start = None
+        self.worst = {"above_ceiling_ms": 0, "above_safe_ms": 0, "deadhead_ms": 0,
+                      "vent_after_trip_ms": 0}
+
+    def _fail(self, t, text):
+        if len(self.violations) < 20:
+            self.violations.append(f"t={t} ms: {text}")
+
+    def check(self, t, plant, app):
+        pc = plant.p_chambers
+        vent_failed = app.sup.fault == safety.VENT_FAILED
+        dump_works = plant.dump_forced is None
+        for i in range(self.n):
+            vent_path = dump_works and plant.valve_forced[i] is not True
+            if pc[i] > self.ceiling + 5:
+                if self.above_ceiling_since[i] is None:
+                    self.above_ceiling_since[i] = t
+                d = t - self.above_ceiling_since[i]
+                if vent_path:
+                    self.worst["above_ceiling_ms"] = max(self.worst["above_ceiling_ms"], d)
+                    if d > 50:
+                        self._fail(t, f"(a) chamber {i + 1} at {pc[i]:.1f} mmHg, above the "
+                                      f"ceiling + 5 for {d} ms")
+            else:
+                self.above_ceiling_since[i] = None
+            if pc[i] > L.SAFE_MMHG:
+                if self.above_safe_since[i] is None:
+                    self.above_safe_since[i] = t
+                d = t - self.above_safe_since[i]
+                if not vent_failed:
+                    self.worst["above_safe_ms"] = max(self.worst["above_safe_ms"], d)
+                    if d > 180000:
+                        self._fail(t, f"(d) chamber {i + 1} above 15 mmHg for {d} ms")
+            else:
+                self.above_safe_since[i] = None
+        # (b)
+        if app.sup.tripped():
+            if self.trip_ms is None:
+                self.trip_ms = t
+                self.trip_done = False
+            if not self.trip_done:
+                if max(pc) < L.SAFE_MMHG or vent_failed:
+                    self.trip_done = True
+                    self.worst["vent_after_trip_ms"] = max(self.worst["vent_after_trip_ms"],
+                                                           t - self.trip_ms)
+                elif t - self.trip_ms > L.VENT_BUDGET_MS:
+                    self.trip_done = True
+                    self._fail(t, f"(b) {t - self.trip_ms} ms after "
+                                  f"{safety.CODES[app.sup.fault]} chambers at "
+                                  f"{[round(x, 1) for x in pc]} without VENT_FAILED")
+        else:
+            self.trip_ms = None
+        # (c)
+        if app.seq.active():
+            if self.session_start is None:
+                self.session_start = t
+            if t - self.session_start > self.session_limit_ms:
+                self._fail(t, f"(c) session running {t - self.session_start} ms")
+        else:
+            self.session_start = None
+        # (e)
+        closed = plant.pump_running() and not plant.dump_open() and \
+            not any(plant.valve_open(i) for i in range(self.n))
+        if closed:
+            if self.deadhead_since is None:
+                self.deadhead_since = t
+            d = t - self.deadhead_since
+            self.worst["deadhead_ms"] = max(self.worst["deadhead_ms"], d)
+            if d > 200:
+                self._fail(t, f"(e) pump dead-headed for {d} ms")
+        else:
+            self.deadhead_since = None
+
+
+class Boot:
+    def __init__(self, board=None, settings=None, plant=None, seed=1, flash_dir=None):
+        self.cfg = board or boardcfg.load(str(paths.DEFAULT_BOARD))
+        self.settings = fw_settings.validate(settings or {}, self.cfg)
+        self._tmp = None
+        if flash_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="boot-flash-")
+            flash_dir = self._tmp.name
+        self.flash = flash_dir.rstrip("/") + "/"
+        config = {"board": self.cfg, "plant": plant or {}, "seed": seed,
+                  "duration_ms": 10 ** 12, "sample_ms": 10 ** 12, "faults": [], "actions": []}
+        self.events = []
+        self.sim_lines = []
+        self.vb = vboard.VirtualBoard(config, self.sim_lines.append, 0, cpython_rt.ticks_add)
+        simctx.board = self.vb
+        session_ms = self.settings["minutes"] * 60000
+        self.watch = Watcher(self.cfg["chambers"], self.cfg["limits"]["ceiling_mmhg"],
+                             session_ms + L.SESSION_GRACE_MS + 1000)
+        self.resets = 0
+        self._boot()
+
+    def _boot(self):
+        self.hw = fw_board.Hardware(self.cfg)
+        self.app = fw_app.App(self.cfg, self.hw, self.settings, emit=self.events.append,
+                              flash_dir=self.flash)
+        now = self.vb.ticks_ms()
+        self.app.restore(now)
+        self.hw.start_watchdog(L.WDT_TIMEOUT_MS)
+        self.control_alive = True
+        self.loop_alive = True
+        self._n = 0
+
+    def _reset(self):
+        self.resets += 1
+        self.vb.power_up()
+        self._boot()
+
+    @property
+    def t_ms(self):
+        return self.vb.ms
+
+    def press(self, kind="press"):
+        self.vb.schedule(self.vb.ms, kind)
+
+    def inject(self, fault):
+        self.vb.inject(dict(fault, t_ms=self.vb.ms))
+
+    def run(self, ms):
+        """Let ms of simulated time pass: tick, supervise and service as the tasks would."""
+        end = self.vb.ms + ms
+        while self.vb.ms < end:
+            try:
+                self.vb.advance(TICK_MS)
+                self._n += 1
+                now = self.vb.ticks_ms()
+                if self.loop_alive:
+                    self.vb.check_loop()
+                    if self.control_alive:
+                        try:
+                            self.app.tick(now)
+                        except vboard.InjectedFault as e:
+                            self.control_alive = False      # the task is dead...
+                            self.app.on_exception(None, {"exception": e})   # ...its handler
+                    if self._n % 5 == 0:
+                        self.app.supervise(now)
+                    if self._n % 10 == 0:
+                        self.app.service(now)
+            except vboard.InjectedFault:
+                # the event loop itself died: app.run's finally drives everything safe
+                self.hw.outputs.safe()
+                self.loop_alive = False
+            except vboard.BoardReset:
+                self._reset()
+            self.watch.check(self.vb.ms, self.vb.plant, self.app)
+
+    def close(self):
+        if self._tmp:
+            self._tmp.cleanup()
