@@ -154,10 +154,11 @@ class App:
         phase, chamber = seq.phase, seq.chamber
         cmd = seq.step(now_ms, p)
         if seq.phase != phase or seq.chamber != chamber:
-            if seq.phase == sq.FILL and seq.topups == 0:
-                mon.begin_fill(seq.chamber)
+            # learn the fill that just ended before the next one starts
             if phase == sq.SETTLE and not (seq.phase == sq.FILL and seq.chamber == chamber):
                 mon.fill_done(chamber)
+            if seq.phase == sq.FILL and seq.topups == 0:
+                mon.begin_fill(seq.chamber)
         if seq.fill_timed_out:
             seq.fill_timed_out = False
             seq.end_reason = sq.END_NONE

@@ -80,8 +80,8 @@ class Monitor:
             elif checking and p - self._probe_p0 > L.VALVE_CHECK_RISE_DMMHG:
                 self.chamber = checking         # the puff found no chamber behind the valve
                 fault = safety.BLOCKED
-            elif filling and in_state >= L.FILL_IGNORE_MS:
-                fault = self._check_fill(now_ms, p, chamber)
+            elif filling:
+                fault = self._check_fill(now_ms, p, chamber, in_state >= L.FILL_IGNORE_MS)
         elif cmd & DUMP_CLOSED:
             fault = self._check_pump_off(p, cmd, in_state, probing)
         if cmd == 0 and p < L.SAFE_MMHG * 10:
@@ -108,7 +108,14 @@ class Monitor:
             self._win_p = p
             self._win_ms = now_ms
 
-    def _check_fill(self, now_ms, p, chamber):
+    def _check_fill(self, now_ms, p, chamber, settled):
+        # too fast: air going nowhere (a kinked hose, or a valve that did not open). Checked
+        # from the first tick: the manifold equalising with the chamber only ever falls.
+        if p - self._last_p > L.FAST_RISE_DMMHG_PER_TICK:
+            self.chamber = chamber
+            return safety.BLOCKED
+        if not settled:
+            return safety.NONE
         # progress: the pressure must gain FILL_PROGRESS_DMMHG every FILL_STALL_MS
         if p < self._win_p:
             self._win_p = p
@@ -121,10 +128,6 @@ class Monitor:
         if self._fill_ms > self.fill_budget_ms(chamber):
             self.chamber = chamber
             return safety.NO_RISE
-        # too fast: air going nowhere (a kinked hose, or a valve that did not open)
-        if p - self._last_p > L.FAST_RISE_DMMHG_PER_TICK:
-            self.chamber = chamber
-            return safety.BLOCKED
         return safety.NONE
 
     def _check_pump_off(self, p, cmd, in_state, probing):

@@ -102,7 +102,7 @@ class Supervisor:
             # and the outputs stay safe regardless
             if p_dmmhg < self.safe_dmmhg:
                 self.venting = False
-            elif ticks_diff(now_ms, self._vent_start_ms) > self.vent_budget_ms:
+            elif ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
                 self.trip(VENT_FAILED, now_ms)
         return self.fault
 
@@ -126,6 +126,6 @@ class Supervisor:
 def retry_cmd(now_ms, since_ms, chambers):
     """While VENT_FAILED: keep every path open, but every RETRY_EVERY_MS close and reopen every
     valve for RETRY_PULSE_MS, which can free a sticking valve. The pump is never commanded."""
-    if ticks_diff(now_ms, since_ms) % RETRY_EVERY_MS < RETRY_PULSE_MS:
+    if ticks_diff(now_ms, since_ms) % RETRY_EVERY_MS >= RETRY_EVERY_MS - RETRY_PULSE_MS:
         return ((1 << chambers) - 1) | DUMP_CLOSED
     return 0

@@ -107,9 +107,10 @@ def test_vent_failed_after_the_budget(t0):
     t0 = time.ticks_add(0, t0)              # negative: just below the ticks wrap
     s = sup()
     s.check_sample(t0, CEILING + 1, 0)
-    for dt in range(0, VENT_BUDGET_MS + 1, 10):
+    for dt in range(0, VENT_BUDGET_MS, 10):
         assert s.check_sample(time.ticks_add(t0, dt), SAFE, 0) == sf.OVER_PRESSURE
-    assert s.check_sample(time.ticks_add(t0, VENT_BUDGET_MS + 1), SAFE, 0) == sf.VENT_FAILED
+    # the budget is "within 5 s": at 5 s exactly it has run out
+    assert s.check_sample(time.ticks_add(t0, VENT_BUDGET_MS), SAFE, 0) == sf.VENT_FAILED
     assert s.first_fault == sf.OVER_PRESSURE and s.fault_ms == t0
     # VENT_FAILED stands until the vent is finally seen, and clear() is refused till then
     assert not s.clear(time.ticks_add(t0, 9000), 0, 0)
@@ -123,8 +124,8 @@ def test_a_normal_vent_is_verified_too():
     s = sup()
     s.begin_vent(1000)
     s.begin_vent(3000)                      # a second call does not restart the budget
-    assert s.check_sample(1000 + VENT_BUDGET_MS, 800, 0) == sf.NONE
-    assert s.check_sample(1001 + VENT_BUDGET_MS, 800, 0) == sf.VENT_FAILED
+    assert s.check_sample(999 + VENT_BUDGET_MS, 800, 0) == sf.NONE
+    assert s.check_sample(1000 + VENT_BUDGET_MS, 800, 0) == sf.VENT_FAILED
     assert s.first_fault == sf.VENT_FAILED
     s = sup()
     s.begin_vent(0)
@@ -241,7 +242,7 @@ def at(dt):
     return time.ticks_add(t0, dt)
 out.append(s.check_sample(at(0), 1500, 0))
 out.append(s.check_sample(at(10), 1501, 0))
-for dt in range(20, 5011, 10):
+for dt in range(20, 5010, 10):
     s.check_sample(at(dt), 150, 0)
 out.append([s.fault, s.first_fault])
 out.append(s.check_sample(at(5011), 150, 0))

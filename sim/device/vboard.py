@@ -73,7 +73,6 @@ class VirtualBoard:
         self._crash = None          # task_crash / loop_crash waiting to be raised
         self._reset_at = -1         # brownout: reset at this time
         self._dirty = False         # an output changed: sample at once
-        self._sampled_ms = -1
 
     # --- time --------------------------------------------------------------------------------
     def ticks_ms(self):
@@ -86,9 +85,9 @@ class VirtualBoard:
         target = self.ms + ms
         while True:
             if self._dirty:
+                # an output changed: sample now, even if this ms was sampled before the change
                 self._dirty = False
-                if self._sampled_ms != self.ms:
-                    self._sample()
+                self._sample()
             nxt = target
             if self._next_sample < nxt:
                 nxt = self._next_sample
@@ -278,7 +277,6 @@ class VirtualBoard:
         self.emit("@sim " + json.dumps(rec))
 
     def _sample(self):
-        self._sampled_ms = self.ms
         p = self.plant
         valves = 0
         for i in range(self.n):
