@@ -124,7 +124,7 @@ class App:
         gap = ticks_diff(now_ms, self._last_tick_ms)
         self._last_tick_ms = now_ms
         p = sensor.read()
-        sup.check_sample(now_ms, p, sensor.bad_run)
+        sup.check_sample(now_ms, p, sensor.bad_run, self.outputs.cmd == 0)
         sup.check_session(now_ms, seq.active(), self.session_start_ms, self.session_limit_ms)
         if gap > LOOP_GAP_MS and seq.active():
             sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long

@@ -30,6 +30,7 @@ SAFE_MMHG = 15                # "vented": IEC 60601-2-30 cuff release level
 VENT_BUDGET_MS = 5000         # every chamber below SAFE_MMHG within this after a trip or stop
 SESSION_GRACE_MS = 15000      # the supervisor trips if a session outlives its length by this
 MAX_ZERO_OFFSET_MMHG = 12     # zero reading further from 0 than this: refuse to start
+ZERO_DRIFT_DMMHG = 10         # zero window's halves 1 mmHg apart: air is moving, no zero
 CHAMBERS_MIN = 1
 CHAMBERS_MAX = 8
 # A fill that has not reached its target after this long has a leak, a dead pump or a loose hose.

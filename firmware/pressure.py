@@ -6,7 +6,9 @@
 # Filtering: each sample is the mean of `oversample` reads taken back to back within one control
 # tick, so noise drops by sqrt(oversample) and a real rise is never hidden for longer than the
 # one tick it is read in. There is no filter state carried from tick to tick.
-from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG
+from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG, ZERO_DRIFT_DMMHG
+
+ZERO_HALF_SAMPLES = 20       # the zero window's first half (it takes about 50 samples)
 
 # 64 uV per step: about 0.01 mmHg on the shipped 0-300 mmHg sensor, well under one ADC step
 # (about 0.8 mV), and coarse enough to leave mul 13 bits: with rounding on the shift the
@@ -51,6 +53,7 @@ class Sensor:
         self.bad_run = 0             # consecutive readings outside the window
         self._zero_sum = 0
         self._zero_n = 0
+        self._zero_half = 0
 
     def to_dmmhg(self, uv):
         """Transfer function without the zero offset, in tenths of a mmHg."""
@@ -78,11 +81,14 @@ class Sensor:
     def zero_begin(self):
         self._zero_sum = 0
         self._zero_n = 0
+        self._zero_half = 0
 
     def zero_add(self):
         """Add the last reading to the zero average (call with every chamber vented)."""
         self._zero_sum += self.raw_dmmhg
         self._zero_n += 1
+        if self._zero_n == ZERO_HALF_SAMPLES:
+            self._zero_half = self._zero_sum
 
     def zero_commit(self):
         """Adopt the averaged zero. Return False, keeping the old zero, if it is implausible."""
@@ -91,6 +97,14 @@ class Sensor:
         offset = self._zero_sum // self._zero_n
         if offset > MAX_ZERO_OFFSET_MMHG * 10 or offset < -MAX_ZERO_OFFSET_MMHG * 10:
             return False
+        n = self._zero_n
+        if n > ZERO_HALF_SAMPLES:
+            # the two halves' means must agree: a pressure that moves is no zero (noise
+            # averages out over the halves; a leak or a running pump does not)
+            first = self._zero_half // ZERO_HALF_SAMPLES
+            second = (self._zero_sum - self._zero_half) // (n - ZERO_HALF_SAMPLES)
+            if second - first > ZERO_DRIFT_DMMHG or first - second > ZERO_DRIFT_DMMHG:
+                return False
         self.zero_dmmhg = offset
         return True
 

@@ -91,8 +91,13 @@ class Supervisor:
             self.venting = True
             self._vent_start_ms = now_ms
 
-    def check_sample(self, now_ms, p_dmmhg, bad_run):
-        """Check one pressure sample. Returns the latched fault code (NONE if healthy)."""
+    def check_sample(self, now_ms, p_dmmhg, bad_run, all_open=False):
+        """Check one pressure sample. all_open: every path was commanded open (idle, tripped,
+        rest). Returns the latched fault code (NONE if healthy)."""
+        if all_open and not self.venting and p_dmmhg >= self.safe_dmmhg:
+            # everything is open yet the pressure is up: something is still pumping, or a
+            # vent path is blocked; it must come down within the vent budget
+            self.begin_vent(now_ms)
         if p_dmmhg > self.ceiling_dmmhg:
             self.trip(OVER_PRESSURE, now_ms)
         if bad_run >= self.bad_samples:

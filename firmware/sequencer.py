@@ -122,9 +122,13 @@ class WaveSequencer:
             holdoff = ticks_add(now_ms, PROBE_HOLDOFF_MS)
             if ticks_diff(holdoff, self._next_probe_ms) > 0:
                 self._next_probe_ms = holdoff
-        if self.phase < HOLD or self.phase > PAUSED:
-            self.probing = False
-            return cmd
+        phase = self.phase
+        if phase < HOLD or phase > PAUSED:
+            # the zero phase probes too (after a first vent, before its samples are taken)
+            if not (phase == ZERO and PROBE_VENT_MS <= self.in_phase_ms(now_ms) <
+                    ZERO_VENT_MS - PROBE_MS - 2 * PROBE_MS):
+                self.probing = False
+                return cmd
         # Pump off: every PROBE_EVERY_MS close every path for PROBE_MS, so the monitor can see
         # a pump that runs when it should not (it would climb fast in the closed manifold).
         if self.probing:

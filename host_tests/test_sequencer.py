@@ -66,8 +66,11 @@ def check(s, cmd, n):
             bad.append("checking chamber %d" % s.checking)
         elif cmd not in (SAFE, PUMP_ON | DUMP_CLOSED | (m & ~(1 << (s.checking - 1)))):
             bad.append("check puff does not open exactly chamber %d" % s.checking)
-    if s.phase in (sq.IDLE, sq.ZERO) and cmd != SAFE:
-        bad.append("not SAFE when idle or zeroing")
+    if s.phase == sq.IDLE and cmd != SAFE:
+        bad.append("not SAFE when idle")
+    if s.phase == sq.ZERO and (cmd != SAFE and not (s.probing and cmd == probe)
+                               or s.want_zero and cmd != SAFE):
+        bad.append("not SAFE (nor a probe before the samples) when zeroing")
     if s.phase in (sq.VENT, sq.REST, sq.PAUSED) and cmd != SAFE and \
             not (s.probing and cmd == probe):
         bad.append("not SAFE (nor a probe) in vent, rest or pause")
@@ -187,8 +190,15 @@ def test_zero_phase_vents_then_samples_then_fills_chamber_one():
     s = sq.WaveSequencer(4, 800, 1000, 1000, 60000, FILL_TIMEOUT_MS)
     s.start(100)
     assert s.phase == sq.ZERO
+    probes = 0
     for t in range(100, 100 + sq.ZERO_VENT_MS, 10):
-        assert s.step(t, 0) == SAFE and not s.want_zero
+        cmd = s.step(t, 0)
+        assert not s.want_zero
+        # vented, but for the pump-off probe (every path closed, pump off), never while the
+        # zero samples are taken
+        assert cmd == SAFE or (cmd == DUMP_CLOSED | 0b1111 and s.probing), cmd
+        probes += cmd != SAFE
+    assert probes * 10 == PROBE_MS
     for t in range(100 + sq.ZERO_VENT_MS, 100 + sq.ZERO_VENT_MS + sq.ZERO_SAMPLE_MS, 10):
         assert s.step(t, 0) == SAFE and s.want_zero
     cmd = s.step(100 + sq.ZERO_VENT_MS + sq.ZERO_SAMPLE_MS, 0)
