@@ -61,7 +61,8 @@ FAULT_LOG_ENTRIES = 20         # the fault log on flash keeps the newest this ma
 # Control timing
 TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period
-HEARTBEAT_MS = 250            # supervisor trips if the control loop has not ticked for this long
+HEARTBEAT_MS = 150            # supervisor trips if the control loop has not ticked this long
+                              # (before the watchdog's WDT_TIMEOUT_MS runs out)
 MODES = ("wave",)
 
 

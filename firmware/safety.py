@@ -102,12 +102,13 @@ class Supervisor:
             self.trip(OVER_PRESSURE, now_ms)
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
-        if self.venting and bad_run == 0 and self.first_fault not in SENSOR_FAULTS:
-            # a broken sensor can neither confirm nor deny the vent: its own fault stands,
-            # and the outputs stay safe regardless
+        if self.venting and bad_run == 0:
             if p_dmmhg < self.safe_dmmhg:
                 self.venting = False
-            elif ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
+            elif self.first_fault not in SENSOR_FAULTS and \
+                    ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
+                # (a sensor that failed cannot tell a failed vent: its own fault stands, and
+                # the outputs stay safe regardless)
                 self.trip(VENT_FAILED, now_ms)
         return self.fault
 

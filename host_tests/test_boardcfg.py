@@ -71,7 +71,7 @@ def test_shipped_board_loads():
     {"limits.max_target_mmhg": 130},                        # exactly 20 below the ceiling
     {"limits.ceiling_mmhg": 250, "limits.max_target_mmhg": 230},
     {"sensor.full_scale_mmhg": 300.0, "sensor.v_at_zero": 1},
-    {"mcu": "esp32s3", "sensor.adc_pin": 4, "inputs.button_pin": 40},
+    {"mcu": "esp32s3", "sensor.adc_pin": 5, "inputs.button_pin": 40},
 ])
 def test_valid_variants_load(tmp_path, changes):
     data = board(**{k.replace(".", "__"): v for k, v in changes.items()})

@@ -142,12 +142,15 @@ def test_vent_is_not_judged_by_a_sensor_out_of_window():
     assert s.venting
 
 
-def test_a_sensor_fault_cannot_be_cleared_by_the_same_sensor():
+def test_a_sensor_fault_never_escalates_and_clears_once_the_sensor_reads_sane():
     s = sup()
     s.check_sample(0, 0, SENSOR_BAD_SAMPLES)
-    for t in range(10, 30000, 10):                 # the sensor comes back reading zero
-        assert s.check_sample(t, 0, 0) == sf.SENSOR_RANGE   # and never VENT_FAILED
-    assert s.venting and not s.clear(30000, 0, 0) and s.fault == sf.SENSOR_RANGE
+    for t in range(10, 30000, 10):                 # it reads high, plausibly: still no
+        assert s.check_sample(t, 800, 0) == sf.SENSOR_RANGE   # VENT_FAILED on its word
+    assert s.venting and not s.clear(30000, 800, 0)
+    assert not s.clear(30010, 0, 1)                # nor while it is out of its window
+    assert s.check_sample(30020, 0, 0) == sf.SENSOR_RANGE and not s.venting   # repaired
+    assert s.clear(30030, 0, 0) and not s.tripped()
 
 
 @pytest.mark.parametrize("start", [0, 5000, -1, -20000])

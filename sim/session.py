@@ -259,10 +259,11 @@ def _mmss(s):
 
 
 def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress_stream=None,
-        quiet=False, extra_env=None, firmware_dir=None):
+        quiet=False, extra_env=None, firmware_dir=None, flash_files=None):
     """Run the device process to the end. Returns (summary, follower).
     firmware_dir: where the firmware modules come from (default firmware/); a flashed virtual
-    board's flash directory works too (.py or .mpy files)."""
+    board's flash directory works too (.py or .mpy files). flash_files: name -> content put on
+    the virtual flash after board.json and settings.json (to test damaged files)."""
     fw = Path(firmware_dir) if firmware_dir else paths.FIRMWARE
     if runtime not in RUNTIMES:
         raise RunError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
@@ -271,6 +272,8 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
     flash.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(config["board_file"], flash / "board.json")
     (flash / "settings.json").write_text(json.dumps(config["settings"]))
+    for name, data in (flash_files or {}).items():     # e.g. a damaged file, for a test
+        (flash / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     cfg_path = flash.parent / f".{flash.name}-run.json" if not own_flash else flash / "run.json"
     cfg_path.write_text(json.dumps(config))
     env = dict(os.environ)

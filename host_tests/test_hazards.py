@@ -1,0 +1,158 @@
+"""Hazard rows of docs/SAFETY.md that a scenario file cannot express: a firmware that breaks
+its own timing (proved against the independent checks by breaking the sequencer on purpose),
+damaged files on flash, the fault log across a reset, and the alarm signals."""
+import json
+
+import pytest
+
+import limits as L
+import safety
+from sim.harness import Boot
+from sim.session import build_config, run
+
+
+def events(boot, name):
+    return [r for r in map(json.loads, boot.events) if r["event"] == name]
+
+
+def fault_codes(boot):
+    return [r["code"] for r in events(boot, "fault")]
+
+
+def test_time_at_pressure_is_capped_even_if_the_sequencer_never_lets_go():
+    """A sequencer bug that holds forever: the monitor vents at MAX_AT_PRESSURE_MS."""
+    b = Boot(settings={"minutes": 10})
+    b.press("start")
+    b.run(3000)
+    b.app.seq.hold_ms = 10 ** 9             # the bug: the hold never ends
+    b.run(200000)
+    assert fault_codes(b)[0] == "TIME_AT_PRESSURE"
+    t_fault = events(b, "fault")[0]["t_ms"]
+    assert t_fault <= L.MAX_AT_PRESSURE_MS + 3000
+    assert b.watch.worst["above_safe_ms"] <= 180000 and not b.watch.violations
+    assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG
+
+
+def test_session_overrun_is_caught_even_if_the_sequencer_forgets_to_stop():
+    """The supervisor keeps its own session clock: a sequencer that never ends is stopped."""
+    b = Boot(settings={"minutes": 1})
+    b.press("start")
+    b.run(1000)
+    b.app.seq.session_ms = 10 ** 9          # the bug: the sequencer's clock never runs out
+    b.run(90000)
+    assert fault_codes(b) == ["SESSION_OVERRUN"]
+    t = events(b, "fault")[0]["t_ms"]
+    start = events(b, "start")[0]["t_ms"]
+    assert 60000 + L.SESSION_GRACE_MS < t - start <= 60000 + L.SESSION_GRACE_MS + 20
+    assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG and not b.watch.violations
+
+
+def test_a_dead_control_task_is_noticed_by_the_supervisor():
+    """Without the loop's exception handler, the heartbeat check still trips and the watchdog
+    is no longer fed."""
+    b = Boot(settings={"minutes": 2})
+    b.press("start")
+    b.run(7000)
+    b.control_alive = False                 # the control task is gone, silently
+    b.run(L.HEARTBEAT_MS + 60)
+    assert fault_codes(b) == ["LOOP_STALL"]
+    assert b.vb.plant.pump_cmd is False
+    b.run(1000)
+    assert b.resets == 1                    # not fed: the watchdog reset the board
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"name": "x"}', b"\xff\xfe\x00"],
+                         ids=["empty", "broken-json", "incomplete", "not-text"])
+def test_damaged_board_file_leaves_every_output_off(tmp_path, content):
+    config = build_config({"duration_s": 3})
+    trace = tmp_path / "t.jsonl"
+    summary, follower = run(config, "micropython", str(trace), quiet=True,
+                            flash_files={"board.json": content})
+    records = [json.loads(x) for x in trace.read_text().splitlines()]
+    exits = [r for r in records if r.get("event") == "firmware_exit"]
+    assert exits and "BoardError" in exits[0]["why"] and "board.json" in exits[0]["why"]
+    samples = [r for r in records if r["kind"] == "sample"]
+    assert all(s["pump"] == 0 and s["dump"] == 1 and s["valves"] == [1] * 4 for s in samples)
+    assert summary["end_reason"] == "firmware_exit"
+
+
+@pytest.mark.parametrize("content", ["{oops", '{"pressure_mmhg": 999}', b"\xff\xfe"],
+                         ids=["broken-json", "out-of-range", "not-text"])
+def test_damaged_settings_file_means_defaults_and_a_warning(tmp_path, content):
+    config = build_config({"settings": {"minutes": 1}, "duration_s": 80})
+    trace = tmp_path / "t.jsonl"
+    summary, _ = run(config, "micropython", str(trace), quiet=True,
+                     flash_files={"settings.json": content})
+    records = [json.loads(x) for x in trace.read_text().splitlines()]
+    warnings = [r["text"] for r in records if r.get("event") == "warning"]
+    assert any("settings.json" in w and "defaults" in w for w in warnings), warnings
+    boot = [r for r in records if r.get("event") == "boot"][0]
+    assert boot["settings"]["pressure_mmhg"] == 80 and boot["settings"]["minutes"] == 20
+    assert summary["faults"] == [] and summary["fills"]
+
+
+def test_fault_log_survives_reboot_and_keeps_the_fault_latched(tmp_path):
+    b = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    b.press("start")
+    b.run(7000)
+    b.inject({"fault": "sensor_open"})
+    b.run(500)
+    log = (tmp_path / "faults.log").read_text().splitlines()
+    assert json.loads(log[-1])["code"] == "SENSOR_RANGE"
+    # power cycle: a new board on the same flash
+    b2 = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    assert b2.app.sup.fault == safety.SENSOR_RANGE
+    assert any('"restored": true' in e for e in b2.events)
+    b2.press("start")                           # a fault blocks a start
+    b2.run(3000)
+    assert not b2.app.seq.active()
+    b2.press("long_press")                      # acknowledge: vented, sensor fine again
+    b2.run(3000)
+    assert not b2.app.sup.tripped()
+    assert json.loads((tmp_path / "faults.log").read_text().splitlines()[-1]).get("ack")
+    b3 = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    assert not b3.app.sup.tripped()
+
+
+def test_fault_log_is_bounded(tmp_path):
+    import faultlog
+    path = str(tmp_path / "faults.log")
+    for i in range(L.FAULT_LOG_ENTRIES + 7):
+        faultlog.append(path, {"code": "NO_RISE", "n": i}, L.FAULT_LOG_ENTRIES)
+    records = faultlog.read(path)
+    assert len(records) == L.FAULT_LOG_ENTRIES and records[-1]["n"] == L.FAULT_LOG_ENTRIES + 6
+
+
+def rises(boot, pin, ms):
+    """How many times the pin went from 0 to 1 over the next ms."""
+    n, last = 0, boot.vb.levels.get(pin, 0)
+    for _ in range(ms // 10):
+        boot.run(10)
+        level = boot.vb.levels.get(pin, 0)
+        n += level == 1 and last == 0
+        last = level
+    return n
+
+
+def test_alarm_patterns_tell_the_states_apart():
+    b = Boot(settings={"minutes": 2})
+    led, buzzer = b.cfg["indicators"]["led_pin"], b.cfg["indicators"]["buzzer_pin"]
+    b.run(50)
+    assert rises(b, led, 4000) == 2             # idle: a short blink every 2 s
+    assert rises(b, buzzer, 4000) == 0
+    b.press("start")
+    b.run(500)
+    assert rises(b, led, 4000) == 0 and b.vb.levels[led] == 1     # running: steady on
+    b.inject({"fault": "dump_stuck_closed"})    # -> VENT_FAILED at the next vent: high priority
+    b.run(35000)
+    assert b.app.sup.fault == safety.VENT_FAILED
+    assert rises(b, led, 4000) == 8             # 2 Hz
+    assert rises(b, buzzer, 6000) == 20         # bursts of 10 beeps every 3 s
+    b2 = Boot(settings={"minutes": 2})
+    b2.press("start")
+    b2.run(4000)
+    b2.inject({"fault": "sensor_open"})         # medium priority
+    b2.run(200)
+    assert b2.app.sup.fault == safety.SENSOR_RANGE
+    assert rises(b2, led, 8000) == 5            # 0.6 Hz
+    assert rises(b2, buzzer, 10000) == 3        # 3 beeps every 10 s
