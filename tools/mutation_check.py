@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Prove that every hazard row of docs/SAFETY.md has a test that fails when its detection or
+response is removed: for each row, break the firmware in one place, run that row's tests, and
+expect them to fail; then put the code back. Prints a table; exits 1 if any mutant survives.
+
+    .venv/bin/python tools/mutation_check.py            (about 3 minutes)
+"""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FW = ROOT / "firmware"
+
+# hazard row, file, code to break, broken code, tests that must now fail
+MUTANTS = [
+    ("over-pressure", "safety.py", "if p_dmmhg > self.ceiling_dmmhg:", "if False:",
+     "test_scenarios.py -k over_pressure"),
+    ("failure to deflate: dump stuck closed", "safety.py",
+     "                self.trip(VENT_FAILED, now_ms)", "                pass",
+     "test_scenarios.py -k dump_stuck_closed"),
+    ("failure to deflate: full chamber, valve stuck", "monitor.py",
+     "elif checking and p - self._probe_p0", "elif False and p - self._probe_p0",
+     "test_scenarios.py -k valve_stuck_closed_full"),
+    ("too long at pressure", "monitor.py",
+     "            return safety.TIME_AT_PRESSURE", "            return safety.NONE",
+     "test_hazards.py -k time_at_pressure"),
+    ("session overrun", "safety.py", "            self.trip(SESSION_OVERRUN, now_ms)",
+     "            pass", "test_hazards.py -k overrun"),
+    ("pump stuck on", "monitor.py",
+     "            if p - self._probe_p0 > L.PUMP_OFF_RISE_DMMHG:\n"
+     "                return safety.PUMP_STUCK_ON",
+     "            if False:\n                return safety.PUMP_STUCK_ON",
+     "test_scenarios.py -k pump_stuck_on_hold"),
+    ("pump dead, leak, hose off (no rise)", "monitor.py",
+     "        if ticks_diff(now_ms, self._win_ms) >= L.FILL_STALL_MS:",
+     "        if False:", "test_scenarios.py -k pump_dead"),
+    ("no rise within twice the learned fill time", "monitor.py",
+     "        if self._fill_ms > self.fill_budget_ms(chamber):", "        if False:",
+     "test_scenarios.py -k leak_large"),
+    ("kinked hose, valve stuck closed (too fast)", "monitor.py",
+     "        if p - self._last_p > L.FAST_RISE_DMMHG_PER_TICK:", "        if False:",
+     "test_scenarios.py -k valve_stuck_closed_empty"),
+    ("sensor open, short, out of range", "safety.py",
+     "if bad_run >= self.bad_samples:", "if False:", "test_scenarios.py -k sensor_open"),
+    ("sensor frozen", "monitor.py", "if self._same_uv >= L.FROZEN_SAMPLES:", "if False:",
+     "test_scenarios.py -k sensor_frozen"),
+    ("sensor offset or drift", "monitor.py",
+     "            return safety.SENSOR_DRIFT", "            return safety.NONE",
+     "test_scenarios.py -k sensor_drift_high"),
+    ("zero offset at start", "pressure.py",
+     "        if offset > MAX_ZERO_OFFSET_MMHG * 10 or offset < -MAX_ZERO_OFFSET_MMHG * 10:",
+     "        if False:", "test_pressure.py"),
+    ("loop stalled by a blocking call (watchdog)", "board.py",
+     "        self._wdt = machine.WDT(timeout=timeout_ms)", "        pass",
+     "test_scenarios.py -k loop_stall"),
+    ("a task dies silently (heartbeat)", "app.py",
+     "        alive = ticks_diff(now_ms, self.heartbeat_ms) <= L.HEARTBEAT_MS",
+     "        alive = True", "test_hazards.py -k dead_control_task"),
+    ("a task raises (exception handler)", "app.py",
+     "        self.outputs.safe()\n        now = ticks_ms()\n        self.sup.trip(safety.TASK_CRASH",
+     "        now = ticks_ms()\n        self.sup.trip(safety.TASK_CRASH",
+     "test_scenarios.py -k task_crash"),
+    ("the loop itself raises (finally)", "app.py",
+     "    finally:\n        hw.outputs.safe()", "    finally:\n        pass",
+     "test_scenarios.py -k loop_crash"),
+    ("reset or brown-out mid-session", "app.py",
+     "            open(self.mark_path).close()", "            raise OSError()",
+     "test_scenarios.py -k brownout"),
+    ("a fault survives reboot (fault log)", "app.py",
+     "        last = faultlog.unacknowledged(self.log_path)", "        last = None",
+     "test_hazards.py -k fault_log_survives"),
+    ("corrupt board file", "boardcfg.py",
+     "        c.integer(lim, \"limits\", key, lo, hi)", "        pass", "test_boardcfg.py"),
+    ("corrupt settings file", "settings.py",
+     "    except ValueError as e:  # json error: the file is corrupt", "    except KeyError as e:",
+     "test_hazards.py -k damaged_settings"),
+    ("pump dead-headed (interlock)", "valves.py",
+     "            cmd &= ~PUMP_ON\n", "            pass\n", "test_valves.py"),
+    ("every output safe at boot", "board.py",
+     "        off = 0 if out[\"active_high\"] else 1", "        off = 1 if out[\"active_high\"] else 0",
+     "test_session.py -k boot_drives"),
+]
+
+
+def run_tests(selection):
+    args = selection.split()
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+           str(ROOT / "host_tests" / args[0]), *args[1:]]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True).returncode
+
+
+def main():
+    survived = 0
+    print(f"{'hazard row':48} {'mutant':8} tests")
+    for row, name, old, new, tests in MUTANTS:
+        path = FW / name
+        src = path.read_text()
+        if src.count(old) != 1:
+            print(f"{row:48} {'MISSING':8} (the code to break was not found once in {name})")
+            survived += 1
+            continue
+        path.write_text(src.replace(old, new))
+        try:
+            rc = run_tests(tests)
+        finally:
+            path.write_text(src)
+        verdict = "killed" if rc != 0 else "SURVIVED"
+        survived += rc == 0
+        print(f"{row:48} {verdict:8} {tests}", flush=True)
+    print(f"{len(MUTANTS) - survived} of {len(MUTANTS)} mutants killed")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
