@@ -56,7 +56,7 @@ DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
 MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)
-WDT_TIMEOUT_MS = 500           # hardware watchdog (Klipper ~0.5 s)
+WDT_TIMEOUT_MS = 250           # hardware watchdog (RespiraWorks 250 ms; Klipper ~500 ms)
 FAULT_LOG_ENTRIES = 20         # the fault log on flash keeps the newest this many
 # Control timing
 TICK_MS = 10                  # control period: read, check, decide, drive

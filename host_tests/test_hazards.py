@@ -156,3 +156,18 @@ def test_alarm_patterns_tell_the_states_apart():
     assert b2.app.sup.fault == safety.SENSOR_RANGE
     assert rises(b2, led, 8000) == 5            # 0.6 Hz
     assert rises(b2, buzzer, 10000) == 3        # 3 beeps every 10 s
+
+
+@pytest.mark.parametrize("active_high", [True, False])
+def test_the_first_level_every_output_ever_sees_is_off(active_high):
+    """Boot drives every output safe before anything else: no pin is ever energised first,
+    not even for the instant between building a pin and the first command."""
+    import boardcfg
+    from sim import paths
+    cfg = boardcfg.load(str(paths.DEFAULT_BOARD))
+    cfg["outputs"]["active_high"] = active_high
+    b = Boot(board=cfg)
+    off = 0 if active_high else 1
+    out = cfg["outputs"]
+    for pin in [out["pump_pin"], out["dump_pin"], *out["valve_pins"]]:
+        assert b.vb.first_writes[pin] == off, pin

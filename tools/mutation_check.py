@@ -79,7 +79,7 @@ MUTANTS = [
      "            cmd &= ~PUMP_ON\n", "            pass\n", "test_valves.py"),
     ("every output safe at boot", "board.py",
      "        off = 0 if out[\"active_high\"] else 1", "        off = 1 if out[\"active_high\"] else 0",
-     "test_session.py -k boot_drives"),
+     "test_hazards.py -k first_level"),
 ]
 
 

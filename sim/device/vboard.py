@@ -52,6 +52,7 @@ class VirtualBoard:
             self.roles[pin] = ("valve", i)
         self.button_active_low = board["inputs"]["button_active_low"]
         self.levels = {}            # output latch per pin
+        self.first_writes = {}      # the first level each pin was ever driven to
         self.ms = 0                 # simulated ms since the board powered up
         self.ticks0 = start_ticks
         self._ticks_add = ticks_add
@@ -176,6 +177,8 @@ class VirtualBoard:
             return
         self._dirty = True
         self.levels[pin] = level
+        if pin not in self.first_writes:
+            self.first_writes[pin] = level
         role = self.roles.get(pin)
         if role is None:
             return
