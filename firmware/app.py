@@ -18,6 +18,7 @@ import alarm
 import faultlog
 from monitor import Monitor
 from pressure import Sensor
+from settings import bounds as settings_bounds
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
@@ -183,33 +184,69 @@ class App:
         seq = self.seq
         if self.sup.tripped():
             if ev == btn.LONG:
-                if self.sup.clear(now_ms, self.sensor.p_dmmhg, self.sensor.bad_run):
-                    self._log_queue.append(None)      # None: acknowledge the newest record
-                    self.event(now_ms, "clear")
-                else:
-                    self.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
+                self.command(now_ms, "clear")
             return
         if not seq.active():
             if ev == btn.PRESS:
-                seq.start(now_ms)
-                self.session_start_ms = now_ms
-                self.monitor.begin_session(now_ms)
-                self.sensor.zero_begin()
-                self._mark = 1
-                self.event(now_ms, "start", {
-                    "target_mmhg": seq.target_dmmhg // 10, "minutes": self.settings["minutes"],
-                    "mode": self.settings["mode"], "chambers": seq.chambers})
+                self.command(now_ms, "start")
             return
         if ev == btn.LONG:
-            seq.stop(now_ms)
-        elif ev == btn.PRESS and not seq.ending():
-            if seq.phase == sq.PAUSED:
-                seq.resume(now_ms)
-                self.event(now_ms, "resume")
-            else:
+            self.command(now_ms, "stop")
+        elif ev == btn.PRESS:
+            self.command(now_ms, "resume" if seq.phase == sq.PAUSED else "pause")
+
+    def command(self, now_ms, name, value=None):
+        """The one way anything asks the boot to do something (the button, the knob, MQTT).
+        Returns None when done, else why not (a short text). Stopping is never refused."""
+        seq = self.seq
+        if name == "stop":
+            if seq.active():
+                seq.stop(now_ms)
+            return None
+        if name == "clear":
+            if not self.sup.tripped():
+                return None
+            if self.sup.clear(now_ms, self.sensor.p_dmmhg, self.sensor.bad_run):
+                self._log_queue.append(None)      # None: acknowledge the newest record
+                self.event(now_ms, "clear")
+                return None
+            self.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
+            return "not verified vented yet"
+        if name == "pause":
+            if seq.active() and not seq.ending() and seq.phase not in (sq.ZERO, sq.PAUSED):
                 seq.pause(now_ms)
                 self.sup.begin_vent(now_ms)
                 self.event(now_ms, "pause")
+                return None
+            return "not running"
+        if name == "set_target":
+            lo, hi = settings_bounds("pressure_mmhg", self.cfg)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                return "target must be a whole number from %d to %d mmHg" % (lo, hi)
+            seq.target_dmmhg = value * 10           # the next fill uses it
+            self.event(now_ms, "target", {"target_mmhg": value})
+            return None
+        if self.sup.tripped():
+            return "a fault is latched: acknowledge it first"
+        if name == "resume":
+            if seq.phase != sq.PAUSED:
+                return "not paused"
+            seq.resume(now_ms)
+            self.event(now_ms, "resume")
+            return None
+        if name == "start":
+            if seq.active():
+                return "already running"
+            seq.start(now_ms)
+            self.session_start_ms = now_ms
+            self.monitor.begin_session(now_ms)
+            self.sensor.zero_begin()
+            self._mark = 1
+            self.event(now_ms, "start", {
+                "target_mmhg": seq.target_dmmhg // 10, "minutes": self.settings["minutes"],
+                "mode": self.settings["mode"], "chambers": seq.chambers})
+            return None
+        return "unknown command"
 
     def _indicators(self, now_ms):
         if self.sup.tripped():
