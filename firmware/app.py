@@ -38,11 +38,15 @@ def _remove(path):
 
 
 class App:
-    def __init__(self, cfg, hw, settings, emit=print, flash_dir=""):
+    def __init__(self, cfg, hw, settings, emit=print, flash_dir="", services=()):
         self.cfg = cfg
         self.hw = hw
         self.settings = settings
         self._emit = emit
+        # optional services (e.g. MQTT telemetry): objects with `async def run(self, app)`,
+        # started as their own tasks; nothing here waits for them or depends on them
+        self.services = services
+        self.listeners = []           # callables(record dict), told of every event
         self.log_path = flash_dir + FAULT_LOG
         self.mark_path = flash_dir + SESSION_MARK
         s = cfg["sensor"]
@@ -84,14 +88,22 @@ class App:
         if fields:
             rec.update(fields)
         self._emit(json.dumps(rec))
+        for listener in self.listeners:
+            try:
+                listener(rec)
+            except Exception as e:  # a listener must never break the control path
+                self._emit(json.dumps({"event": "warning", "text": "listener: %r" % e}))
+
+    def snapshot(self, now_ms):
+        """The state a user sees: for the status line, the display and telemetry."""
+        seq = self.seq
+        return {"phase": sq.PHASES[seq.phase], "chamber": seq.chamber, "cycle": seq.cycle,
+                "p_mmhg": _mmhg(self.sensor.p_dmmhg), "target_mmhg": seq.target_dmmhg // 10,
+                "remaining_s": seq.remaining_ms(now_ms) // 1000,
+                "fault": safety.CODES[self.sup.fault]}
 
     def status(self, now_ms):
-        seq = self.seq
-        self.event(now_ms, "status", {
-            "phase": sq.PHASES[seq.phase], "chamber": seq.chamber, "cycle": seq.cycle,
-            "p_mmhg": _mmhg(self.sensor.p_dmmhg), "target_mmhg": seq.target_dmmhg // 10,
-            "remaining_s": seq.remaining_ms(now_ms) // 1000,
-            "fault": safety.CODES[self.sup.fault]})
+        self.event(now_ms, "status", self.snapshot(now_ms))
 
     # --- start-up -------------------------------------------------------------------------
     def restore(self, now_ms):
@@ -383,11 +395,13 @@ class App:
         self.restore(now)
         asyncio.create_task(self.control_task())
         asyncio.create_task(self.service_task())
+        for svc in self.services:
+            asyncio.create_task(svc.run(self))
         await self.supervisor_task()
 
 
-def run(cfg, hw, settings, warning=None):
-    app = App(cfg, hw, settings)
+def run(cfg, hw, settings, warning=None, services=()):
+    app = App(cfg, hw, settings, services=services)
     if warning:
         app.event(ticks_ms(), "warning", {"text": warning})
     try:
