@@ -18,7 +18,9 @@ import alarm
 import faultlog
 from monitor import Monitor
 from pressure import Sensor
-from settings import bounds as settings_bounds
+from settings import bounds as settings_bounds, validate as settings_validate
+from settings import save as settings_save, SettingsError
+import ui
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
@@ -61,6 +63,13 @@ class App:
             cfg["limits"]["ceiling_mmhg"] * 10, L.SAFE_MMHG * 10, L.VENT_BUDGET_MS,
             L.SENSOR_BAD_SAMPLES, L.SESSION_GRACE_MS)
         self.monitor = Monitor(n)
+        self.seq.set_enabled(settings["enabled"])
+        self.monitor.skip_mask = self.seq.skip_mask
+        self.settings_path = flash_dir + "settings.json"
+        self.ui = ui.UI(n, settings_bounds("pressure_mmhg", cfg), settings_bounds("minutes", cfg),
+                        L.MODES, settings)
+        self.stop_button = btn.Button()
+        self._save = None             # settings waiting for the service task to write
         # the supervisor keeps its own session clock, from the settings, not the sequencer's
         self.session_limit_ms = settings["minutes"] * 60000
         self.session_start_ms = 0
@@ -98,7 +107,7 @@ class App:
         """The state a user sees: for the status line, the display and telemetry."""
         seq = self.seq
         return {"phase": sq.PHASES[seq.phase], "chamber": seq.chamber, "cycle": seq.cycle,
-                "p_mmhg": _mmhg(self.sensor.p_dmmhg), "target_mmhg": seq.target_dmmhg // 10,
+                "p_mmhg": _mmhg(self.sensor.p_dmmhg), "target_mmhg": seq.next_target_dmmhg // 10,
                 "remaining_s": seq.remaining_ms(now_ms) // 1000,
                 "fault": safety.CODES[self.sup.fault]}
 
@@ -137,13 +146,18 @@ class App:
         gap = ticks_diff(now_ms, self._last_tick_ms)
         self._last_tick_ms = now_ms
         p = sensor.read()
-        sup.check_sample(now_ms, p, sensor.bad_run, self.outputs.cmd == 0)
+        sup.check_sample(now_ms, p, sensor.bad_run,
+                         self.outputs.cmd & ~seq.skip_mask == 0)
         sup.check_session(now_ms, seq.active(), self.session_start_ms, self.session_limit_ms)
         if gap > LOOP_GAP_MS and seq.active():
             sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long
         ev = self.button.update(now_ms, self.hw.button_pressed())
-        if ev != btn.NONE:
-            self.on_button(now_ms, ev)
+        stop_was = self.stop_button.down
+        self.stop_button.update(now_ms, self.hw.stop_pressed())
+        stop = self.stop_button.down and not stop_was       # acts on the press, not release
+        detents = self.hw.knob_detents()
+        if ev != btn.NONE or detents or stop:
+            self.on_input(now_ms, ev, detents, stop)
         if seq.want_zero:
             sensor.zero_add()
         if not sup.tripped():
@@ -192,20 +206,51 @@ class App:
         if code:
             sup.trip(code, now_ms)
 
-    def on_button(self, now_ms, ev):
+    def on_input(self, now_ms, ev, detents, stop):
+        """What the user did with the button, the knob and the stop button this tick."""
         seq = self.seq
-        if self.sup.tripped():
-            if ev == btn.LONG:
-                self.command(now_ms, "clear")
-            return
-        if not seq.active():
-            if ev == btn.PRESS:
-                self.command(now_ms, "start")
-            return
-        if ev == btn.LONG:
+        u = self.ui
+        action = u.handle(now_ms, ev, detents, stop, seq.active(), seq.phase == sq.PAUSED,
+                          seq.ending(), self.sup.tripped())
+        if action == ui.START:
+            if u.target_mmhg != self.settings["pressure_mmhg"]:
+                self.settings["pressure_mmhg"] = u.target_mmhg      # remembered for next time
+                self._save = dict(self.settings)
+            self.command(now_ms, "start")
+        elif action == ui.STOP:
             self.command(now_ms, "stop")
-        elif ev == btn.PRESS:
-            self.command(now_ms, "resume" if seq.phase == sq.PAUSED else "pause")
+        elif action == ui.PAUSE:
+            self.command(now_ms, "pause")
+        elif action == ui.RESUME:
+            self.command(now_ms, "resume")
+        elif action == ui.CLEAR:
+            self.command(now_ms, "clear")
+        elif action == ui.SET_TARGET:
+            self.command(now_ms, "set_target", u.value)
+        elif action == ui.SAVE:
+            self.apply_settings(now_ms, u.settings())
+        elif u.menu:
+            self.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
+                                        "mode": u.mode, "enabled": u.enabled})
+
+    def apply_settings(self, now_ms, new):
+        """Settings changed in the menu: check them, use them, and store them on flash."""
+        merged = dict(self.settings)
+        merged.update(new)
+        try:
+            merged = settings_validate(merged, self.cfg)
+        except SettingsError as e:
+            self.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
+            return
+        self.settings = merged
+        seq = self.seq
+        seq.session_ms = merged["minutes"] * 60000
+        self.session_limit_ms = seq.session_ms
+        seq.set_enabled(merged["enabled"])
+        self.monitor.skip_mask = seq.skip_mask
+        seq.set_target(merged["pressure_mmhg"] * 10)
+        self._save = dict(merged)
+        self.event(now_ms, "settings", merged)
 
     def command(self, now_ms, name, value=None):
         """The one way anything asks the boot to do something (the button, the knob, MQTT).
@@ -235,7 +280,7 @@ class App:
             lo, hi = settings_bounds("pressure_mmhg", self.cfg)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                 return "target must be a whole number from %d to %d mmHg" % (lo, hi)
-            seq.target_dmmhg = value * 10           # the next fill uses it
+            seq.set_target(value * 10)              # the next fill uses it
             self.event(now_ms, "target", {"target_mmhg": value})
             return None
         if self.sup.tripped():
@@ -255,7 +300,7 @@ class App:
             self.sensor.zero_begin()
             self._mark = 1
             self.event(now_ms, "start", {
-                "target_mmhg": seq.target_dmmhg // 10, "minutes": self.settings["minutes"],
+                "target_mmhg": seq.next_target_dmmhg // 10, "minutes": self.settings["minutes"],
                 "mode": self.settings["mode"], "chambers": seq.chambers})
             return None
         return "unknown command"
@@ -287,6 +332,7 @@ class App:
         sup = self.sup
         if sup.fault != self._fault:
             if sup.fault:
+                self.ui.calm_down(now_ms)
                 if self._fault == safety.NONE and sup.first_fault != sup.fault:
                     self._fault_event(now_ms, sup.first_fault)   # what was found first
                 self._fault_event(now_ms, sup.fault)
@@ -352,6 +398,12 @@ class App:
                     faultlog.append(self.log_path, rec, L.FAULT_LOG_ENTRIES)
             except OSError as e:
                 self.event(now_ms, "warning", {"text": "fault log not written: %s" % e})
+        if self._save is not None:
+            values, self._save = self._save, None
+            try:
+                settings_save(self.settings_path, values)
+            except OSError as e:
+                self.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
         if self._mark:
             try:
                 if self._mark > 0:

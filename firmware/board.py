@@ -3,6 +3,7 @@
 import machine
 import boardcfg
 from valves import Outputs
+from encoder import Encoder
 
 
 class Hardware:
@@ -22,6 +23,18 @@ class Hardware:
         low = inp["button_active_low"]
         self._button = Pin(inp["button_pin"], Pin.IN, Pin.PULL_UP if low else Pin.PULL_DOWN)
         self._pressed_level = 0 if low else 1
+        # the knob: a quadrature encoder on two interrupt pins (the KY-040 has its own
+        # pull-ups; the internal ones help on pins that have them)
+        self.encoder = None
+        if inp.get("encoder_a_pin") is not None:
+            a = Pin(inp["encoder_a_pin"], Pin.IN, Pin.PULL_UP)
+            b = Pin(inp["encoder_b_pin"], Pin.IN, Pin.PULL_UP)
+            self.encoder = Encoder(a, b, Pin.IRQ_RISING | Pin.IRQ_FALLING)
+        self._stop = None
+        if inp.get("stop_pin") is not None:
+            stop_low = inp.get("stop_active_low", True)
+            self._stop = Pin(inp["stop_pin"], Pin.IN, Pin.PULL_UP if stop_low else Pin.PULL_DOWN)
+            self._stop_level = 0 if stop_low else 1
         ind = cfg.get("indicators", {})
         self._led = self._optional_out(ind.get("led_pin"))
         self._buzzer = self._optional_out(ind.get("buzzer_pin"))
@@ -33,6 +46,14 @@ class Hardware:
 
     def button_pressed(self):
         return self._button.value() == self._pressed_level
+
+    def stop_pressed(self):
+        """The separate stop button, if fitted."""
+        return self._stop is not None and self._stop.value() == self._stop_level
+
+    def knob_detents(self):
+        """Detents turned since the last call (signed); 0 without a knob."""
+        return self.encoder.take() if self.encoder is not None else 0
 
     def set_led(self, level):
         if self._led is not None:

@@ -17,11 +17,13 @@ _SCHEMA = {
          "indicators"),
     "outputs": ("active_high", "pump_pin", "dump_pin", "valve_pins"),
     "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
-    "inputs": ("button_pin", "button_active_low"),
+    "inputs": ("button_pin", "button_active_low", "encoder_a_pin", "encoder_b_pin", "stop_pin",
+               "stop_active_low"),
     "limits": tuple(BOARD_LIMITS),
     "indicators": ("led_pin", "buzzer_pin"),
 }
-_OPTIONAL = ("description", "indicators", "led_pin", "buzzer_pin")
+_OPTIONAL = ("description", "indicators", "led_pin", "buzzer_pin", "encoder_a_pin",
+             "encoder_b_pin", "stop_pin", "stop_active_low")
 
 
 class BoardError(Exception):
@@ -130,6 +132,15 @@ def validate(data, path="<board>"):
     inp = c.section(data["inputs"], "inputs")
     pin("inputs", "button_pin", inp["button_pin"])
     c.flag(inp, "inputs", "button_active_low")
+    enc = [inp.get("encoder_a_pin"), inp.get("encoder_b_pin")]
+    if (enc[0] is None) != (enc[1] is None):
+        c.fail("inputs.encoder_b_pin" if enc[1] is None else "inputs.encoder_a_pin",
+               "a rotary encoder needs both encoder_a_pin and encoder_b_pin (or neither)")
+    for key in ("encoder_a_pin", "encoder_b_pin", "stop_pin"):
+        if inp.get(key) is not None:
+            pin("inputs", key, inp[key])
+    if "stop_active_low" in inp:
+        c.flag(inp, "inputs", "stop_active_low")
 
     if "indicators" in data:
         ind = c.section(data["indicators"], "indicators")

@@ -13,6 +13,7 @@ class Monitor:
         self.chambers = chambers
         self._all = (1 << chambers) - 1
         self.chamber = 0                 # chamber of the last fault, for the message
+        self.skip_mask = 0               # valves of chambers out of use (held shut)
         self._last_cmd = -1
         self._state_ms = 0               # when the current command started
         # fill progress (pump on)
@@ -84,7 +85,7 @@ class Monitor:
                 fault = self._check_fill(now_ms, p, chamber, in_state >= L.FILL_IGNORE_MS)
         elif cmd & DUMP_CLOSED:
             fault = self._check_pump_off(p, cmd, in_state, probing)
-        if cmd == 0 and p < L.SAFE_MMHG * 10:
+        if cmd & ~self.skip_mask == 0 and p < L.SAFE_MMHG * 10:
             self.last_vented_ms = now_ms
         if resting_ms >= L.DRIFT_SETTLE_MS and not fault:
             fault = self._check_drift(now_ms, p)

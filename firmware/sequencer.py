@@ -52,6 +52,9 @@ class WaveSequencer:
         self.session_ms = session_ms
         self.fill_timeout_ms = fill_timeout_ms
         self._all_closed = closed_mask(chambers)
+        self.enabled_mask = self._all_closed    # chambers in use (zone skip)
+        self.skip_mask = 0                      # their valves: held shut while in session
+        self.next_target_dmmhg = target_dmmhg   # a new target applies from the next fill
         # Per-chamber pressure at which to stop the pump, below target: 0 is the naive baseline.
         self.stop_early_dmmhg = [0] * chambers
         self.phase = IDLE
@@ -100,6 +103,24 @@ class WaveSequencer:
         if self.phase == PAUSED:
             self._start_cycle(now_ms)
 
+    def set_target(self, dmmhg):
+        self.next_target_dmmhg = dmmhg
+
+    def set_enabled(self, chambers):
+        """Chambers in use (1-based); the others are never inflated nor checked."""
+        mask = 0
+        for k in chambers:
+            mask |= 1 << (k - 1)
+        self.enabled_mask = mask & self._all_closed or self._all_closed
+        self.skip_mask = self._all_closed & ~self.enabled_mask
+
+    def _next_enabled(self, after):
+        """The first chamber in use after chamber `after` (1-based), or 0."""
+        for k in range(after + 1, self.chambers + 1):
+            if self.enabled_mask & (1 << (k - 1)):
+                return k
+        return 0
+
     def active(self):
         return self.phase != IDLE
 
@@ -117,6 +138,10 @@ class WaveSequencer:
     # --- the step -------------------------------------------------------------------------
     def step(self, now_ms, p_dmmhg):
         cmd = self._decide(now_ms, p_dmmhg)
+        if cmd == SAFE and self.phase != IDLE:
+            # vent, rest, pause: every chamber in use open; a chamber out of use stays shut so
+            # it never takes air, not even from a venting manifold (idle opens everything)
+            cmd = self.skip_mask
         if cmd & PUMP_ON:
             # a stopped pump coasts for a few tens of ms: probe only once it has stood still
             holdoff = ticks_add(now_ms, PROBE_HOLDOFF_MS)
@@ -176,8 +201,9 @@ class WaveSequencer:
                 self.topups += 1
                 self._enter(FILL, now_ms)
                 return self._fill_cmd()
-            if self.chamber < self.chambers:
-                self._begin_fill(self.chamber + 1, now_ms)
+            k = self._next_enabled(self.chamber)
+            if k:
+                self._begin_fill(k, now_ms)
                 return self._fill_cmd()
             self._enter(HOLD, now_ms)
             return self._all_closed
@@ -188,20 +214,21 @@ class WaveSequencer:
             return self._all_closed
         if phase == VENT:
             if in_phase >= VENT_MAX_MS or (in_phase >= VENT_MIN_MS and p_dmmhg < VENTED_DMMHG):
-                self.checking = 1
                 self._enter(CHECK, now_ms)
-                # puff at once, as for the later chambers: chamber 1 gets the full PUFF_MS too
-                return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~1)
+                self.checking = self._next_enabled(0)
+                # puff at once, as for the later chambers: the first gets the full PUFF_MS too
+                return self._puff_cmd()
             return SAFE
         if phase == CHECK:
             if in_phase < PUFF_MS:
-                return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.checking - 1)))
+                return self._puff_cmd()
             if in_phase < PUFF_MS + PUFF_VENT_MS:
                 return SAFE
-            if self.checking < self.chambers:
-                self.checking += 1
+            k = self._next_enabled(self.checking)
+            if k:
                 self._enter(CHECK, now_ms)
-                return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.checking - 1)))
+                self.checking = k
+                return self._puff_cmd()
             self.checking = 0
             self._enter(IDLE if self.end_reason != END_NONE else REST, now_ms)
             return SAFE
@@ -223,9 +250,10 @@ class WaveSequencer:
 
     def _start_cycle(self, now_ms):
         self.cycle += 1
-        self._begin_fill(1, now_ms)
+        self._begin_fill(self._next_enabled(0), now_ms)
 
     def _begin_fill(self, chamber, now_ms):
+        self.target_dmmhg = self.next_target_dmmhg
         self.chamber = chamber
         self.topups = 0
         self._fill_start_ms = now_ms
@@ -234,6 +262,10 @@ class WaveSequencer:
     def _fill_cmd(self):
         # every valve closed but the filling chamber's; dump closed; pump on
         return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.chamber - 1)))
+
+    def _puff_cmd(self):
+        # the valve check: pump on, dump closed, only the checked chamber joined
+        return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (self.checking - 1)))
 
     def _settle_cmd(self):
         # pump off, dump still closed, the chamber still joined to the manifold

@@ -1,5 +1,5 @@
-# User settings (target pressure, session length, mode, hold and rest) from settings.json on
-# flash. A missing or bad file never stops the device: it falls back to defaults and says why.
+# User settings (target pressure, session length, mode, hold and rest, chambers in use) from
+# settings.json on flash. A missing or bad file never stops the device: it falls back to defaults and says why.
 import json
 from limits import SETTING_LIMITS, MODES, check_number
 
@@ -8,10 +8,12 @@ class SettingsError(Exception):
     pass
 
 
-def defaults():
+def defaults(board=None):
     s = {"mode": "wave"}
     for key in SETTING_LIMITS:
         s[key] = SETTING_LIMITS[key][2]
+    if board is not None:
+        s["enabled"] = list(range(1, board["chambers"] + 1))
     return s
 
 
@@ -30,11 +32,22 @@ def validate(data, board, source="settings"):
     """Return a complete settings dict from data, or raise SettingsError naming the field."""
     if not isinstance(data, dict):
         raise SettingsError("%s: must be a JSON object" % source)
-    out = defaults()
+    out = defaults(board)
+    n = board["chambers"]
     for key in data:
-        if key != "mode" and key not in SETTING_LIMITS:
-            raise SettingsError("%s: unknown field '%s'; allowed: mode, %s"
+        if key not in ("mode", "enabled") and key not in SETTING_LIMITS:
+            raise SettingsError("%s: unknown field '%s'; allowed: mode, enabled, %s"
                                 % (source, key, ", ".join(SETTING_LIMITS)))
+    if "enabled" in data:
+        en = data["enabled"]
+        ok = isinstance(en, list) and 0 < len(en) <= n
+        for k in en if ok else ():
+            ok = ok and isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= n \
+                and en.count(k) == 1
+        if not ok:
+            raise SettingsError("%s: field 'enabled' must list the chambers in use, each once, "
+                                "from 1 to %d, at least one; got %r" % (source, n, en))
+        out["enabled"] = sorted(en)
     if "mode" in data:
         if data["mode"] not in MODES:
             raise SettingsError("%s: field 'mode' must be one of %s, got %r"
@@ -60,6 +73,11 @@ def load(path, board):
         with open(path) as f:
             text = f.read()
     except OSError:
+        try:    # a power cut between removing the old file and renaming the new one
+            with open(path + ".tmp") as f:
+                return validate(json.loads(f.read()), board, path), None
+        except (OSError, ValueError, SettingsError):
+            pass
         return validate({}, board), "no %s on flash: using defaults" % path
     except ValueError as e:  # UnicodeError: the bytes on flash are not even text
         return validate({}, board), "%s is not text (%s): using defaults" % (path, e)
@@ -69,3 +87,33 @@ def load(path, board):
         return validate({}, board), "%s is not valid JSON (%s): using defaults" % (path, e)
     except SettingsError as e:
         return validate({}, board), "%s: using defaults" % e
+
+
+def save(path, values, fs=None):
+    """Write settings atomically: a temporary file, then a rename over the old one, so a power
+    cut at any instant leaves the old settings or the new, whole. fs: an object with open,
+    rename and remove (the os module and open by default; tests pass a failing one)."""
+    if fs is None:
+        import os
+        fs = _Fs(os)
+    tmp = path + ".tmp"
+    f = fs.open(tmp, "w")
+    try:
+        f.write(json.dumps(values))
+    finally:
+        f.close()
+    try:
+        fs.rename(tmp, path)
+    except OSError:         # a filesystem that will not rename over an existing file
+        fs.remove(path)
+        fs.rename(tmp, path)
+
+
+class _Fs:
+    def __init__(self, os_module):
+        self.rename = os_module.rename
+        self.remove = os_module.remove
+
+    @staticmethod
+    def open(path, mode):
+        return open(path, mode)

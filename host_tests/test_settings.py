@@ -22,9 +22,10 @@ def board_with(**limits):
 
 
 def test_defaults_come_from_the_limits_table():
-    d = st_mod.defaults()
-    assert d == {"mode": "wave", "pressure_mmhg": 80, "minutes": 20, "hold_s": 10, "rest_s": 25}
-    assert set(d) == {"mode"} | set(SETTING_LIMITS)
+    d = st_mod.defaults(BOARD)
+    assert d == {"mode": "wave", "pressure_mmhg": 80, "minutes": 20, "hold_s": 10, "rest_s": 25,
+                 "enabled": [1, 2, 3, 4]}
+    assert set(d) == {"mode", "enabled"} | set(SETTING_LIMITS)
     for key, (lo, hi, default, why) in SETTING_LIMITS.items():
         assert lo <= default <= hi and why
     assert d["mode"] in MODES
@@ -43,8 +44,8 @@ def test_bounds_are_narrowed_by_the_board():
 
 def test_validate_fills_in_defaults_and_keeps_given_values():
     s = st_mod.validate({"pressure_mmhg": 60, "rest_s": 0}, BOARD)
-    assert s == dict(st_mod.defaults(), pressure_mmhg=60, rest_s=0)
-    assert st_mod.validate({}, BOARD) == st_mod.defaults()
+    assert s == dict(st_mod.defaults(BOARD), pressure_mmhg=60, rest_s=0)
+    assert st_mod.validate({}, BOARD) == st_mod.defaults(BOARD)
 
 
 def test_the_edges_are_allowed():
@@ -119,7 +120,7 @@ def test_validate_either_returns_in_bounds_or_names_a_field(data, max_target, ma
         msg = str(e)
         assert msg.startswith("s.json: ") and any("'%s'" % k in msg for k in data), msg
         return
-    assert set(s) == {"mode"} | set(SETTING_LIMITS) and s["mode"] in MODES
+    assert set(s) == {"mode", "enabled"} | set(SETTING_LIMITS) and s["mode"] in MODES
     for key in SETTING_LIMITS:
         lo, hi = st_mod.bounds(key, b)
         assert lo <= s[key] <= hi and type(s[key]) is int
@@ -140,7 +141,7 @@ def test_load_a_good_file(tmp_path):
     path = write(tmp_path, json.dumps({"pressure_mmhg": 70, "minutes": 30}))
     s, warning = st_mod.load(path, BOARD)
     assert warning is None
-    assert s == dict(st_mod.defaults(), pressure_mmhg=70, minutes=30)
+    assert s == dict(st_mod.defaults(BOARD), pressure_mmhg=70, minutes=30)
 
 
 @pytest.mark.parametrize("content,says", [
@@ -156,7 +157,7 @@ def test_load_a_good_file(tmp_path):
 def test_load_of_a_missing_or_bad_file_gives_defaults_and_a_warning(tmp_path, content, says):
     path = str(tmp_path / "settings.json") if content is None else write(tmp_path, content)
     s, warning = st_mod.load(path, BOARD)
-    assert s == st_mod.defaults()
+    assert s == st_mod.defaults(BOARD)
     assert isinstance(warning, str) and says in warning and "defaults" in warning, warning
     assert path in warning
 
@@ -166,7 +167,7 @@ def test_load_of_a_missing_or_bad_file_gives_defaults_and_a_warning(tmp_path, co
 def test_load_never_raises(tmp_path_factory, content):
     path = write(tmp_path_factory.mktemp("s"), content)
     s, warning = st_mod.load(path, BOARD)
-    assert set(s) == {"mode"} | set(SETTING_LIMITS)
+    assert set(s) == {"mode", "enabled"} | set(SETTING_LIMITS)
     assert warning is None or "defaults" in warning
 
 
@@ -197,10 +198,10 @@ print(json.dumps(out))
 ''' % (json.dumps(BOARD), json.dumps(files))
     out = micropython(code)
     good, corrupt, rng, unknown, binary, missing, boolean = out
-    assert good == [dict(st_mod.defaults(), pressure_mmhg=70, hold_s=5), None]
+    assert good == [dict(st_mod.defaults(BOARD), pressure_mmhg=70, hold_s=5), None]
     for (s, warning), path, says in ((corrupt, files[1], "JSON"), (rng, files[2], "minutes"),
                                      (unknown, files[3], "speed"), (binary, files[4], ""),
                                      (missing, files[5], "no ")):
-        assert s == st_mod.defaults()
+        assert s == st_mod.defaults(BOARD)
         assert path in warning and says in warning and "defaults" in warning, warning
     assert "'pressure_mmhg'" in boolean

@@ -162,6 +162,9 @@ class Boot:
     def press(self, kind="press"):
         self.vb.schedule(self.vb.ms, kind)
 
+    def turn(self, detents):
+        self.vb.schedule(self.vb.ms, {"do": "turn", "detents": detents})
+
     def inject(self, fault):
         self.vb.inject(dict(fault, t_ms=self.vb.ms))
 

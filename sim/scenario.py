@@ -116,10 +116,19 @@ def check_events(items, where, chambers, duration_s):
             if "ml_per_min" in need:
                 _num(item["ml_per_min"], f"{w}.ml_per_min", 0, 20000)
         else:
-            _obj(item, w, ("t_s", "do"))
+            _obj(item, w, ("t_s", "do", "detents"))
             if item.get("do") not in ACTIONS:
                 raise ScenarioError(f"{w}.do: must be one of {', '.join(ACTIONS)}, "
                                     f"got {item.get('do')!r}")
+            if item["do"] == "turn":
+                if "detents" not in item:
+                    raise ScenarioError(f"{w}: 'turn' needs 'detents' (negative: "
+                                        "anticlockwise)")
+                _num(item["detents"], f"{w}.detents", -100, 100, integer=True)
+                if item["detents"] == 0:
+                    raise ScenarioError(f"{w}.detents: must not be 0")
+            elif "detents" in item:
+                raise ScenarioError(f"{w}: only 'turn' takes 'detents'")
         if "t_s" not in item:
             raise ScenarioError(f"{w}: needs 't_s' (seconds from the start of the run)")
         _num(item["t_s"], f"{w}.t_s", 0, duration_s)

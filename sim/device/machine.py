@@ -42,6 +42,10 @@ class Pin:
     def __call__(self, v=None):
         return self.value(v)
 
+    def irq(self, handler=None, trigger=3, hard=False):
+        """Edges on an input wired to the virtual board call handler(pin) when they happen."""
+        simctx.board.pin_irq(self.id, self, handler, trigger)
+
     def on(self):
         self.value(1)
 

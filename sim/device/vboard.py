@@ -11,8 +11,16 @@ from plant import Plant
 
 PRESS_MS = 200          # a short press, as a person makes one
 LONG_PRESS_MS = 2500    # a long press: held well past the firmware's 1.5 s
-ACTIONS = {"start": PRESS_MS, "press": PRESS_MS, "stop": LONG_PRESS_MS,
-           "long_press": LONG_PRESS_MS, "clear": LONG_PRESS_MS}
+# action -> (input, hold ms); "turn" moves the knob by "detents" (negative: anticlockwise)
+ACTIONS = {"start": ("button", PRESS_MS), "press": ("button", PRESS_MS),
+           "stop": ("button", LONG_PRESS_MS), "long_press": ("button", LONG_PRESS_MS),
+           "clear": ("button", LONG_PRESS_MS), "stop_press": ("stop", PRESS_MS),
+           "turn": ("knob", 0)}
+TRANSITION_MS = 8       # a knob turned briskly: 4 transitions per detent, 8 ms apart
+DETENT_MS = 40
+# clockwise from the rest state A=B=1: B falls, A falls, B rises, A rises
+_CW = (("enc_b", 0), ("enc_a", 0), ("enc_b", 1), ("enc_a", 1))
+_CCW = (("enc_a", 0), ("enc_b", 0), ("enc_a", 1), ("enc_b", 1))
 
 
 PWRON_RESET = 1
@@ -50,7 +58,18 @@ class VirtualBoard:
                       board["inputs"]["button_pin"]: ("button", 0)}
         for i, pin in enumerate(out["valve_pins"]):
             self.roles[pin] = ("valve", i)
-        self.button_active_low = board["inputs"]["button_active_low"]
+        inp = board["inputs"]
+        # electrical inputs: pin -> input name, and each input's level now (at rest first)
+        self.inputs = {inp["button_pin"]: "button"}
+        self.active_level = {"button": 0 if inp["button_active_low"] else 1,
+                             "stop": 0 if inp.get("stop_active_low", True) else 1}
+        self.level = {"button": 1 - self.active_level["button"],
+                      "stop": 1 - self.active_level["stop"], "enc_a": 1, "enc_b": 1}
+        for key, name in (("stop_pin", "stop"), ("encoder_a_pin", "enc_a"),
+                          ("encoder_b_pin", "enc_b")):
+            if inp.get(key) is not None:
+                self.inputs[inp[key]] = name
+        self.irqs = {}              # pin -> (pin object, handler, trigger)
         self.levels = {}            # output latch per pin
         self.first_writes = {}      # the first level each pin was ever driven to
         self.ms = 0                 # simulated ms since the board powered up
@@ -62,9 +81,9 @@ class VirtualBoard:
         self.ended = False
         self.faults = sorted(config.get("faults", []), key=lambda f: f["t_ms"])
         self._fi = 0
-        self._edges = self._button_edges(config.get("actions", []), config.get("seed", 1))
+        self._rng = config.get("seed", 1) * 7919 + 17
+        self._edges = self._input_edges(config.get("actions", []))
         self._ei = 0
-        self._pressed = False
         self.plant.watch_mmhg = board["limits"]["ceiling_mmhg"]
         self.reset_cause = PWRON_RESET
         self.in_reset = False       # between a reset and the next boot: writes go nowhere
@@ -109,8 +128,9 @@ class VirtualBoard:
                     self.emit('@sim {"sim": "ceiling_crossed", "t_ms": %d}' % t)
                 self.plant.crossings.clear()
             while self._ei < len(self._edges) and self._edges[self._ei][0] <= self.ms:
-                self._pressed = self._edges[self._ei][1]
+                _, name, level = self._edges[self._ei]
                 self._ei += 1
+                self._set_input(name, level)
             while self._fi < len(self.faults) and self.faults[self._fi]["t_ms"] <= self.ms:
                 self._inject(self.faults[self._fi])
                 self._fi += 1
@@ -193,10 +213,26 @@ class VirtualBoard:
             p.valve_cmd[i] = energised
 
     def pin_read(self, pin):
-        role = self.roles.get(pin)
-        if role is not None and role[0] == "button":
-            return (0 if self._pressed else 1) if self.button_active_low else int(self._pressed)
+        name = self.inputs.get(pin)
+        if name is not None:
+            return self.level[name]
         return self.levels.get(pin, 0)
+
+    def pin_irq(self, pin, pin_obj, handler, trigger):
+        if handler is None:
+            self.irqs.pop(pin, None)
+        else:
+            self.irqs[pin] = (pin_obj, handler, trigger)
+
+    def _set_input(self, name, level):
+        if self.level[name] == level:
+            return
+        self.level[name] = level
+        for pin, n in self.inputs.items():
+            if n == name and pin in self.irqs:
+                pin_obj, handler, trigger = self.irqs[pin]
+                if trigger & (1 if level else 2):       # IRQ_RISING = 1, IRQ_FALLING = 2
+                    handler(pin_obj)
 
     def read_uv(self, pin):
         if self._stall_ms:
@@ -211,10 +247,12 @@ class VirtualBoard:
 
     # --- scenario ----------------------------------------------------------------------------
     def schedule(self, t_ms, do):
-        """A button action at t_ms (not in the past), added to the electrical timeline."""
+        """An action at t_ms (not in the past; a name, or a dict such as {"do": "turn",
+        "detents": 3}), added to the electrical timeline."""
         done = self._edges[:self._ei]
-        rest = self._edges[self._ei:] + self._button_edges([{"t_ms": t_ms, "do": do}],
-                                                           t_ms + len(self._edges))
+        rest = self._edges[self._ei:] + self._input_edges([dict(do, t_ms=t_ms)
+                                                           if isinstance(do, dict)
+                                                           else {"t_ms": t_ms, "do": do}])
         rest.sort(key=lambda e: e[0])
         self._edges = done + rest
 
@@ -222,22 +260,34 @@ class VirtualBoard:
         """A fault now (fault["t_ms"] is only recorded)."""
         self._inject(fault)
 
-    def _button_edges(self, actions, seed):
-        """Electrical timeline of the button: each press bounces on make and on break."""
+    def _chatter(self):
+        self._rng = (self._rng * 1103515245 + 12345) & 0x7FFFFFFF
+        return self._rng
+
+    def _bounce(self, edges, t, name, level, most=5):
+        """A contact that closes or opens chatters 2 to `most` times over a few ms."""
+        for _ in range(2 + self._chatter() % (most - 1)):
+            edges.append((t, name, level))
+            edges.append((t + 1, name, 1 - level))
+            t += 2
+        edges.append((t, name, level))
+
+    def _input_edges(self, actions):
+        """The electrical timeline of the button, the stop button and the knob."""
         edges = []
-        r = seed * 7919 + 17
         for a in sorted(actions, key=lambda a: a["t_ms"]):
-            hold = ACTIONS[a["do"]]
+            name, hold = ACTIONS[a["do"]]
             t = a["t_ms"]
-            for start, level in ((t, True), (t + hold, False)):
-                r = (r * 1103515245 + 12345) & 0x7FFFFFFF
-                bounces = 2 + r % 4           # contacts chatter 2-5 times over a few ms
-                tt = start
-                for _ in range(bounces):
-                    edges.append((tt, level))
-                    edges.append((tt + 1, not level))
-                    tt += 2
-                edges.append((tt, level))
+            if name == "knob":
+                n = a["detents"]
+                for d in range(abs(n)):
+                    for i, (ch, level) in enumerate(_CW if n > 0 else _CCW):
+                        self._bounce(edges, t + d * DETENT_MS + i * TRANSITION_MS, ch, level,
+                                     most=3)
+                continue
+            on = self.active_level[name]
+            self._bounce(edges, t, name, on)
+            self._bounce(edges, t + hold, name, 1 - on)
         edges.sort(key=lambda e: e[0])
         return edges
 
