@@ -28,8 +28,6 @@ TIME_AT_PRESSURE = 13
 CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
          "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL", "PUMP_STUCK_ON", "BLOCKED",
          "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE")
-# Faults after which the sensor cannot verify a vent.
-SENSOR_FAULTS = (SENSOR_RANGE, SENSOR_FROZEN, SENSOR_DRIFT)
 # High priority: the boot may still hold pressure or the pump cannot be stopped: act now.
 HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE)
 ADVICE = (
@@ -38,7 +36,8 @@ ADVICE = (
     "pressure sensor reads outside its range: every valve is open but the vent cannot be "
     "checked, so make sure the chambers are soft; then check the sensor wires and supply",
     "session ran past its time limit: the firmware stopped it; report this as a bug",
-    "the boot did not vent: open the chamber hoses by hand now, then check the dump valve",
+    "the boot could not be verified vented: open the chamber hoses by hand now, then check "
+    "the dump valve, the chamber valves and the pressure sensor",
     "sensor does not read zero with the boot vented: unplug the hoses, restart, recalibrate",
     "pressure did not rise while pumping: check the pump, the hoses and the garment fit",
     "a firmware task crashed: the boot is vented; restart it and report the trace",
@@ -102,13 +101,12 @@ class Supervisor:
             self.trip(OVER_PRESSURE, now_ms)
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
-        if self.venting and bad_run == 0:
-            if p_dmmhg < self.safe_dmmhg:
+        if self.venting:
+            if bad_run == 0 and p_dmmhg < self.safe_dmmhg:
                 self.venting = False
-            elif self.first_fault not in SENSOR_FAULTS and \
-                    ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
-                # (a sensor that failed cannot tell a failed vent: its own fault stands, and
-                # the outputs stay safe regardless)
+            elif ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
+                # not verified vented in time, either because it did not vent or because the
+                # sensor cannot tell: the user must check the chambers by hand
                 self.trip(VENT_FAILED, now_ms)
         return self.fault
 

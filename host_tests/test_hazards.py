@@ -150,10 +150,10 @@ def test_alarm_patterns_tell_the_states_apart():
     assert rises(b, buzzer, 6000) == 20         # bursts of 10 beeps every 3 s
     b2 = Boot(settings={"minutes": 2})
     b2.press("start")
-    b2.run(4000)
-    b2.inject({"fault": "sensor_open"})         # medium priority
-    b2.run(200)
-    assert b2.app.sup.fault == safety.SENSOR_RANGE
+    b2.run(3000)
+    b2.inject({"fault": "pump_dead"})           # medium priority: vented, check the pump
+    b2.run(3000)
+    assert b2.app.sup.fault == safety.NO_RISE
     assert rises(b2, led, 8000) == 5            # 0.6 Hz
     assert rises(b2, buzzer, 10000) == 3        # 3 beeps every 10 s
 
