@@ -25,6 +25,7 @@ import ui
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
+DRAW_MS = 500                     # the display is redrawn this often
 
 
 def _mmhg(dmmhg):
@@ -69,6 +70,8 @@ class App:
         self.ui = ui.UI(n, settings_bounds("pressure_mmhg", cfg), settings_bounds("minutes", cfg),
                         L.MODES, settings)
         self.stop_button = btn.Button()
+        self.chamber_dmmhg = [0] * n  # what each chamber holds, as last seen (for the display)
+        self._last_draw_ms = ticks_ms()
         self._save = None             # settings waiting for the service task to write
         # the supervisor keeps its own session clock, from the settings, not the sequencer's
         self.session_limit_ms = settings["minutes"] * 60000
@@ -197,6 +200,11 @@ class App:
                 sup.trip(safety.ZERO_OFFSET, now_ms)
                 return
             self.event(now_ms, "zero", {"offset_mmhg": _mmhg(self.sensor.zero_dmmhg)})
+        if seq.phase == sq.FILL or seq.phase == sq.SETTLE:
+            self.chamber_dmmhg[seq.chamber - 1] = p     # its valve is open: the manifold is it
+        elif seq.phase == sq.VENT and phase != sq.VENT:
+            for i in range(seq.chambers):
+                self.chamber_dmmhg[i] = 0
         written = self.outputs.apply(cmd)
         resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
         code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,
@@ -398,6 +406,15 @@ class App:
                     faultlog.append(self.log_path, rec, L.FAULT_LOG_ENTRIES)
             except OSError as e:
                 self.event(now_ms, "warning", {"text": "fault log not written: %s" % e})
+        display = self.hw.display
+        if display is not None and ticks_diff(now_ms, self._last_draw_ms) >= DRAW_MS:
+            self._last_draw_ms = now_ms
+            u = self.ui
+            menu = None
+            if u.menu:
+                menu = (u.item_name(), u.settings_value())
+            display.draw(self.snapshot(now_ms), [d // 10 for d in self.chamber_dmmhg],
+                         self.cfg["limits"]["ceiling_mmhg"], menu)
         if self._save is not None:
             values, self._save = self._save, None
             try:
@@ -445,6 +462,8 @@ class App:
         self.event(now, "boot", {"board": self.cfg["name"], "chambers": self.cfg["chambers"],
                                  "settings": self.settings})
         self.restore(now)
+        if self.hw.display_note:
+            self.event(now, "warning", {"text": self.hw.display_note})
         asyncio.create_task(self.control_task())
         asyncio.create_task(self.service_task())
         for svc in self.services:

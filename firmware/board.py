@@ -39,6 +39,18 @@ class Hardware:
         self._led = self._optional_out(ind.get("led_pin"))
         self._buzzer = self._optional_out(ind.get("buzzer_pin"))
         self._wdt = None
+        self.display = None
+        self.display_note = None
+        dsp = cfg.get("display")
+        if dsp:
+            try:
+                from display import Display     # needs framebuf (every MicroPython port has it)
+            except ImportError as e:
+                self.display_note = "display not driven: %s" % e
+            else:
+                i2c = machine.I2C(0, scl=Pin(dsp["scl_pin"]), sda=Pin(dsp["sda_pin"]),
+                                  freq=400000)
+                self.display = Display(i2c, dsp["address"])
 
     @staticmethod
     def _optional_out(pin):
@@ -81,3 +93,10 @@ def boot(board_path="board.json"):
     hardware's pull-downs hold every output off, and the error names the file and field."""
     cfg = boardcfg.load(board_path)
     return cfg, Hardware(cfg)
+
+
+def wlan():
+    """The Wi-Fi station interface (board.py is also the only module that imports `network`).
+    Only called when secrets.json sets up the network."""
+    import network
+    return network.WLAN(network.STA_IF)

@@ -14,15 +14,16 @@ MCUS = {
 
 _SCHEMA = {
     "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits",
-         "indicators"),
+         "indicators", "display"),
     "outputs": ("active_high", "pump_pin", "dump_pin", "valve_pins"),
     "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
     "inputs": ("button_pin", "button_active_low", "encoder_a_pin", "encoder_b_pin", "stop_pin",
                "stop_active_low"),
     "limits": tuple(BOARD_LIMITS),
     "indicators": ("led_pin", "buzzer_pin"),
+    "display": ("sda_pin", "scl_pin", "address"),
 }
-_OPTIONAL = ("description", "indicators", "led_pin", "buzzer_pin", "encoder_a_pin",
+_OPTIONAL = ("description", "indicators", "display", "led_pin", "buzzer_pin", "encoder_a_pin",
              "encoder_b_pin", "stop_pin", "stop_active_low")
 
 
@@ -147,6 +148,12 @@ def validate(data, path="<board>"):
         for key in ("led_pin", "buzzer_pin"):
             if ind.get(key) is not None:
                 pin("indicators", key, ind[key])
+
+    if "display" in data:
+        dsp = c.section(data["display"], "display")
+        pin("display", "sda_pin", dsp["sda_pin"])
+        pin("display", "scl_pin", dsp["scl_pin"])
+        c.integer(dsp, "display", "address", 0x08, 0x77)
 
     lim = c.section(data["limits"], "limits")
     for key in BOARD_LIMITS:

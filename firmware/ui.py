@@ -139,6 +139,15 @@ class UI:
                     self.enabled.sort()
         return NONE
 
+    def settings_value(self):
+        """The value of the menu item shown."""
+        if self.item == 0:
+            return "%d min" % self.minutes
+        if self.item == 1:
+            return self.mode
+        k = self.item - len(MENU_ITEMS) + 1
+        return "on" if k in self.enabled else "off"
+
     def settings(self):
         return {"pressure_mmhg": self.target_mmhg, "minutes": self.minutes, "mode": self.mode,
                 "enabled": list(self.enabled)}

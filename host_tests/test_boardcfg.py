@@ -62,7 +62,7 @@ def test_shipped_board_loads():
 
 @pytest.mark.parametrize("changes", [
     {"description": DEL},
-    {"chambers": 8, "outputs.valve_pins": [27, 16, 17, 18, 19, 21, 22, 23]},
+    {"chambers": 8, "outputs.valve_pins": [27, 16, 17, 18, 19, 21, 22, 23], "display": DEL},
     {"chambers": 1, "outputs.valve_pins": [27]},
     {"outputs.active_high": False, "inputs.button_active_low": False},
     {"indicators": {"led_pin": 2, "buzzer_pin": 4}},

@@ -53,8 +53,8 @@ def cmd_run(args):
     print(f"boot-sim: {config['board']['name']}, {config['settings']['pressure_mmhg']} mmHg, "
           f"{config['settings']['minutes']} min session, {config['duration_ms'] / 1000:.0f} s "
           f"simulated, firmware under {args.runtime}", file=sys.stderr)
-    summary, _ = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
-                     firmware_dir=args.firmware)
+    summary, follower = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
+                            firmware_dir=args.firmware)
     print(_summary_text(summary, config))
     if args.trace:
         print(f"trace: {args.trace}")
@@ -62,13 +62,29 @@ def cmd_run(args):
         from sim.plot import plot
         plot(trace, args.plot)
         print(f"plot: {args.plot}")
+    if args.screen:
+        if follower.screen is None:
+            print("screen: this board has no display, or the firmware did not drive it "
+                  "(CPython has no framebuf: use --runtime micropython)", file=sys.stderr)
+        else:
+            from sim.plot import plot_screen
+            plot_screen(follower.screen, args.screen)
+            print(f"screen: {args.screen}")
     if tmp:
         Path(tmp.name).unlink()
     return 0
 
 
 def cmd_check_board(args):
+    from sim import boardcheck     # the chips' pin quirks (strapping, flash, input-only pins)
     cfg = boardcfg.load(args.file)
+    errors, warnings = boardcheck.check(cfg)
+    for text in warnings:
+        print(f"{args.file}: warning: {text}", file=sys.stderr)
+    for text in errors:
+        print(f"boot-sim: board file {args.file}: error: {text}", file=sys.stderr)
+    if errors:
+        return 2
     print(f"{args.file}: ok: {cfg['name']} ({cfg['mcu']}), {cfg['chambers']} chambers, "
           f"ceiling {cfg['limits']['ceiling_mmhg']} mmHg")
     return 0
@@ -85,6 +101,7 @@ def main(argv=None):
     r.add_argument("--scenario", help="scenario JSON file")
     r.add_argument("--trace", help="write the trace (JSON Lines) here")
     r.add_argument("--plot", help="write a PNG plot of the session here")
+    r.add_argument("--screen", help="write a PNG of what the OLED shows at the end here")
     r.add_argument("--runtime", choices=RUNTIMES, default="micropython")
     r.add_argument("--flash", help="directory to use as the device's flash (kept between runs)")
     r.add_argument("--firmware", help="directory to take the firmware from (default firmware/),"

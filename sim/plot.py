@@ -77,3 +77,18 @@ def plot(trace_path, png_path, title=None):
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
+
+
+def screen_pixels(ram):
+    """An SSD1306's 1024 bytes (8 pages of 128 columns, LSB at the top) as 64 rows of 128."""
+    return [[(ram[(y // 8) * 128 + x] >> (y % 8)) & 1 for x in range(128)] for y in range(64)]
+
+
+def plot_screen(ram, png_path):
+    """What the OLED shows, as a PNG, 4 pixels a dot."""
+    fig = plt.figure(figsize=(128 * 4 / 100, 64 * 4 / 100), dpi=100)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(screen_pixels(ram), cmap="Blues_r", interpolation="nearest", vmin=0, vmax=1)
+    ax.set_axis_off()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)

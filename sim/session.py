@@ -97,6 +97,7 @@ class Follower:
         self.started = False
         self.status = {}
         self.console = []
+        self.screen = None          # the display's memory at the end (SSD1306 pages)
 
     def write(self, rec):
         if self.trace:
@@ -179,6 +180,8 @@ class Follower:
             kind = "fault_injected"
         elif kind == "firmware_exit":
             self.end_reason = "firmware_exit"
+        elif kind == "screen":
+            self.screen = bytes.fromhex(rec.pop("ram"))
         elif kind == "reset":
             self.phase, self.chamber = "idle", 0
             if self.end_reason is None:
@@ -281,7 +284,8 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
         cmd = [micropython_binary(), "-X", "heapsize=4M", str(paths.DEVICE / "run.py"),
                str(cfg_path)]
         env["MICROPYPATH"] = os.pathsep.join(
-            [str(paths.MPSHIM), str(fw), str(fw / "lib"), str(paths.DEVICE), ".frozen"])
+            [str(paths.MPSHIM), str(fw), str(fw / "lib"), str(paths.MPLIB), str(paths.DEVICE),
+             ".frozen"])
     else:
         cmd = [sys.executable, "-u", str(paths.DEVICE / "run.py"), str(cfg_path)]
         env["PYTHONPATH"] = os.pathsep.join([str(fw), str(fw / "lib"), str(paths.DEVICE)])

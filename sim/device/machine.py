@@ -83,6 +83,19 @@ class ADC:
         return min(4095, self.read_uv() * 4095 // 3100000)
 
 
+class I2C:
+    """I2C bus 0 of the virtual board: an SSD1306 display answers at the board file's address."""
+
+    def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000):
+        self.id = id
+
+    def writeto(self, addr, buf, stop=True):
+        return simctx.board.i2c_write(addr, bytes(buf))
+
+    def scan(self):
+        return simctx.board.i2c_scan()
+
+
 class WDT:
     """Once started it cannot be stopped; not fed within timeout ms, the board resets."""
 

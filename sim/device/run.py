@@ -49,6 +49,8 @@ def main():
         config = json.load(f)
     board = VirtualBoard(config, emit, start_ticks, ticks_add)
     simctx.board = board
+    import simopts     # opt-in: real-time pacing, tick-gap meter, simulated network
+    simopts.install(board, config, emit)
     if not MICROPYTHON:
         cpython_rt.install(board)
     preloaded = set(sys.modules)
@@ -68,6 +70,9 @@ def main():
             board.power_up()
             emit("@sim " + json.dumps({"sim": "boot", "t_ms": board.ms,
                                        "runtime": sys.implementation.name}))
+    if board.oled_addr is not None:
+        emit("@sim " + json.dumps({"sim": "screen", "t_ms": board.ms,
+                                   "frames": board.oled_frames, "ram": board.screen_hex()}))
     emit("@sim " + json.dumps({"sim": "end", "t_ms": board.ms}))
 
 

@@ -70,6 +70,15 @@ class VirtualBoard:
             if inp.get(key) is not None:
                 self.inputs[inp[key]] = name
         self.irqs = {}              # pin -> (pin object, handler, trigger)
+        dsp = board.get("display")
+        self.oled_addr = dsp["address"] if dsp else None
+        self.oled_ram = bytearray(1024)
+        self.oled_frames = 0
+        self._oled_cmds = []
+        self._oled_cols = (0, 127)
+        self._oled_pages = (0, 7)
+        self._oled_col = 0
+        self._oled_page = 0
         self.levels = {}            # output latch per pin
         self.first_writes = {}      # the first level each pin was ever driven to
         self.ms = 0                 # simulated ms since the board powered up
@@ -154,6 +163,49 @@ class VirtualBoard:
             self.advance(self.end_ms - self.ms)
         except SimEnd:
             pass
+
+    # --- the I2C display (an SSD1306 in horizontal addressing mode) --------------------------
+    def i2c_scan(self):
+        return [self.oled_addr] if self.oled_addr is not None else []
+
+    def i2c_write(self, addr, data):
+        if addr != self.oled_addr:
+            raise OSError(19, "ENODEV")         # nothing answers at that address
+        if data[0] == 0x40:                     # display data
+            for b in data[1:]:
+                self.oled_ram[self._oled_page * 128 + self._oled_col] = b
+                self._oled_col += 1
+                if self._oled_col > self._oled_cols[1]:
+                    self._oled_col = self._oled_cols[0]
+                    self._oled_page = self._oled_pages[0] if self._oled_page >= \
+                        self._oled_pages[1] else self._oled_page + 1
+            self.oled_frames += 1
+            return len(data)
+        # commands: only the addressing ones matter to the picture
+        self._oled_cmds.extend(data[1:])
+        c = self._oled_cmds
+        while c:
+            if c[0] in (0x21, 0x22):
+                if len(c) < 3:
+                    break
+                if c[0] == 0x21:
+                    self._oled_cols = (c[1], c[2])
+                    self._oled_col = c[1]
+                else:
+                    self._oled_pages = (c[1], c[2])
+                    self._oled_page = c[1]
+                del c[:3]
+            elif c[0] in (0x20, 0x81, 0x8D, 0xA8, 0xD3, 0xD5, 0xD9, 0xDA, 0xDB):
+                if len(c) < 2:
+                    break
+                del c[:2]                       # a command with one argument
+            else:
+                del c[:1]
+        return len(data)
+
+    def screen_hex(self):
+        return bytes(self.oled_ram).hex() if hasattr(bytes, "hex") else \
+            "".join("%02x" % b for b in self.oled_ram)
 
     # --- resets and the watchdog -------------------------------------------------------------
     def reset(self, cause):
