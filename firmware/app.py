@@ -21,6 +21,7 @@ from pressure import Sensor
 from settings import bounds as settings_bounds, validate as settings_validate
 from settings import save as settings_save, SettingsError
 import ui
+import program
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
@@ -64,8 +65,10 @@ class App:
             cfg["limits"]["ceiling_mmhg"] * 10, L.SAFE_MMHG * 10, L.VENT_BUDGET_MS,
             L.SENSOR_BAD_SAMPLES, L.SESSION_GRACE_MS)
         self.monitor = Monitor(n)
+        self.flash_dir = flash_dir
         self.seq.set_enabled(settings["enabled"])
         self.monitor.skip_mask = self.seq.skip_mask
+        self._use_program(settings)
         self.settings_path = flash_dir + "settings.json"
         self.ui = ui.UI(n, settings_bounds("pressure_mmhg", cfg), settings_bounds("minutes", cfg),
                         L.MODES, settings)
@@ -256,9 +259,29 @@ class App:
         self.session_limit_ms = seq.session_ms
         seq.set_enabled(merged["enabled"])
         self.monitor.skip_mask = seq.skip_mask
+        self._use_program(merged)
         seq.set_target(merged["pressure_mmhg"] * 10)
         self._save = dict(merged)
         self.event(now_ms, "settings", merged)
+
+    def _use_program(self, values):
+        """The mode's program, and self-tuning, for the sequencer. A custom program file that
+        does not load leaves the plain wave, and says why."""
+        seq = self.seq
+        seq.tuning = values["tuning"]
+        mode = values["mode"]
+        custom = None
+        if mode == "custom":
+            path = "%sprograms/%s.json" % (self.flash_dir, values["program"])
+            try:
+                custom = program.load(path, self.cfg["chambers"],
+                                      self.cfg["limits"]["max_target_mmhg"])
+            except program.ProgramError as e:
+                self.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % e})
+                mode = "wave"
+        seq.program = None if mode == "wave" else program.Program(
+            mode, self.cfg["chambers"], self.cfg["limits"]["max_target_mmhg"] * 10, values,
+            custom)
 
     def command(self, now_ms, name, value=None):
         """The one way anything asks the boot to do something (the button, the knob, MQTT).

@@ -20,6 +20,18 @@ SETTING_LIMITS = {
     # hold with every chamber full, then all vent; a 45-60 s cycle in all
     "hold_s": (0, 30, 10, "cycle of 45-60 s per wave (RecoveryPump, JetBoots)"),
     "rest_s": (0, 60, 25, "rest lets the veins refill before the next wave"),
+    # programs (firmware/program.py)
+    "gradient_step_mmhg": (0, 20, 8, "Kamm et al. 1986: 5-10 mmHg less per chamber up the leg"),
+    "boost_chamber": (1, 8, 3, "the chamber zone boost favours; at most the board's chambers"),
+    "boost_mmhg": (0, 30, 10, "extra pressure on the boosted chamber, within the max target"),
+    "boost_hold_s": (0, 30, 5, "extra hold on the boosted chamber"),
+    "warmup_cycles": (1, 10, 3, "waves to ramp from 60 % to the target"),
+    "pulse_release_pct": (20, 90, 50, "a chamber lets down to this share once the next is full"),
+}
+# Flags in the settings file: name -> default.
+SETTING_FLAGS = {
+    "tuning": True,       # learn each chamber's overshoot and stop the pump early by it
+    "fit_check": True,    # fill each chamber a little at start and check the garment and hoses
 }
 
 # Fixed safety figures (not configurable).
@@ -63,7 +75,7 @@ TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period
 HEARTBEAT_MS = 150            # supervisor trips if the control loop has not ticked this long
                               # (before the watchdog's WDT_TIMEOUT_MS runs out)
-MODES = ("wave",)
+MODES = ("wave", "gradient", "boost", "pulse", "warmup", "custom")
 
 
 def check_number(value, lo, hi, what):

@@ -18,7 +18,12 @@ VENT = 5        # every path open
 REST = 6        # vented, waiting for the next wave
 PAUSED = 7      # vented, session clock running
 CHECK = 8       # after a vent: prove every chamber valve opens (a puff per chamber)
-PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused", "check")
+DWELL = 9       # a program's extra hold after a chamber's fill (zone boost, custom)
+RELEASE = 10    # pulse: the chamber below the one just filled partly lets air out
+PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused", "check", "dwell",
+          "release")
+# phases with the pump off, when the pump-off probe runs
+_PROBE_PHASES = (1 << HOLD) | (1 << VENT) | (1 << REST) | (1 << PAUSED) | (1 << DWELL)
 
 ZERO_VENT_MS = 2000     # vent before taking the zero: a chamber may still hold air
 ZERO_SAMPLE_MS = 500    # then average the sensor for this long
@@ -36,6 +41,9 @@ PUFF_MS = 40
 PUFF_VENT_MS = 120
 PROBE_HOLDOFF_MS = 300  # no pump-off probe until the pump has been off this long
 PROBE_VENT_MS = 1000    # nor in the first second of a vent
+RELEASE_MAX_MS = 1500   # a pulse release ends by this time whatever the reading
+TUNE_LIMIT_DMMHG = 300  # self-tuning never stops the pump more than 30 mmHg early...
+TUNE_LATE_DMMHG = -50   # ...or more than 5 mmHg late
 
 END_NONE = 0
 END_COMPLETE = 1
@@ -55,6 +63,10 @@ class WaveSequencer:
         self.enabled_mask = self._all_closed    # chambers in use (zone skip)
         self.skip_mask = 0                      # their valves: held shut while in session
         self.next_target_dmmhg = target_dmmhg   # a new target applies from the next fill
+        self.program = None         # program.Program (modes); None: the plain wave
+        self.tuning = True          # learn each chamber's overshoot and stop early by it
+        self._release = 0           # chamber releasing (pulse), 0 when none
+        self._release_to = 0
         # Per-chamber pressure at which to stop the pump, below target: 0 is the naive baseline.
         self.stop_early_dmmhg = [0] * chambers
         self.phase = IDLE
@@ -71,6 +83,9 @@ class WaveSequencer:
         self._next_probe_ms = 0
         self._phase_start_ms = 0
         self._fill_start_ms = 0
+        self._filled = 0            # the chamber filled last in this wave
+        self._dwell_ms = 0
+        self._targets = [target_dmmhg] * chambers   # each chamber's target in this wave
 
     # --- commands -------------------------------------------------------------------------
     def start(self, now_ms):
@@ -148,7 +163,7 @@ class WaveSequencer:
             if ticks_diff(holdoff, self._next_probe_ms) > 0:
                 self._next_probe_ms = holdoff
         phase = self.phase
-        if phase < HOLD or phase > PAUSED:
+        if not (_PROBE_PHASES >> phase) & 1:
             # the zero phase probes too (after a first vent, before its samples are taken)
             if not (phase == ZERO and PROBE_VENT_MS <= self.in_phase_ms(now_ms) <
                     ZERO_VENT_MS - PROBE_MS - 2 * PROBE_MS):
@@ -197,18 +212,34 @@ class WaveSequencer:
         if phase == SETTLE:
             if in_phase < SETTLE_MS:
                 return self._settle_cmd()
+            if self.tuning and self.topups == 0:
+                # learn: where the pressure settles against where the pump stopped
+                i = self.chamber - 1
+                e = self.stop_early_dmmhg[i] + p_dmmhg - self.target_dmmhg
+                self.stop_early_dmmhg[i] = min(max(e, TUNE_LATE_DMMHG), TUNE_LIMIT_DMMHG)
             if p_dmmhg < self.target_dmmhg - TOPUP_BELOW_DMMHG and self.topups < MAX_TOPUPS:
                 self.topups += 1
                 self._enter(FILL, now_ms)
                 return self._fill_cmd()
-            k = self._next_enabled(self.chamber)
-            if k:
-                self._begin_fill(k, now_ms)
-                return self._fill_cmd()
-            self._enter(HOLD, now_ms)
+            dwell = self.program.dwell_ms(self.chamber) if self.program else 0
+            if dwell:
+                self._dwell_ms = dwell
+                self._enter(DWELL, now_ms)
+                self.chamber = self._filled
+                return self._all_closed
+            return self._after_fill(now_ms)
+        if phase == DWELL:
+            if in_phase >= self._dwell_ms:
+                return self._after_fill(now_ms)
             return self._all_closed
+        if phase == RELEASE:
+            if in_phase >= RELEASE_MAX_MS or (in_phase >= FILL_MIN_MS and
+                                                p_dmmhg <= self._release_to):
+                self._release = 0
+                return self._next_fill(now_ms)
+            return self._all_closed & ~(1 << (self._release - 1))      # dump open: let it out
         if phase == HOLD:
-            if in_phase >= self.hold_ms:
+            if in_phase >= self._hold_ms():
                 self._enter(VENT, now_ms)
                 return SAFE
             return self._all_closed
@@ -233,7 +264,7 @@ class WaveSequencer:
             self._enter(IDLE if self.end_reason != END_NONE else REST, now_ms)
             return SAFE
         if phase == REST:
-            if in_phase >= self.rest_ms:
+            if in_phase >= self._rest_ms():
                 self._start_cycle(now_ms)
                 return self._fill_cmd()
             return SAFE
@@ -252,8 +283,44 @@ class WaveSequencer:
         self.cycle += 1
         self._begin_fill(self._next_enabled(0), now_ms)
 
+    def _hold_ms(self):
+        return self.program.hold_rest_ms(self.hold_ms, self.rest_ms)[0] if self.program \
+            else self.hold_ms
+
+    def _rest_ms(self):
+        return self.program.hold_rest_ms(self.hold_ms, self.rest_ms)[1] if self.program \
+            else self.rest_ms
+
+    def _after_fill(self, now_ms):
+        """After chamber _filled is full: pulse releases the one below it, then the next."""
+        k = self._filled
+        if self.program and self.program.release_pct:
+            below = 0
+            for j in range(k - 1, 0, -1):
+                if self.enabled_mask & (1 << (j - 1)):
+                    below = j
+                    break
+            if below:
+                self._release = below
+                self._release_to = self._targets[below - 1] * self.program.release_pct // 100
+                self._enter(RELEASE, now_ms)
+                return self._all_closed & ~(1 << (below - 1))
+        return self._next_fill(now_ms)
+
+    def _next_fill(self, now_ms):
+        k = self._next_enabled(self._filled)
+        if k:
+            self._begin_fill(k, now_ms)
+            return self._fill_cmd()
+        self._enter(HOLD, now_ms)
+        return self._all_closed
+
     def _begin_fill(self, chamber, now_ms):
-        self.target_dmmhg = self.next_target_dmmhg
+        base = self.next_target_dmmhg
+        prog = self.program
+        self.target_dmmhg = prog.target_dmmhg(self.cycle, chamber, base) if prog else base
+        self._targets[chamber - 1] = self.target_dmmhg
+        self._filled = chamber
         self.chamber = chamber
         self.topups = 0
         self._fill_start_ms = now_ms

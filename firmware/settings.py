@@ -1,7 +1,7 @@
 # User settings (target pressure, session length, mode, hold and rest, chambers in use) from
 # settings.json on flash. A missing or bad file never stops the device: it falls back to defaults and says why.
 import json
-from limits import SETTING_LIMITS, MODES, check_number
+from limits import SETTING_LIMITS, SETTING_FLAGS, MODES, check_number
 
 
 class SettingsError(Exception):
@@ -9,9 +9,11 @@ class SettingsError(Exception):
 
 
 def defaults(board=None):
-    s = {"mode": "wave"}
+    s = {"mode": "wave", "program": ""}
     for key in SETTING_LIMITS:
         s[key] = SETTING_LIMITS[key][2]
+    for key in SETTING_FLAGS:
+        s[key] = SETTING_FLAGS[key]
     if board is not None:
         s["enabled"] = list(range(1, board["chambers"] + 1))
     return s
@@ -25,6 +27,8 @@ def bounds(key, board):
         hi = min(hi, lim["max_target_mmhg"])
     elif key == "minutes":
         hi = min(hi, lim["max_session_min"])
+    elif key == "boost_chamber":
+        hi = min(hi, board["chambers"])
     return lo, hi
 
 
@@ -35,9 +39,23 @@ def validate(data, board, source="settings"):
     out = defaults(board)
     n = board["chambers"]
     for key in data:
-        if key not in ("mode", "enabled") and key not in SETTING_LIMITS:
-            raise SettingsError("%s: unknown field '%s'; allowed: mode, enabled, %s"
-                                % (source, key, ", ".join(SETTING_LIMITS)))
+        if key not in ("mode", "enabled", "program") and key not in SETTING_LIMITS and \
+                key not in SETTING_FLAGS:
+            raise SettingsError("%s: unknown field '%s'; allowed: mode, enabled, program, %s, %s"
+                                % (source, key, ", ".join(SETTING_LIMITS),
+                                   ", ".join(SETTING_FLAGS)))
+    for key in SETTING_FLAGS:
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise SettingsError("%s: field '%s' must be true or false, got %r"
+                                    % (source, key, data[key]))
+            out[key] = data[key]
+    if "program" in data:
+        name = data["program"]
+        if not isinstance(name, str) or len(name) > 32 or "/" in name or ".." in name:
+            raise SettingsError("%s: field 'program' must be a program name (a file in "
+                                "programs/ without .json), got %r" % (source, name))
+        out["program"] = name
     if "enabled" in data:
         en = data["enabled"]
         ok = isinstance(en, list) and 0 < len(en) <= n

@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 import settings as st_mod
 from dual import DET
-from limits import MODES, SETTING_LIMITS
+from limits import SETTING_FLAGS, MODES, SETTING_LIMITS
 from settings import SettingsError
 from sim import paths
 
@@ -23,9 +23,11 @@ def board_with(**limits):
 
 def test_defaults_come_from_the_limits_table():
     d = st_mod.defaults(BOARD)
-    assert d == {"mode": "wave", "pressure_mmhg": 80, "minutes": 20, "hold_s": 10, "rest_s": 25,
-                 "enabled": [1, 2, 3, 4]}
-    assert set(d) == {"mode", "enabled"} | set(SETTING_LIMITS)
+    assert {k: d[k] for k in ("mode", "pressure_mmhg", "minutes", "hold_s", "rest_s",
+                              "enabled", "program", "tuning", "fit_check")} == \
+        {"mode": "wave", "pressure_mmhg": 80, "minutes": 20, "hold_s": 10, "rest_s": 25,
+         "enabled": [1, 2, 3, 4], "program": "", "tuning": True, "fit_check": True}
+    assert set(d) == {"mode", "enabled", "program"} | set(SETTING_LIMITS) | set(SETTING_FLAGS)
     for key, (lo, hi, default, why) in SETTING_LIMITS.items():
         assert lo <= default <= hi and why
     assert d["mode"] in MODES
@@ -120,7 +122,7 @@ def test_validate_either_returns_in_bounds_or_names_a_field(data, max_target, ma
         msg = str(e)
         assert msg.startswith("s.json: ") and any("'%s'" % k in msg for k in data), msg
         return
-    assert set(s) == {"mode", "enabled"} | set(SETTING_LIMITS) and s["mode"] in MODES
+    assert set(s) == {"mode", "enabled", "program"} | set(SETTING_LIMITS) | set(SETTING_FLAGS) and s["mode"] in MODES
     for key in SETTING_LIMITS:
         lo, hi = st_mod.bounds(key, b)
         assert lo <= s[key] <= hi and type(s[key]) is int
@@ -167,7 +169,7 @@ def test_load_of_a_missing_or_bad_file_gives_defaults_and_a_warning(tmp_path, co
 def test_load_never_raises(tmp_path_factory, content):
     path = write(tmp_path_factory.mktemp("s"), content)
     s, warning = st_mod.load(path, BOARD)
-    assert set(s) == {"mode", "enabled"} | set(SETTING_LIMITS)
+    assert set(s) == {"mode", "enabled", "program"} | set(SETTING_LIMITS) | set(SETTING_FLAGS)
     assert warning is None or "defaults" in warning
 
 
