@@ -18,19 +18,31 @@ import alarm
 import faultlog
 from monitor import Monitor
 from pressure import Sensor
+from valves import PUMP_ON, DUMP_CLOSED
 from settings import bounds as settings_bounds, validate as settings_validate
 from settings import save as settings_save, SettingsError
 import ui
 import program
 
 FAULT_LOG = "faults.log"
+USAGE_LOG = "usage.log"           # one line per session (a compliance meter)
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
+MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
+                                  # maintenance (mpremote, flash.sh), not a stall
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
 DRAW_MS = 500                     # the display is redrawn this often
 
 
 def _mmhg(dmmhg):
     return round(dmmhg / 10, 1)
+
+
+def _exists(path):
+    try:
+        open(path).close()
+        return True
+    except OSError:
+        return False
 
 
 def _remove(path):
@@ -68,7 +80,6 @@ class App:
         self.flash_dir = flash_dir
         self.seq.set_enabled(settings["enabled"])
         self.monitor.skip_mask = self.seq.skip_mask
-        self._use_program(settings)
         self.settings_path = flash_dir + "settings.json"
         self.ui = ui.UI(n, settings_bounds("pressure_mmhg", cfg), settings_bounds("minutes", cfg),
                         L.MODES, settings)
@@ -76,6 +87,10 @@ class App:
         self.chamber_dmmhg = [0] * n  # what each chamber holds, as last seen (for the display)
         self._last_draw_ms = ticks_ms()
         self._save = None             # settings waiting for the service task to write
+        self._usage = None            # the usage record of a session that just ended
+        self._post_k = -1             # post-trip valve check: chamber, -1 to start, 0 done
+        self._post_ms = 0
+        self._post_p0 = 0
         # the supervisor keeps its own session clock, from the settings, not the sequencer's
         self.session_limit_ms = settings["minutes"] * 60000
         self.session_start_ms = 0
@@ -96,6 +111,7 @@ class App:
         self._was_venting = False
         self._log_queue = []          # fault records waiting for the service task
         self._mark = 0                # session marker to write: 1 create, -1 remove
+        self._use_program(settings)   # last: it may report a bad program file
 
     # --- reporting ------------------------------------------------------------------------
     def event(self, now_ms, name, fields=None):
@@ -125,7 +141,13 @@ class App:
         """After a reset: an unacknowledged fault stays latched, and an interrupted session is
         reported, never resumed."""
         last = faultlog.unacknowledged(self.log_path)
-        if self.hw.reset_by_watchdog():
+        maintenance = _exists(self.flash_dir + MAINTENANCE)
+        if maintenance:
+            _remove(self.flash_dir + MAINTENANCE)
+        if self.hw.reset_by_watchdog() and maintenance:
+            self.event(now_ms, "warning", {"text": "restarted after maintenance at the console "
+                                                   "(Ctrl-C): no fault"})
+        elif self.hw.reset_by_watchdog():
             self.sup.trip(safety.LOOP_STALL, now_ms)
             self.event(now_ms, "warning", {"text": "restarted by the watchdog: the boot is "
                                                    "vented and the session was not resumed"})
@@ -173,9 +195,13 @@ class App:
             # that did not vent also gets every valve re-actuated now and then
             if sup.fault == safety.VENT_FAILED:
                 self.outputs.apply(safety.retry_cmd(now_ms, sup.fault_ms, seq.chambers))
+            elif self._post_trip_check(now_ms, p):
+                pass
             else:
                 self.outputs.safe()
             seq.abort(now_ms)
+        else:
+            self._post_k = -1
         self._indicators(now_ms)
         self._report_changes(now_ms)
         self.heartbeat_ms = now_ms
@@ -192,6 +218,19 @@ class App:
                 mon.fill_done(chamber)
             if seq.phase == sq.FILL and seq.topups == 0:
                 mon.begin_fill(seq.chamber)
+        if seq.fit_failed:
+            k = seq.fit_failed
+            seq.fit_failed = 0
+            seq.end_reason = sq.END_NONE
+            mon.chamber = k
+            self.event(now_ms, "fit", {"chamber": k, "result": sq.FIT_CLASSES[seq.fit_class[k - 1]],
+                                       "ms": seq.fit_ms[k - 1]})
+            sup.trip(safety.FIT_FAILED, now_ms)
+            return
+        if phase == sq.FIT_VENT and seq.phase == sq.FILL:
+            # a slice, not a comprehension: a comprehension would make `seq` a closure cell,
+            # allocated on every call of _control
+            self.event(now_ms, "fit", {"result": "normal", "ms": seq.fit_ms[:seq.chambers]})
         if seq.fill_timed_out:
             seq.fill_timed_out = False
             seq.end_reason = sq.END_NONE
@@ -216,6 +255,36 @@ class App:
             code = mon.check_time_at_pressure(now_ms, seq.active())
         if code:
             sup.trip(code, now_ms)
+
+    def _post_trip_check(self, now_ms, p):
+        """Once a trip is verified vented, prove every valve opens (a 40 ms puff each, as after
+        every wave): the sensor cannot see a chamber shut in behind a stuck valve, and a trip
+        is when that is most likely. Returns True while it is driving the outputs."""
+        sup = self.sup
+        seq = self.seq
+        if self._post_k == 0 or sup.venting or self.sensor.bad_run or \
+                sup.first_fault in (safety.SENSOR_RANGE, safety.SENSOR_FROZEN,
+                                    safety.SENSOR_DRIFT):
+            return False                # done, not vented yet, or the sensor cannot judge
+        if self._post_k < 0:
+            self._post_k = seq._next_enabled(0)
+            self._post_ms = now_ms
+            self._post_p0 = p
+        t = ticks_diff(now_ms, self._post_ms)
+        k = self._post_k
+        if t < sq.PUFF_MS:
+            if t > 0 and p - self._post_p0 > L.VALVE_CHECK_RISE_DMMHG:
+                self.monitor.chamber = k        # the puff found no chamber behind the valve
+                sup.trip(safety.VENT_FAILED, now_ms)
+                self._post_k = 0
+                return False
+            self.outputs.apply(PUMP_ON | DUMP_CLOSED | (seq._all_closed & ~(1 << (k - 1))))
+            return True
+        if t >= sq.PUFF_MS + sq.PUFF_VENT_MS:
+            self._post_k = seq._next_enabled(k)
+            self._post_ms = now_ms
+            self._post_p0 = p
+        return False
 
     def on_input(self, now_ms, ev, detents, stop):
         """What the user did with the button, the knob and the stop button this tick."""
@@ -269,6 +338,7 @@ class App:
         does not load leaves the plain wave, and says why."""
         seq = self.seq
         seq.tuning = values["tuning"]
+        seq.fit_check = values["fit_check"]
         mode = values["mode"]
         custom = None
         if mode == "custom":
@@ -378,6 +448,14 @@ class App:
             if seq.phase == sq.IDLE and self._phase != sq.IDLE:
                 sup.begin_vent(now_ms)
                 self._mark = -1
+                reason = sq.END_NAMES[seq.end_reason] if seq.end_reason else \
+                    "fault " + safety.CODES[sup.fault]
+                self._usage = {"uptime_ms": ticks_diff(now_ms, self.boot_ms),
+                               "minutes_set": self.settings["minutes"],
+                               "ran_s": ticks_diff(now_ms, self.session_start_ms) // 1000,
+                               "mode": self.settings["mode"],
+                               "target_mmhg": seq.next_target_dmmhg // 10, "waves": seq.cycle,
+                               "enabled": self.settings["enabled"], "end": reason}
                 if not seq.end_reason:
                     self.event(now_ms, "end", {"reason": "fault"})
             self.event(now_ms, "phase", {"phase": sq.PHASES[seq.phase], "chamber": seq.chamber,
@@ -393,7 +471,8 @@ class App:
         code = safety.CODES[fault]
         fields = {"code": code, "advice": safety.ADVICE[fault],
                   "p_mmhg": _mmhg(self.sensor.p_dmmhg)}
-        if fault in (safety.NO_RISE, safety.BLOCKED, safety.VENT_FAILED) and \
+        if fault in (safety.NO_RISE, safety.BLOCKED, safety.VENT_FAILED,
+                     safety.FIT_FAILED) and \
                 self.monitor.chamber:
             fields["chamber"] = self.monitor.chamber
         self.event(now_ms, "fault", fields)
@@ -438,6 +517,13 @@ class App:
                 menu = (u.item_name(), u.settings_value())
             display.draw(self.snapshot(now_ms), [d // 10 for d in self.chamber_dmmhg],
                          self.cfg["limits"]["ceiling_mmhg"], menu)
+        if self._usage is not None:
+            rec, self._usage = self._usage, None
+            try:
+                faultlog.append(self.flash_dir + USAGE_LOG, rec, L.USAGE_LOG_ENTRIES)
+            except OSError as e:
+                self.event(now_ms, "warning", {"text": "usage log not written: %s" % e})
+            self.event(now_ms, "usage", rec)
         if self._save is not None:
             values, self._save = self._save, None
             try:
@@ -500,6 +586,13 @@ def run(cfg, hw, settings, warning=None, services=()):
         app.event(ticks_ms(), "warning", {"text": warning})
     try:
         asyncio.run(app.main())
+    except KeyboardInterrupt:
+        # the watchdog cannot be stopped and will reset the chip: say this one is maintenance
+        try:
+            open(MAINTENANCE, "w").close()
+        except OSError:
+            pass
+        raise
     finally:
         hw.outputs.safe()
         asyncio.new_event_loop()

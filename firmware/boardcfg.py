@@ -91,7 +91,7 @@ def validate(data, path="<board>"):
     max_gpio, adc1_pins = MCUS[mcu]
     chambers = c.integer(data, "", "chambers", CHAMBERS_MIN, CHAMBERS_MAX)
 
-    used = {}
+    used = {}  # type: dict
 
     def pin(section, key, value):
         field = _join(section, key)

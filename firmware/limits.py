@@ -70,6 +70,7 @@ DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
 MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)
 WDT_TIMEOUT_MS = 250           # hardware watchdog (RespiraWorks 250 ms; Klipper ~500 ms)
 FAULT_LOG_ENTRIES = 20         # the fault log on flash keeps the newest this many
+USAGE_LOG_ENTRIES = 100        # and the usage log this many sessions
 # Control timing
 TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period

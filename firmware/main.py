@@ -8,4 +8,14 @@ import settings  # noqa: E402  (after the outputs are safe)
 import app  # noqa: E402
 
 values, warning = settings.load("settings.json", cfg)
-app.run(cfg, hw, values, warning)
+
+# The network is optional: no secrets.json, no network (a session never needs it).
+import netconf  # noqa: E402
+net, net_warning = netconf.load("secrets.json")
+services = []
+if net is not None:
+    import telemetry  # noqa: E402
+    services.append(telemetry.Telemetry(net, board.wlan))
+if net_warning:
+    warning = warning + "; " + net_warning if warning else net_warning
+app.run(cfg, hw, values, warning, services=services)

@@ -23,11 +23,12 @@ BLOCKED = 10
 SENSOR_FROZEN = 11
 SENSOR_DRIFT = 12
 TIME_AT_PRESSURE = 13
+FIT_FAILED = 14
 
 # Stable codes (never renumber: the index is in fault logs) and what to tell the user.
 CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
          "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL", "PUMP_STUCK_ON", "BLOCKED",
-         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE")
+         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE", "FIT_FAILED")
 # High priority: the boot may still hold pressure or the pump cannot be stopped: act now.
 HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE)
 ADVICE = (
@@ -50,6 +51,8 @@ ADVICE = (
     "pressure sensor does not read zero with the boot vented: make sure the chambers are "
     "soft, then recalibrate or replace the sensor",
     "a chamber stayed under pressure too long without a break: the boot is vented; report this",
+    "the fit check found a problem on a chamber (see the chamber and class): fix the garment or "
+    "the hose, or switch that chamber off in the settings",
 )
 
 

@@ -20,8 +20,15 @@ PAUSED = 7      # vented, session clock running
 CHECK = 8       # after a vent: prove every chamber valve opens (a puff per chamber)
 DWELL = 9       # a program's extra hold after a chamber's fill (zone boost, custom)
 RELEASE = 10    # pulse: the chamber below the one just filled partly lets air out
+FIT = 11        # fit check at start: fill one chamber a little, timing how long it takes
+FIT_VENT = 12   # ...then let it out before the next
 PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused", "check", "dwell",
-          "release")
+          "release", "fit", "fit_vent")
+# fit check classes
+FIT_NORMAL = 1
+FIT_NO_GARMENT = 2      # no garment around the leg, or the hose is off: it never gets firm
+FIT_BLOCKED = 3         # kinked or blocked: the manifold alone firms up at once
+FIT_CLASSES = ("", "normal", "no garment or hose off", "kinked or blocked")
 # phases with the pump off, when the pump-off probe runs
 _PROBE_PHASES = (1 << HOLD) | (1 << VENT) | (1 << REST) | (1 << PAUSED) | (1 << DWELL)
 
@@ -41,7 +48,15 @@ PUFF_MS = 40
 PUFF_VENT_MS = 120
 PROBE_HOLDOFF_MS = 300  # no pump-off probe until the pump has been off this long
 PROBE_VENT_MS = 1000    # nor in the first second of a vent
-RELEASE_MAX_MS = 1500   # a pulse release ends by this time whatever the reading
+RELEASE_MAX_MS = 4000   # a pulse release ends by this time whatever the reading
+RELEASE_PERIOD_MS = 150 # release: bleed through the dump, then shut it and let it settle
+RELEASE_BLEED_MS = 50
+TICK_GUESS_MS = 20      # the last ticks of a period read a settled manifold
+FIT_DMMHG = 100         # the fit check fills each chamber to 10 mmHg...
+FIT_FAST_MS = 100       # ...faster than this: nothing behind the valve takes the air
+FIT_BLOCKED_DMMHG = 300 # (30 mmHg within FIT_FAST_MS: only a closed manifold climbs so fast)
+FIT_TIMEOUT_MS = 8000   # ...not by this time: no garment, or a hose off (0.3-1.5 L: 0.5-5 s)
+FIT_VENT_MS = 1000
 TUNE_LIMIT_DMMHG = 300  # self-tuning never stops the pump more than 30 mmHg early...
 TUNE_LATE_DMMHG = -50   # ...or more than 5 mmHg late
 
@@ -65,6 +80,11 @@ class WaveSequencer:
         self.next_target_dmmhg = target_dmmhg   # a new target applies from the next fill
         self.program = None         # program.Program (modes); None: the plain wave
         self.tuning = True          # learn each chamber's overshoot and stop early by it
+        self.fit_check = False      # check the garment and hoses at the start (the app sets it)
+        self.fit_ms = [0] * chambers        # time each chamber took to 10 mmHg
+        self.fit_class = [0] * chambers     # FIT_* per chamber, 0 = not checked
+        self.fit_failed = 0         # chamber that failed the fit check (the caller trips)
+        self._resuming = False      # a resume goes through a vent and the valve check
         self._release = 0           # chamber releasing (pulse), 0 when none
         self._release_to = 0
         # Per-chamber pressure at which to stop the pump, below target: 0 is the naive baseline.
@@ -112,11 +132,15 @@ class WaveSequencer:
 
     def pause(self, now_ms):
         if self.end_reason == END_NONE and self.phase not in (IDLE, ZERO, PAUSED):
+            self._resuming = False
             self._enter(PAUSED, now_ms)
 
     def resume(self, now_ms):
+        """Start a new wave from the foot, but only through a full vent and the valve check:
+        a chamber may still hold air from before the pause, and a fill must start from empty."""
         if self.phase == PAUSED:
-            self._start_cycle(now_ms)
+            self._resuming = True
+            self._enter(VENT, now_ms)
 
     def set_target(self, dmmhg):
         self.next_target_dmmhg = dmmhg
@@ -196,9 +220,40 @@ class WaveSequencer:
             self.want_zero = in_phase >= ZERO_VENT_MS
             if in_phase >= ZERO_VENT_MS + ZERO_SAMPLE_MS:
                 self.want_zero = False
+                if self.fit_check:
+                    for i in range(self.chambers):
+                        self.fit_class[i] = 0
+                    return self._begin_fit(self._next_enabled(0), now_ms)
                 self._start_cycle(now_ms)
                 return self._fill_cmd()
             return SAFE
+        if phase == FIT:
+            k = self.chamber
+            # first FIT_FAST_MS: only a closed path reaches FIT_BLOCKED_DMMHG (a strong pump's
+            # flow through the valve alone can read above FIT_DMMHG); then stop at FIT_DMMHG
+            fast = in_phase < FIT_FAST_MS
+            if (fast and p_dmmhg >= FIT_BLOCKED_DMMHG) or (not fast and p_dmmhg >= FIT_DMMHG) \
+                    or in_phase >= FIT_TIMEOUT_MS:
+                cls = FIT_BLOCKED if fast else \
+                    FIT_NO_GARMENT if p_dmmhg < FIT_DMMHG else FIT_NORMAL
+                self.fit_ms[k - 1] = in_phase
+                self.fit_class[k - 1] = cls
+                if cls != FIT_NORMAL:
+                    self.fit_failed = k
+                    self.stop(now_ms, END_STOPPED)
+                    return SAFE
+                self._enter(FIT_VENT, now_ms)
+                self.chamber = k
+                return SAFE
+            return self._fill_cmd()
+        if phase == FIT_VENT:
+            if in_phase < FIT_VENT_MS:
+                return SAFE
+            k = self._next_enabled(self.chamber)
+            if k:
+                return self._begin_fit(k, now_ms)
+            self._start_cycle(now_ms)
+            return self._fill_cmd()
         if phase == FILL:
             if in_phase >= FILL_MIN_MS and \
                     p_dmmhg >= self.target_dmmhg - self.stop_early_dmmhg[self.chamber - 1]:
@@ -233,11 +288,17 @@ class WaveSequencer:
                 return self._after_fill(now_ms)
             return self._all_closed
         if phase == RELEASE:
-            if in_phase >= RELEASE_MAX_MS or (in_phase >= FILL_MIN_MS and
+            # Let air out in short bleeds. With the dump open the manifold reads far below the
+            # chamber, so judge only after the dump has been shut a while and the manifold
+            # matches the chamber again.
+            t = in_phase % RELEASE_PERIOD_MS
+            judged = t >= RELEASE_PERIOD_MS - TICK_GUESS_MS
+            if in_phase >= RELEASE_MAX_MS or (judged and in_phase >= RELEASE_PERIOD_MS and
                                                 p_dmmhg <= self._release_to):
                 self._release = 0
                 return self._next_fill(now_ms)
-            return self._all_closed & ~(1 << (self._release - 1))      # dump open: let it out
+            joined = self._all_closed & ~(1 << (self._release - 1))
+            return joined if t < RELEASE_BLEED_MS else joined | DUMP_CLOSED
         if phase == HOLD:
             if in_phase >= self._hold_ms():
                 self._enter(VENT, now_ms)
@@ -261,6 +322,10 @@ class WaveSequencer:
                 self.checking = k
                 return self._puff_cmd()
             self.checking = 0
+            if self.end_reason == END_NONE and self._resuming:
+                self._resuming = False
+                self._start_cycle(now_ms)
+                return self._fill_cmd()
             self._enter(IDLE if self.end_reason != END_NONE else REST, now_ms)
             return SAFE
         if phase == REST:
@@ -282,6 +347,11 @@ class WaveSequencer:
     def _start_cycle(self, now_ms):
         self.cycle += 1
         self._begin_fill(self._next_enabled(0), now_ms)
+
+    def _begin_fit(self, chamber, now_ms):
+        self._enter(FIT, now_ms)
+        self.chamber = chamber
+        return self._fill_cmd()
 
     def _hold_ms(self):
         return self.program.hold_rest_ms(self.hold_ms, self.rest_ms)[0] if self.program \

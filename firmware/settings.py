@@ -9,7 +9,7 @@ class SettingsError(Exception):
 
 
 def defaults(board=None):
-    s = {"mode": "wave", "program": ""}
+    s = {"mode": "wave", "program": ""}  # type: dict
     for key in SETTING_LIMITS:
         s[key] = SETTING_LIMITS[key][2]
     for key in SETTING_FLAGS:

@@ -21,7 +21,7 @@ def fault_codes(boot):
 
 def test_time_at_pressure_is_capped_even_if_the_sequencer_never_lets_go():
     """A sequencer bug that holds forever: the monitor vents at MAX_AT_PRESSURE_MS."""
-    b = Boot(settings={"minutes": 10})
+    b = Boot(settings={"minutes": 10, "fit_check": False})
     b.press("start")
     b.run(3000)
     b.app.seq.hold_ms = 10 ** 9             # the bug: the hold never ends
@@ -135,7 +135,7 @@ def rises(boot, pin, ms):
 
 
 def test_alarm_patterns_tell_the_states_apart():
-    b = Boot(settings={"minutes": 2})
+    b = Boot(settings={"minutes": 2, "fit_check": False})
     led, buzzer = b.cfg["indicators"]["led_pin"], b.cfg["indicators"]["buzzer_pin"]
     b.run(50)
     assert rises(b, led, 4000) == 2             # idle: a short blink every 2 s
@@ -148,7 +148,7 @@ def test_alarm_patterns_tell_the_states_apart():
     assert b.app.sup.fault == safety.VENT_FAILED
     assert rises(b, led, 4000) == 8             # 2 Hz
     assert rises(b, buzzer, 6000) == 20         # bursts of 10 beeps every 3 s
-    b2 = Boot(settings={"minutes": 2})
+    b2 = Boot(settings={"minutes": 2, "fit_check": False})
     b2.press("start")
     b2.run(3000)
     b2.inject({"fault": "pump_dead"})           # medium priority: vented, check the pump
@@ -171,3 +171,36 @@ def test_the_first_level_every_output_ever_sees_is_off(active_high):
     out = cfg["outputs"]
     for pin in [out["pump_pin"], out["dump_pin"], *out["valve_pins"]]:
         assert b.vb.first_writes[pin] == off, pin
+
+
+def test_soak_finding_a_chamber_shut_in_by_a_double_fault_is_found_after_the_trip():
+    """The soak found it: the pump sticks on and chamber 1's valve sticks shut while it fills.
+    The manifold vents, so the sensor reads vented, but chamber 1 holds its air. The valve
+    check after the trip finds the valve shut and raises VENT_FAILED."""
+    b = Boot(settings={"pressure_mmhg": 20, "hold_s": 0, "rest_s": 0, "minutes": 1,
+                       "fit_check": False},
+             plant={"chamber_volume_ml": [300] * 4, "pump_strength": 0.7,
+                    "leak_ml_per_min": [0] * 4}, seed=0)
+    b.press("start")
+    b.run(3911)
+    b.inject({"fault": "pump_stuck_on"})
+    b.run(50)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 1})
+    b.run(8000)
+    assert b.app.sup.fault == safety.VENT_FAILED, fault_codes(b)
+    assert not b.watch.violations, b.watch.violations
+
+
+@pytest.mark.parametrize("gap_ms", [20, 300, 600, 1500])
+def test_resuming_right_after_a_pause_is_no_false_alarm(gap_ms):
+    """Found by the MQTT tests: a resume soon after a pause met chambers still holding air."""
+    b = Boot(settings={"minutes": 2, "fit_check": False})
+    b.press("start")
+    b.run(7000)
+    now = b.vb.ticks_ms()
+    assert b.app.command(now, "pause") is None
+    b.run(gap_ms)
+    assert b.app.command(b.vb.ticks_ms(), "resume") is None
+    b.run(15000)
+    assert fault_codes(b) == [] and not b.watch.violations
+    assert b.app.seq.phase not in (0, 7)            # running again (not idle, not paused)

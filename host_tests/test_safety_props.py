@@ -34,10 +34,15 @@ class BootMachine(RuleBasedStateMachine):
         strength=st.floats(0.7, 1.3),
         leaks=st.lists(st.integers(0, 200), min_size=CHAMBERS, max_size=CHAMBERS),
         pressure=st.integers(20, 120), hold=st.integers(0, 30), rest=st.integers(0, 60),
-        minutes=st.integers(1, 3), seed=st.integers(0, 1000))
-    def boot(self, volumes, strength, leaks, pressure, hold, rest, minutes, seed):
+        minutes=st.integers(1, 3), seed=st.integers(0, 1000),
+        mode=st.sampled_from(["wave", "gradient", "boost", "pulse", "warmup", "custom"]),
+        fit_check=st.booleans(), tuning=st.booleans())
+    def boot(self, volumes, strength, leaks, pressure, hold, rest, minutes, seed, mode,
+             fit_check, tuning):
+        # every mode and program holds the same invariants
         self.b = Boot(settings={"pressure_mmhg": pressure, "hold_s": hold, "rest_s": rest,
-                                "minutes": minutes},
+                                "minutes": minutes, "mode": mode, "program": "calf-focus",
+                                "fit_check": fit_check, "tuning": tuning},
                       plant={"chamber_volume_ml": volumes, "pump_strength": strength,
                              "leak_ml_per_min": leaks}, seed=seed)
         self.faults = 0

@@ -384,11 +384,15 @@ def test_pause_vents_and_resume_restarts_the_wave_at_the_foot():
     r = run(session_ms=20000, ms=20000, events={2800: "pause", 6000: "resume"})
     assert r["bad"] == []
     ph = phases_only(r)
-    assert [2800, sq.PAUSED] in ph and [6000, sq.FILL] in ph
+    # a resume goes through a full vent and the valve check before the next wave
+    assert [2800, sq.PAUSED] in ph and [6000, sq.VENT] in ph
+    after = [p for p in ph if p[0] >= 6000]
+    assert [p[1] for p in after[:3]] == [sq.VENT, sq.CHECK, sq.FILL]
     # no pump while paused; the resumed wave is cycle 2 and starts at chamber 1
     assert not [f for f in r["fills"] if 2800 <= f[0] < 6000]
     assert not [f for f in r["puffs"] if 2800 <= f[0] < 6000]
-    assert [f for f in r["fills"] if f[0] >= 6000][0] == [6000, 2, 1]
+    first = [f for f in r["fills"] if f[0] >= 6000][0]
+    assert first[1:] == [2, 1] and first[0] == after[2][0]
 
 
 def test_pause_is_ignored_while_zeroing_and_stop_vents_checks_then_idles():

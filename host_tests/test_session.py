@@ -166,7 +166,8 @@ FAULTS = [
 @pytest.mark.parametrize("fault,code", FAULTS, ids=[f["fault"] for f, _ in FAULTS])
 def test_fault_scenario_runs_and_ends_safe(tmp_path, fault, code):
     # t = 8 s is in the first wave, while chamber 2 fills
-    sc = {"settings": {"minutes": 2}, "faults": [dict(fault, t_s=8)], "duration_s": 150}
+    sc = {"settings": {"minutes": 2, "fit_check": False}, "faults": [dict(fault, t_s=8)],
+          "duration_s": 150}
     _, summary, records, _ = run_trace(tmp_path, sc)
     injected = events_of(records, "fault_injected")
     assert [e["fault"] for e in injected] == [fault["fault"]]

@@ -12,7 +12,7 @@ SAFE_MMHG = 15
 
 
 def session(tmp_path, actions, name="t", flash=None, **scenario):
-    scenario.setdefault("settings", {"minutes": 2})
+    scenario.setdefault("settings", {"minutes": 2, "fit_check": False})
     scenario.setdefault("duration_s", 90)
     scenario["actions"] = [dict(t_s=t, do=do, **extra) for t, do, *rest in actions
                            for extra in [rest[0] if rest else {}]]
@@ -148,13 +148,13 @@ def test_a_panicking_press_right_after_a_stop_does_not_start_again(tmp_path):
 
 def test_the_oled_shows_bars_and_the_fault(tmp_path):
     from sim.plot import screen_pixels
-    config = build_config({"settings": {"minutes": 2}, "duration_s": 14})
+    config = build_config({"settings": {"minutes": 2, "fit_check": False}, "duration_s": 14})
     _, follower = run(config, "micropython", None, quiet=True)
     px = screen_pixels(follower.screen)
     # mid-fill of chamber 4: chambers 1-3 hold 80 mmHg of a 150 mmHg scale: filled bars
     bars = [sum(px[y][x] for y in range(21, 54)) for x in (16, 48, 80)]
     assert all(b >= 15 for b in bars), bars
-    config = build_config({"settings": {"minutes": 2}, "duration_s": 12,
+    config = build_config({"settings": {"minutes": 2, "fit_check": False}, "duration_s": 12,
                            "faults": [{"t_s": 7, "fault": "pump_dead"}]})
     _, follower = run(config, "micropython", None, quiet=True)
     px = screen_pixels(follower.screen)

@@ -3,6 +3,7 @@
   boot-sim run [--board B] [--pressure MMHG] [--minutes M] [--seed N] [--scenario FILE]
                [--trace FILE] [--plot FILE] [--runtime micropython|cpython] [--flash DIR]
   boot-sim check-board FILE
+  boot-sim bench [--json FILE] [--quick]
 """
 import argparse
 import json
@@ -75,6 +76,43 @@ def cmd_run(args):
     return 0
 
 
+def cmd_accuracy(args):
+    import json as _json
+    from sim import accuracy
+    print(f"held pressure against a {accuracy.TARGET_MMHG} mmHg target, per plant, firmware "
+          f"under {args.runtime} ({args.minutes} min sessions)", file=sys.stderr)
+    rows = accuracy.table(args.runtime, args.minutes,
+                          progress=lambda r: print(f"  done: {r['variation']}", file=sys.stderr))
+    print(accuracy.format_rows(rows))
+    if args.json:
+        Path(args.json).write_text(_json.dumps(rows, indent=1))
+        print(f"json: {args.json}")
+    worst = max(r["tuned"]["max_abs_mmhg"] for r in rows)
+    return 0 if worst <= 3 else 1
+
+
+def cmd_usage(args):
+    """The usage log a (virtual) device keeps on its flash: one line per session."""
+    log = Path(args.flash) / "usage.log"
+    if not log.exists():
+        print(f"boot-sim: no usage log in {args.flash} (run sessions with --flash {args.flash})",
+              file=sys.stderr)
+        return 2
+    import json as _json
+    rows = [_json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    print(f"{'#':>3} {'mode':9} {'target':>7} {'set':>5} {'ran':>7} {'waves':>6}  end")
+    for i, r in enumerate(rows, 1):
+        print(f"{i:>3} {r['mode']:9} {r['target_mmhg']:>4} mmHg {r['minutes_set']:>3} min "
+              f"{r['ran_s'] / 60:>5.1f} min {r['waves']:>5}  {r['end']}")
+    planned = sum(r["minutes_set"] * 60 for r in rows)
+    ran = sum(min(r["ran_s"], r["minutes_set"] * 60) for r in rows)
+    if planned:
+        print(f"compliance: {ran / 60:.1f} of {planned / 60:.1f} planned minutes "
+              f"({100 * ran / planned:.0f} %), {sum(r['end'] == 'complete' for r in rows)} of "
+              f"{len(rows)} sessions complete")
+    return 0
+
+
 def cmd_check_board(args):
     from sim import boardcheck     # the chips' pin quirks (strapping, flash, input-only pins)
     cfg = boardcfg.load(args.file)
@@ -88,6 +126,12 @@ def cmd_check_board(args):
     print(f"{args.file}: ok: {cfg['name']} ({cfg['mcu']}), {cfg['chambers']} chambers, "
           f"ceiling {cfg['limits']['ceiling_mmhg']} mmHg")
     return 0
+
+
+def cmd_bench(args):
+    from sim.bench import run_bench
+    results = run_bench(quick=args.quick, json_path=args.json)
+    return 1 if results.get("error") else 0
 
 
 def main(argv=None):
@@ -107,11 +151,23 @@ def main(argv=None):
     r.add_argument("--firmware", help="directory to take the firmware from (default firmware/),"
                    " e.g. a flashed virtual board's flash directory")
     r.add_argument("--quiet", action="store_true", help="no progress line")
+    a = sub.add_parser("accuracy", help="held pressure vs target, self-tuning on and off")
+    a.add_argument("--runtime", choices=RUNTIMES, default="micropython")
+    a.add_argument("--minutes", type=int, default=5)
+    a.add_argument("--json", help="also write the table as JSON here")
+    u = sub.add_parser("usage", help="print the usage log a device keeps on its flash")
+    u.add_argument("--flash", required=True, help="the device's flash directory")
     c = sub.add_parser("check-board", help="check a board file")
     c.add_argument("file")
+    b = sub.add_parser("bench", help="measure memory, latency, accuracy and speed (a table)")
+    b.add_argument("--json", default="out/bench.json",
+                   help="write every figure here as JSON (default out/bench.json)")
+    b.add_argument("--quick", action="store_true", help="small sizes (for the tests)")
     args = ap.parse_args(argv)
     try:
-        return {"run": cmd_run, "check-board": cmd_check_board}[args.command](args)
+        return {"run": cmd_run, "check-board": cmd_check_board, "accuracy": cmd_accuracy,
+                "usage": cmd_usage,
+                "bench": cmd_bench}[args.command](args)
     except (ScenarioError, RunError, boardcfg.BoardError) as e:
         print(f"boot-sim: {e}", file=sys.stderr)
         return 2

@@ -127,6 +127,12 @@ class Boot:
             self._tmp = tempfile.TemporaryDirectory(prefix="boot-flash-")
             flash_dir = self._tmp.name
         self.flash = flash_dir.rstrip("/") + "/"
+        import os
+        import shutil
+        if (paths.ROOT / "programs").is_dir():          # the ready programs, as flashed
+            os.makedirs(self.flash + "programs", exist_ok=True)
+            for p in (paths.ROOT / "programs").glob("*.json"):
+                shutil.copyfile(p, self.flash + "programs/" + p.name)
         config = {"board": self.cfg, "plant": plant or {}, "seed": seed,
                   "duration_ms": 10 ** 12, "sample_ms": 10 ** 12, "faults": [], "actions": []}
         self.events = []

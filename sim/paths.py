@@ -8,6 +8,7 @@ DEVICE = ROOT / "sim" / "device"
 MPSHIM = DEVICE / "mpshim"
 BOARDS = ROOT / "boards"
 DEFAULT_BOARD = BOARDS / "esp32-devkitc-4ch.json"
+MPLIB = ROOT / ".venv" / "mplib"     # MicroPython libraries for the simulated device (umqtt)
 
 
 def import_device_modules():

@@ -36,6 +36,7 @@ FAULTS = {
     "sensor_offset": ("mmhg",),
     "leak": ("chamber", "ml_per_min"),
     "hose_disconnect": ("chamber",),
+    "no_garment": ("chamber",),     # the chamber is not around a leg (fit check)
     "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
     "task_crash": (),               # the next sensor read raises inside the control task
     "loop_crash": (),               # the event loop itself raises

@@ -21,3 +21,23 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
+# The MQTT tests talk to a real broker with real clients (Debian packages mosquitto,
+# mosquitto-clients; openssl makes the TLS test's certificates). Installed when missing and we
+# can (root with apt-get); otherwise those tests are skipped and say why.
+if ! { command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null 2>&1 \
+   || ! command -v mosquitto_pub >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing mosquitto, mosquitto-clients and openssl (apt-get)" >&2
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q mosquitto mosquitto-clients openssl \
+      >/dev/null
+  else
+    echo "setup: mosquitto is missing and cannot be installed here (needs root and apt-get):" \
+         "the MQTT broker tests will be skipped" >&2
+  fi
+fi
+# umqtt.simple for the simulated device (from PyPI; a no-op once fetched)
+.venv/bin/python tools/get_umqtt.py >/dev/null
+# The ESP32 port's type stubs, for the type check (mypy will not read them from site-packages)
+[ -f .venv/mpy-stubs/machine.pyi ] || .venv/bin/python -m pip install -q --target .venv/mpy-stubs \
+  "micropython-esp32-stubs==1.29.0.post1" >/dev/null

@@ -267,6 +267,11 @@ class Plant:
             raw = 4095
         return raw * 3100000 // 4095
 
+    def no_garment(self, i):
+        """Chamber i is not around a leg: the free bladder takes some twenty times the air to
+        reach the same low pressure (a stand-in for a bladder that balloons)."""
+        self._v_span[i] *= 20.0
+
     def add_leak(self, i, ml_per_min_at_80):
         self._leak[i] += ml_per_min_at_80 / 60.0 / 80.0
 

@@ -369,6 +369,8 @@ class VirtualBoard:
             p.add_leak(i, f["ml_per_min"])
         elif kind == "hose_disconnect":
             p.disconnected[i] = True
+        elif kind == "no_garment":
+            p.no_garment(i)
         elif kind == "loop_stall":
             self._stall_ms = f["ms"]
         elif kind in ("task_crash", "loop_crash"):

@@ -1,0 +1,392 @@
+# The MQTT service: state, events and Home Assistant discovery out; commands in.
+# Started by main.py as one of the App's services (only when secrets.json sets up MQTT).
+#
+# It never holds the control task up: every wait is an asyncio sleep, every socket call is
+# non-blocking (mqttlink.py), each step does a bounded amount of work, and what cannot be sent
+# is dropped (telemetry is lossy). The steps an ESP32 cannot bound (the broker's name lookup, the
+# TLS handshake) run only while no session runs, under netguard's watchdog marker; the name is
+# looked up once per boot.
+#
+# A command runs through App.command, like a press of the button: the app checks the range
+# (set_target), refuses what is not possible now, and never refuses a stop. A bad command is
+# answered with an error event and otherwise ignored.
+# mypy: disable-error-code="union-attr"
+# (the app, Wi-Fi, topics and link are set once run() starts; mypy sees their None first)
+import asyncio
+import json
+from time import ticks_ms, ticks_diff
+
+import mqttmsg as M
+from mqttlink import Link, LinkError, Pending, SocketModule, der
+from netguard import Guard, ADVICE, is_ip
+from wifi import Wifi, Backoff
+
+STEP_MS = 20                  # the service loop period while connected
+CONNECT_TIMEOUT_MS = 5000     # TCP connect
+REPLY_TIMEOUT_MS = 5000       # CONNACK after CONNECT (TLS: including the handshake)
+STATE_EVERY_MS = 1000         # the state, when nothing discrete changed
+STATE_MIN_GAP_MS = 250        # changes closer than this are coalesced
+EVENT_QUEUE = 16              # events waiting to be sent; beyond this the oldest are dropped
+PUBLISH_PER_STEP = 4          # messages per step at most
+PACKETS_PER_STEP = 4          # received packets handled per step at most
+SEND_SOFT_LIMIT = 2048        # bytes queued: publish nothing more this step
+IDLE_POLL_MS = 500            # waiting for the end of a session
+_REFUSED = ("", "protocol version refused", "client id rejected", "broker unavailable",
+            "bad user name or password", "not authorised (check mqtt.user and mqtt.password)")
+_DIRTY = ("phase", "start", "stop", "end", "fault", "target", "pause", "resume", "clear")
+
+
+class Telemetry:
+    def __init__(self, conf, wlan, flash_dir="", model=""):
+        self.conf = conf["mqtt"]
+        self.wifi_conf = conf["wifi"]
+        self._wlan_factory = wlan         # board.wlan: builds the station interface
+        self.flash_dir = flash_dir
+        self.model = model
+        self.app = None
+        self.wifi = None
+        self.link = None
+        self.topics = None
+        self.node_id = ""
+        self.backoff = Backoff()
+        self.addr = None                  # the broker's address, resolved once
+        self.guard = None
+        self.events = []                  # lossy queue of event records
+        self.dropped = 0
+        self._dirty = True
+        self._start = None                # the start event of the running session
+        self._ended_start = None          # the start event of the session that just ended
+        self._last_state = None
+        self._state_ms = ticks_ms()
+        self._disc_i = 0                  # next discovery message, -1 when all sent
+        self._retained = False            # the packet being read was a retained one
+        self._pong_due = False
+        self._ping_ms = ticks_ms()
+        self.status = "off"
+
+    # --- events from the app (called on the control path: keep it tiny) ------------------------
+    def on_event(self, rec):
+        name = rec["event"]
+        if name in _DIRTY:
+            self._dirty = True
+        if name == "start":
+            self._start = rec
+        elif name == "end" or name == "stop":
+            self._ended_start = self._start       # the usage record is built when sent
+            self._start = None
+        if name in M.FORWARD:
+            if len(self.events) >= EVENT_QUEUE:
+                self.events.pop(0)
+                self.dropped += 1
+            self.events.append(rec)
+
+    # --- the service task ---------------------------------------------------------------------
+    async def run(self, app):
+        self.app = app
+        app.listeners.append(self.on_event)
+        try:
+            from umqtt.simple import MQTTClient     # noqa: F401  (installed beside the firmware)
+        except ImportError:
+            self._note("off", "umqtt.simple is not installed: mpremote mip install umqtt.simple")
+            return
+        self.guard = Guard(self.flash_dir)
+        if self.guard.hung:
+            self._note("degraded", ADVICE[self.guard.hung])
+        while True:
+            try:
+                await self._session()
+            except Exception as e:  # telemetry must never take the boot down: report, retry
+                self._note("down", str(e) or repr(e))
+            self._close()
+            await asyncio.sleep_ms(self.backoff.take())
+
+    def _note(self, status, why=None):
+        """A change of the connection's state, as a "network" event (console and MQTT)."""
+        if status == self.status and status != "down":
+            return
+        self.status = status
+        fields = {"status": status}
+        if why:
+            fields["why"] = why
+        self.app.event(ticks_ms(), "network", fields)
+
+    def _idle(self):
+        return self.app.snapshot(ticks_ms())["phase"] == "idle"
+
+    async def _session(self):
+        if self.wifi is None:
+            wlan = self._wlan_factory()
+            self.wifi = Wifi(wlan, self.wifi_conf["ssid"], self.wifi_conf["password"])
+            mac = wlan.config("mac")
+            self.node_id = "boot_" + "".join(["%02x" % b for b in mac[-3:]])
+            m = self.conf
+            self.topics = M.Topics(m["topic"] or "boot/" + self.node_id, m["discovery_prefix"])
+        if not self.wifi.connected():
+            self._note("joining")
+            if not await self.wifi.up(self._idle):
+                self._note("wifi_down", self.wifi.why)
+                return                            # run() backs off
+            self._note("wifi_up")
+        addr = await self._resolve()
+        if addr is None:
+            return
+        tls = self.conf["tls"]
+        if tls:
+            await self._blocking_step_allowed("tls")
+            self.guard.begin("tls")
+        try:
+            link = Link(addr)
+            self.link = link
+            link.open()
+            await self._until(link.tcp_ready, CONNECT_TIMEOUT_MS, "TCP connect")
+            if tls:
+                link.start_tls(self._tls_context(), self.conf["host"])
+            client = self._client(link)
+            await self._handshake(client, link)
+        except Exception:
+            self.guard.end()
+            raise
+        self.guard.end()
+        self.backoff.reset()
+        self._note("connected")
+        await self._serve(client, link)
+
+    async def _blocking_step_allowed(self, step):
+        """Wait until a step that may block can run: never again if it hung before the last
+        reset, otherwise once no session runs."""
+        if self.guard.hung == step:
+            while True:
+                await asyncio.sleep_ms(3600000)
+        while not self._idle():
+            await asyncio.sleep_ms(IDLE_POLL_MS)
+
+    def _client(self, link):
+        from umqtt.simple import MQTTClient
+        m = self.conf
+        user = m["user"]
+        pw = m["password"] if m["password"] is not None else ("" if user is not None else None)
+        client = MQTTClient(m["client_id"] or self.node_id, m["host"], m["port"], user, pw,
+                            m["keepalive_s"])
+        client.set_last_will(self.topics.availability, M.OFFLINE, True)
+        client.set_callback(self._on_message)
+        return client
+
+    def _tls_context(self):
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ca = self.conf["ca_file"]
+        if ca:
+            with open(self.flash_dir + ca, "rb") as f:
+                data = f.read()
+            ctx.load_verify_locations(cadata=der(data))
+            mode = ssl.CERT_REQUIRED
+        else:
+            mode = ssl.CERT_NONE                # encrypted, but the broker is not checked
+        setattr(ctx, "verify_mode", mode)       # (the port has it; its stubs do not)
+        return ctx
+
+    async def _until(self, ready, timeout_ms, what):
+        t0 = ticks_ms()
+        while not ready():
+            if ticks_diff(ticks_ms(), t0) >= timeout_ms:
+                raise LinkError("%s: no answer within %d ms" % (what, timeout_ms))
+            await asyncio.sleep_ms(STEP_MS)
+
+    # --- the name lookup, once ------------------------------------------------------------
+    async def _resolve(self):
+        if self.addr is not None:
+            return self.addr
+        import socket
+        host = self.conf["host"]
+        named = not is_ip(host)             # an IP address: getaddrinfo only parses it
+        if named:
+            await self._blocking_step_allowed("dns")
+            self.guard.begin("dns")
+        try:
+            self.addr = socket.getaddrinfo(host, self.conf["port"])[0][-1]
+        except (OSError, IndexError) as e:
+            self._note("down", "cannot look up %s: %s" % (host, e))
+        if named:
+            self.guard.end()
+        return self.addr
+
+    # --- connecting -----------------------------------------------------------------------------
+    async def _handshake(self, client, link):
+        from umqtt import simple
+        saved = getattr(simple, "socket")
+        setattr(simple, "socket", SocketModule(link))    # its socket: our link, connected
+        try:
+            client.connect(True)                  # queues CONNECT, then wants the CONNACK
+        except Pending:
+            pass
+        finally:
+            setattr(simple, "socket", saved)
+        t0 = ticks_ms()
+        while True:
+            link.pump()
+            pk = link.packet()
+            if pk is not None:
+                break
+            if ticks_diff(ticks_ms(), t0) >= REPLY_TIMEOUT_MS:
+                raise LinkError("the broker accepted the connection but did not answer within "
+                                "%d ms" % REPLY_TIMEOUT_MS)
+            await asyncio.sleep_ms(STEP_MS)
+        first, head, size = pk
+        body = link.take(head + size)[head:]
+        if first != 0x20 or size != 2:
+            raise LinkError("the broker's first packet was not a CONNACK")
+        if body[1]:
+            why = _REFUSED[body[1]] if body[1] < len(_REFUSED) else "code %d" % body[1]
+            raise LinkError("the broker refused the connection: " + why)
+        link.compact()
+        self._subscribe(client, self.topics.cmd)
+        if self.conf["discovery"]:
+            self._subscribe(client, self.topics.ha_status)
+        client.publish(self.topics.availability, M.ONLINE, True)
+        self._disc_i = 0 if self.conf["discovery"] else -1
+        self._last_state = None
+        self._dirty = True
+        self._pong_due = False
+        self._ping_ms = ticks_ms()
+        link.pump()
+
+    def _subscribe(self, client, topic):
+        try:
+            client.subscribe(topic)               # queues SUBSCRIBE, then wants the SUBACK
+        except Pending:
+            pass
+
+    def _close(self):
+        if self.link is not None:
+            self.link.close()
+            self.link = None
+
+    # --- connected ----------------------------------------------------------------------------
+    async def _serve(self, client, link):
+        ping_ms = self.conf["keepalive_s"] * 500
+        while True:
+            if not self.wifi.connected():
+                raise LinkError("Wi-Fi lost")
+            link.pump()
+            for _ in range(PACKETS_PER_STEP):
+                pk = link.packet()
+                if pk is None:
+                    break
+                self._dispatch(client, link, pk)
+            link.compact()
+            now = ticks_ms()
+            if ticks_diff(now, self._ping_ms) >= ping_ms:
+                if self._pong_due:
+                    raise LinkError("the broker stopped answering")
+                client.ping()
+                self._pong_due = True
+                self._ping_ms = now
+            self._publish_some(client, link, now)
+            link.pump()
+            await asyncio.sleep_ms(STEP_MS)
+
+    def _dispatch(self, client, link, pk):
+        first, head, size = pk
+        kind = first & 0xF0
+        if kind == 0x30 and (first >> 1) & 3 < 2:
+            end = link.pos + head + size
+            self._retained = bool(first & 1)
+            link.serving = True
+            try:
+                client.check_msg()                # reads exactly this packet, calls back
+            except (Pending, IndexError, ValueError):
+                self._refuse(None, "malformed message from the broker")
+            finally:
+                link.serving = False
+                link.pos = end
+            return
+        body = link.take(head + size)[head:]
+        if kind == 0xD0:
+            self._pong_due = False
+        elif kind == 0x90 and size == 3 and body[2] == 0x80:
+            self._note("degraded", "the broker refused a subscription: commands will not "
+                                   "arrive")
+
+    # --- commands ---------------------------------------------------------------------------
+    def _on_message(self, topic, msg, retained=None):
+        # (some umqtt versions pass the retain flag; _dispatch has already noted it for all)
+        if topic == self.topics.ha_status:
+            if msg == M.ONLINE and self.conf["discovery"]:
+                self._disc_i = 0                 # Home Assistant restarted: discovery again
+                self._last_state = None
+                self._dirty = True
+            return
+        if topic != self.topics.cmd:
+            return
+        if self._retained:
+            self._refuse(msg, "retained commands are ignored; clear the retained message "
+                                  "(publish an empty retained message to this topic)")
+            return
+        try:
+            name, value = M.parse_command(msg)
+        except M.CommandError as e:
+            self._refuse(msg, str(e))
+            return
+        if name == "start" and not self.conf["allow_start"]:
+            self._refuse(msg, "start over MQTT is off (mqtt.allow_start in secrets.json)")
+            return
+        why = self.app.command(ticks_ms(), name, value)
+        if why is not None:
+            self._refuse(msg, why)
+            return
+        fields = {"cmd": name}
+        if value is not None:
+            fields["value"] = value
+        self.app.event(ticks_ms(), "command", fields)
+
+    def _refuse(self, payload, why):
+        """A command that was not carried out: an "error" event (console and MQTT)."""
+        fields = {"why": why}
+        if payload is not None:
+            fields["payload"] = M.printable(payload)
+        self.app.event(ticks_ms(), "error", fields)
+
+    # --- publishing -----------------------------------------------------------------------------
+    def _publish_some(self, client, link, now):
+        budget = PUBLISH_PER_STEP
+        if self._disc_i >= 0 and link.queued() < SEND_SOFT_LIMIT:
+            self._publish_discovery(client)
+            budget -= 1
+        while budget and self.events and link.queued() < SEND_SOFT_LIMIT:
+            rec = self.events.pop(0)
+            budget -= 1
+            if rec["event"] in ("end", "stop"):
+                rec = dict(rec)
+                rec["usage"] = M.usage_record(self._ended_start, rec,
+                                              self.app.snapshot(now)["cycle"])
+                client.publish(self.topics.usage, json.dumps(rec["usage"]).encode(), True)
+            # bytes, always: umqtt sizes the packet with len(), which counts characters in a str
+            client.publish(self.topics.event, json.dumps(rec).encode())
+        since = ticks_diff(now, self._state_ms)
+        if since < STATE_MIN_GAP_MS or link.queued() >= SEND_SOFT_LIMIT:
+            return
+        if since < STATE_EVERY_MS and not self._dirty:
+            return
+        snap = self.app.snapshot(now)
+        if since < STATE_EVERY_MS and not M.changed(snap, self._last_state):
+            self._dirty = False
+            return
+        self._dirty = False
+        self._last_state = snap
+        self._state_ms = now
+        snap["t_ms"] = ticks_diff(now, self.app.boot_ms)
+        client.publish(self.topics.state, M.state_message(snap, self.dropped).encode(), True)
+
+    def _publish_discovery(self, client):
+        app = self.app
+        from settings import bounds
+        lo, hi = bounds("pressure_mmhg", app.cfg)
+        from sequencer import PHASES
+        dev = M.device_block(self.node_id, self.conf["name"], self.model or app.cfg["name"])
+        msg = M.discovery(self._disc_i, self.topics, self.node_id, dev, lo, hi, PHASES,
+                          self.conf["allow_start"])
+        if msg is None:
+            self._disc_i = -1
+            return
+        client.publish(msg[0], msg[1], True)
+        self._disc_i += 1

@@ -1,0 +1,152 @@
+"""Board files and their pin checks: every shipped board passes `boot-sim check-board` with no
+error; a pump, valve or dump output on a strapping, flash, console or input-only pin is rejected
+with a message naming the field and the GPIO; softer problems are warnings."""
+import copy
+import json
+
+import pytest
+
+from sim import boardcheck, paths
+from sim.cli import main as boot_sim
+
+import boardcfg
+
+BOARD_FILES = sorted(paths.BOARDS.glob("*.json"))
+ESP32 = json.loads((paths.BOARDS / "esp32-devkitc-4ch.json").read_text())
+S3 = json.loads((paths.BOARDS / "esp32-s3-devkitc-6ch.json").read_text())
+
+
+def with_pin(board, section, key, pin, index=None):
+    b = copy.deepcopy(board)
+    if index is None:
+        b[section][key] = pin
+    else:
+        b[section][key][index] = pin
+    return b
+
+
+def write(tmp_path, board, name="board.json"):
+    f = tmp_path / name
+    f.write_text(json.dumps(board))
+    return str(f)
+
+
+def test_there_are_boards_for_both_chips():
+    names = {f.stem for f in BOARD_FILES}
+    assert {"esp32-devkitc-4ch", "esp32-s3-devkitc-6ch"} <= names
+    assert S3["mcu"] == "esp32s3" and S3["chambers"] == 6
+
+
+@pytest.mark.parametrize("board_file", BOARD_FILES, ids=lambda f: f.stem)
+def test_every_shipped_board_is_valid_and_has_no_pin_error(board_file, capsys):
+    cfg = boardcfg.load(str(board_file))
+    errors, _ = boardcheck.check(cfg)
+    assert errors == []
+    assert boot_sim(["check-board", str(board_file)]) == 0
+    assert ": ok: " in capsys.readouterr().out
+
+
+def test_the_s3_board_keeps_off_pins_that_glitch_or_are_taken():
+    pins = S3["outputs"]["valve_pins"] + [S3["outputs"]["pump_pin"], S3["outputs"]["dump_pin"],
+                                          S3["inputs"]["button_pin"], S3["sensor"]["adc_pin"]]
+    pins += list(S3["indicators"].values())
+    avoid = {0, 3, 45, 46} | set(range(26, 38)) | {19, 20, 43, 44, 38, 48}
+    assert not set(pins) & avoid
+    assert 1 <= S3["sensor"]["adc_pin"] <= 10          # ADC1
+    assert S3["outputs"]["active_high"]                  # pull-downs hold everything off
+
+
+@pytest.mark.parametrize("pin", [0, 2, 5, 12, 15])
+def test_check_board_rejects_a_valve_on_an_esp32_strapping_pin(tmp_path, capsys, pin):
+    f = write(tmp_path, with_pin(ESP32, "outputs", "valve_pins", pin, index=1))
+    assert boot_sim(["check-board", f]) == 2
+    err = capsys.readouterr().err
+    assert f"outputs.valve_pins[1] is GPIO{pin}, a strapping pin" in err
+    assert "error" in err
+
+
+@pytest.mark.parametrize("pin", [0, 3, 45, 46])
+def test_check_board_rejects_a_pump_on_an_s3_strapping_pin(tmp_path, capsys, pin):
+    f = write(tmp_path, with_pin(S3, "outputs", "pump_pin", pin))
+    assert boot_sim(["check-board", f]) == 2
+    assert f"outputs.pump_pin is GPIO{pin}, a strapping pin" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("board,section,key,pin,index,words", [
+    (ESP32, "outputs", "dump_pin", 35, None, "input only"),
+    (ESP32, "outputs", "valve_pins", 7, 0, "flash memory"),
+    (ESP32, "outputs", "valve_pins", 1, 2, "serial console"),
+    (ESP32, "outputs", "pump_pin", 14, None, "PWM signal at boot"),
+    (ESP32, "outputs", "pump_pin", 20, None, "does not exist"),
+    (ESP32, "indicators", "led_pin", 36, None, "input only"),
+    (ESP32, "display", "scl_pin", 34, None, "input only"),
+    (S3, "outputs", "valve_pins", 30, 3, "flash memory"),
+    (S3, "outputs", "valve_pins", 20, 0, "native USB"),
+    (S3, "inputs", "button_pin", 43, None, "serial console"),
+    (S3, "outputs", "dump_pin", 23, None, "does not exist"),
+])
+def test_pins_that_cannot_work_are_errors(board, section, key, pin, index, words):
+    errors, _ = boardcheck.check(with_pin(board, section, key, pin, index))
+    assert len(errors) == 1, errors
+    assert f"GPIO{pin}" in errors[0] and words in errors[0]
+
+
+@pytest.mark.parametrize("board,section,key,pin,index,words", [
+    (ESP32, "inputs", "button_pin", 0, None, "strapping pin"),
+    (ESP32, "inputs", "button_pin", 36, None, "no internal pull-up"),
+    (ESP32, "indicators", "buzzer_pin", 2, None, "strapping pin"),
+    (S3, "outputs", "valve_pins", 35, 5, "octal PSRAM"),
+    (S3, "indicators", "led_pin", 48, None, "RGB LED"),
+    (S3, "inputs", "button_pin", 19, None, "native USB"),
+    (S3, "sensor", "adc_pin", 3, None, "strapping pin"),
+])
+def test_pins_that_need_care_are_warnings(board, section, key, pin, index, words):
+    cfg = with_pin(board, section, key, pin, index)
+    boardcfg.validate(cfg)
+    errors, warnings = boardcheck.check(cfg)
+    assert errors == []
+    assert any(f"GPIO{pin}" in w and words in w for w in warnings), warnings
+
+
+def test_warnings_are_printed_and_do_not_fail_the_check(tmp_path, capsys):
+    b = with_pin(ESP32, "inputs", "button_pin", 0)
+    b["outputs"]["active_high"] = False
+    assert boot_sim(["check-board", write(tmp_path, b)]) == 0
+    out = capsys.readouterr()
+    assert "warning: inputs.button_pin is GPIO0" in out.err
+    assert "warning: outputs.active_high is false" in out.err
+    assert ": ok: " in out.out
+
+
+def test_adc2_sensor_is_still_refused_by_the_firmware_check(tmp_path, capsys):
+    f = write(tmp_path, with_pin(ESP32, "sensor", "adc_pin", 14))
+    assert boot_sim(["check-board", f]) == 2
+    assert "ADC1" in capsys.readouterr().err
+
+
+def field_value(board, field):
+    """Value of 'section.key' or 'section.key[i]' in a board dict; None if absent."""
+    section, _, key = field.partition(".")
+    index = None
+    if key.endswith("]"):
+        key, _, i = key[:-1].partition("[")
+        index = int(i)
+    value = board.get(section, {}).get(key)
+    if index is not None:
+        value = value[index] if value is not None and index < len(value) else None
+    return value
+
+
+def test_the_hardware_guide_pin_table_matches_the_board_files():
+    """docs/HARDWARE.md's pin table: one column per shipped board, in this order."""
+    text = (paths.ROOT / "docs" / "HARDWARE.md").read_text()
+    rows = [line.split("|")[1:-1] for line in text.splitlines()
+            if line.startswith("| `") and "_pin" in line]
+    assert len(rows) >= 10
+    for cells in rows:
+        field = cells[0].strip().strip("`")
+        for board, cell in zip((ESP32, S3), cells[2:4]):
+            want = field_value(board, field)
+            got = cell.strip()
+            assert got == ("-" if want is None else str(want)), \
+                f"docs/HARDWARE.md says {field} is {got} on {board['name']}, the board file {want}"

@@ -1,0 +1,263 @@
+"""The connected boot against real parts: a mosquitto broker on loopback, the firmware's main.py
+under MicroPython on the virtual board (umqtt.simple from PyPI, real sockets, simulated time
+paced to real time), and mosquitto_sub/mosquitto_pub as the user's side.
+
+One device runs for the whole module (the tests below go in order: discovery, state, commands,
+fuzz, and last the power cut that must leave the retained last will "offline")."""
+import json
+import time
+from types import SimpleNamespace
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from mqtt_rig import Broker, Client, Device, make_certs, missing_tools, wait_until
+
+pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
+
+BASE = "boot/test"
+NODE = "boot_000001"            # from the simulated Wi-Fi's MAC address
+GAP_MS = 50                     # the target: control ticks never further apart than this
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mqtt")
+    broker = Broker(tmp)
+    user = Client(broker)
+    secrets = {"wifi": {"ssid": "home", "password": "pw"},
+               "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic": BASE,
+                        "keepalive_s": 10}}
+    device = Device(tmp, secrets, seconds=120, network={"ssid": "home", "password": "pw"},
+                    scenario={"actions": [{"t_s": 2, "do": "start"}]})
+    try:
+        wait_until(lambda: user.on(BASE + "/availability"), 15, "the boot to come online")
+        yield SimpleNamespace(broker=broker, user=user, device=device, tmp=tmp)
+    finally:
+        if device.running():
+            device.kill()
+        user.stop()
+        broker.stop()
+
+
+def _response(rig, payload, timeout_s=5):
+    """Publish a command; return the one "command" or "error" event it produced."""
+    before = len(rig.user.events(BASE, "command", "error"))
+    rig.user.pub(BASE + "/cmd", payload)
+    got = wait_until(lambda: rig.user.events(BASE, "command", "error")[before:], timeout_s,
+                     f"an answer to {payload!r}")
+    assert len(got) == 1, got
+    return got[0]
+
+
+def _state(rig):
+    return rig.user.json_on(BASE + "/state")[-1]
+
+
+def test_comes_online_with_retained_availability_and_discovery(rig):
+    user = rig.user
+    wait_until(lambda: len(user.on(f"homeassistant/button/{NODE}/start/config")) == 1, 10,
+               "the discovery messages")
+    assert user.on(BASE + "/availability")[-1][2] == b"online"
+    # a client that comes later (Home Assistant restarting) gets all of it, retained
+    late = Client(rig.broker, topics=("homeassistant/#", BASE + "/availability"))
+    try:
+        configs = wait_until(lambda: [m for m in late.messages if m[1].endswith("/config")]
+                             if len(late.messages) >= 12 else None, 5, "retained messages")
+        assert all(m[3] for m in late.messages), "every message must be retained"
+        assert [m[2] for m in late.on(BASE + "/availability")] == [b"online"]
+        topics = {m[1] for m in configs}
+        assert len(topics) == 11
+        for comp, obj in (("sensor", "pressure"), ("sensor", "phase"), ("sensor", "remaining"),
+                          ("button", "stop"), ("number", "target"),
+                          ("binary_sensor", "alarm")):
+            assert f"homeassistant/{comp}/{NODE}/{obj}/config" in topics
+        for m in configs:
+            cfg = json.loads(m[2])
+            assert cfg["availability_topic"] == BASE + "/availability"
+            assert cfg["unique_id"].startswith(NODE + "_")
+        # start is off in secrets.json: its config is removed (an empty retained message)
+        assert f"homeassistant/button/{NODE}/start/config" not in topics
+        assert user.on(f"homeassistant/button/{NODE}/start/config")[0][2] == b""
+    finally:
+        late.stop()
+
+
+def test_state_at_most_once_a_second_and_at_once_on_a_change(rig):
+    """Timed by the boot's own clock (the state's t_ms), so a busy computer cannot skew it."""
+    user = rig.user
+    wait_until(lambda: _state(rig)["phase"] == "fill", 15, "the session's first fill")
+    n0 = len(user.on(BASE + "/state"))
+    wait_until(lambda: len(user.on(BASE + "/state")) >= n0 + 8, 10, "eight more states")
+    msgs = user.json_on(BASE + "/state")[n0 - 1:]
+    keys = ("phase", "chamber", "target_mmhg", "fault")
+    for prev, cur in zip(msgs, msgs[1:]):
+        dt = cur["t_ms"] - prev["t_ms"]
+        if any(prev[k] != cur[k] for k in keys):
+            assert dt >= 250, (prev, cur)                 # changes: at once, coalesced
+        else:
+            assert 1000 <= dt <= 1100, (prev, cur)        # otherwise once a second
+    for m in msgs:
+        assert set(m) >= {"phase", "chamber", "cycle", "target_mmhg", "p_mmhg", "remaining_s",
+                          "fault", "alarm", "t_ms"}
+    # every phase the boot was in for 300 ms or more was published: at once, or as soon as the
+    # 250 ms spacing allows
+    states = user.json_on(BASE + "/state")
+    phases = rig.device.events("phase")
+    last_t = states[-1]["t_ms"]
+    for (t, _, rec), (t_next, _, _) in zip(phases, phases[1:]):
+        if t_next - t >= 300 and t_next <= last_t:
+            assert any(s["phase"] == rec["phase"] and s["chamber"] == rec["chamber"] and
+                       t <= s["t_ms"] <= t + 40 + 250 for s in states), rec
+
+
+def test_every_command(rig):
+    assert _response(rig, b"pause") == {**_response_fields(rig, "command"), "cmd": "pause"}
+    wait_until(lambda: _state(rig)["phase"] == "paused", 3, "the paused state")
+    time.sleep(1.5)     # (a resume within about 0.6 s of a pause trips BLOCKED: see the note)
+    assert _response(rig, b'{"cmd": "resume"}')["cmd"] == "resume"
+    wait_until(lambda: _state(rig)["phase"] != "paused", 3, "the resumed state")
+    r = _response(rig, b'{"cmd": "set_target", "value": 60}')
+    assert (r["event"], r["cmd"], r["value"]) == ("command", "set_target", 60)
+    wait_until(lambda: _state(rig)["target_mmhg"] == 60, 3, "the new target in the state")
+    for payload, why in ((b'{"cmd": "set_target", "value": 500}', "from 20 to 120 mmHg"),
+                         (b'{"cmd": "set_target", "value": 19}', "from 20 to 120 mmHg"),
+                         (b'{"cmd": "set_target", "value": 60.5}', "whole number"),
+                         (b"start", "allow_start"),
+                         (b"launch", "unknown command"),
+                         (b"{oops", "not valid JSON")):
+        r = _response(rig, payload)
+        assert r["event"] == "error" and why in r["why"], (payload, r)
+        assert r["payload"] == payload.decode()
+    assert _state(rig)["target_mmhg"] == 60
+    r = _response(rig, b"stop")
+    assert (r["event"], r["cmd"]) == ("command", "stop")
+    stop = wait_until(lambda: rig.user.events(BASE, "stop"), 3, "the stop event")[-1]
+    usage = stop["usage"]
+    assert usage["reason"] == "stopped" and usage["target_mmhg"] == 80
+    assert usage["ran_s"] >= 3 and usage["cycles"] >= 1 and usage["minutes_set"] == 20
+    wait_until(lambda: _state(rig)["phase"] == "idle", 3, "idle after the stop")
+    late = Client(rig.broker, topics=(BASE + "/usage",))
+    try:
+        got = wait_until(lambda: late.messages, 3, "the retained usage record")
+        assert got[0][3] and json.loads(got[0][2]) == usage
+    finally:
+        late.stop()
+    assert _response(rig, b"stop")["event"] == "command"        # stopping is never refused
+    assert "not running" in _response(rig, b"pause")["why"]
+    assert not rig.device.events("crash") and not rig.device.events("fault")
+
+
+def _response_fields(rig, name):
+    last = rig.user.events(BASE, name)[-1]
+    return {"event": name, "t_ms": last["t_ms"]}
+
+
+PAYLOADS = st.one_of(
+    st.binary(max_size=300),
+    st.text(max_size=60).map(str.encode),
+    st.fixed_dictionaries({"cmd": st.sampled_from(["stop", "pause", "resume", "set_target",
+                                                   "start", "", "STOP"])},
+                          optional={"value": st.one_of(st.integers(-10 ** 6, 10 ** 6),
+                                                       st.floats(), st.booleans(), st.none(),
+                                                       st.text(max_size=5)),
+                                    "x": st.integers()})
+    .map(lambda d: json.dumps(d).encode()))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(payload=PAYLOADS)
+def test_fuzzed_commands_get_one_answer_each_and_never_hurt(rig, payload):
+    r = _response(rig, payload)
+    assert r["event"] in ("command", "error")
+    if r["event"] == "error":
+        assert r["why"]
+    assert rig.device.running()
+
+
+def test_after_the_fuzz_the_boot_is_healthy(rig):
+    t = time.monotonic()
+    wait_until(lambda: [m for m in rig.user.on(BASE + "/state") if m[0] > t], 3,
+               "the state to keep coming")
+    assert not rig.device.events("crash") and not rig.device.events("fault")
+    assert not rig.device.sims("reset")
+    gap = rig.device.max_tick_gap_ms()
+    print(f"\nlongest gap between control ticks with MQTT running: {gap} ms")
+    assert gap <= GAP_MS
+
+
+def test_last_will_offline_after_a_power_cut(rig):
+    rig.device.kill()               # the process dies: no DISCONNECT, the socket just closes
+    wait_until(lambda: rig.user.on(BASE + "/availability")[-1][2] == b"offline", 5,
+               "the last will")
+    late = Client(rig.broker, topics=(BASE + "/availability",))
+    try:
+        got = wait_until(lambda: late.messages, 3, "the retained availability")
+        assert got[-1][2] == b"offline" and got[-1][3]
+    finally:
+        late.stop()
+
+
+def test_password_tls_remote_start_and_retained_commands(tmp_path):
+    """TLS with the broker's CA, a user name and password, start allowed in secrets.json; a
+    retained command found at connect time is not carried out; a wrong password is refused."""
+    tls = make_certs(tmp_path)
+    broker = Broker(tmp_path, users={"boot": "s3cret", "me": "mine"}, tls=tls)
+    auth = ["--cafile", tls["ca"], "-u", "me", "-P", "mine"]
+    user = Client(broker, auth=auth, host="localhost")
+    base = "boot/tls"
+    user.pub(base + "/cmd", b"start", retain=True)      # left behind by someone, long ago
+    mqtt = {"host": "localhost", "port": broker.port, "tls": True, "ca_file": "ca.pem",
+            "user": "boot", "password": "s3cret", "topic": base, "allow_start": True,
+            "discovery": False}
+    net = {"dns": {"localhost": {"addr": "127.0.0.1"}}}
+    ca = {"ca.pem": open(tls["ca"], "rb").read()}
+    good = Device(tmp_path, {"wifi": {"ssid": "home"}, "mqtt": mqtt}, seconds=30, network=net,
+                  extra_files=ca)
+    bad = Device(tmp_path, {"wifi": {"ssid": "home"},
+                            "mqtt": dict(mqtt, password="wrong", topic="boot/bad")},
+                 seconds=30, network=net, extra_files=ca)
+    try:
+        refused = wait_until(lambda: user.events(base, "error"), 15, "the retained command")
+        assert "retained commands are ignored" in refused[0]["why"]
+        assert not good.events("start")
+        user.pub(base + "/cmd", b"", retain=True)       # clear it
+        before = len(user.events(base, "command"))
+        user.pub(base + "/cmd", b"start")
+        wait_until(lambda: good.events("start"), 5, "the session to start")
+        assert user.events(base, "command")[before]["cmd"] == "start"
+        user.pub(base + "/cmd", b"stop")
+        stop = wait_until(lambda: user.events(base, "stop"), 5, "the stop")[0]
+        assert stop["usage"]["reason"] == "stopped"
+        # mosquitto 2 answers a wrong password with "not authorised" (CONNACK code 5)
+        wait_until(lambda: any("the broker refused the connection" in r.get("why", "")
+                               for _, _, r in bad.events("network")), 10, "the refusal")
+        assert not [r for _, _, r in bad.events("network") if r["status"] == "connected"]
+        assert good.max_tick_gap_ms() <= GAP_MS and bad.max_tick_gap_ms() <= GAP_MS
+    finally:
+        for d in (good, bad):
+            if d.running():
+                d.kill()
+        user.stop()
+        broker.stop()
+
+
+def test_reconnects_after_a_wifi_outage(tmp_path):
+    broker = Broker(tmp_path)
+    user = Client(broker, topics=("boot/wifi/#",))
+    try:
+        dev = Device(tmp_path, {"wifi": {"ssid": "home"},
+                                "mqtt": {"host": "127.0.0.1", "port": broker.port,
+                                         "topic": "boot/wifi", "discovery": False}},
+                     seconds=10, pace=2, network={"drops": [{"t_s": 3, "for_s": 2}]},
+                     scenario={"actions": [{"t_s": 0.5, "do": "start"}]})
+        dev.wait(60)
+        notes = [r["status"] for _, _, r in dev.events("network")]
+        assert notes.count("connected") == 2 and "wifi_up" in notes[notes.index("down"):]
+        wait_until(lambda: [m[2] for m in user.on("boot/wifi/availability")][:3] ==
+                   [b"online", b"offline", b"online"], 3, "online, offline, online")
+        assert dev.max_tick_gap_ms() <= GAP_MS and not dev.events("fault")
+    finally:
+        user.stop()
+        broker.stop()

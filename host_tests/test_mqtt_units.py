@@ -1,0 +1,372 @@
+"""The MQTT pieces on their own, in CPython and in MicroPython: the command parser (table and
+fuzz), the state message, the Home Assistant discovery configs, secrets.json checking, the
+non-blocking link that umqtt.simple runs on (with umqtt.simple itself, from PyPI), and the
+watchdog marker for steps that may block."""
+import json
+import random
+
+import pytest
+from hypothesis import given, strategies as st
+
+import mqttmsg as M
+import netconf
+from dual import DET, both
+from mqtt_rig import umqtt_path
+from settings import bounds
+from sequencer import PHASES
+from sim import paths
+
+BOARD = json.loads(paths.DEFAULT_BOARD.read_text())
+
+
+@pytest.fixture(scope="module")
+def mp_umqtt():
+    """Run a snippet under MicroPython with umqtt.simple (PyPI 1.3.4) on the path."""
+    from conftest import micropython_json
+    extra = (umqtt_path(),)
+    return lambda code: micropython_json(code, extra_path=extra)
+
+
+# --- commands ----------------------------------------------------------------------------------
+GOOD = [(b"stop", ["stop", None]), (b" pause\n", ["pause", None]), (b"resume", ["resume", None]),
+        (b"start", ["start", None]), (b'{"cmd": "stop"}', ["stop", None]),
+        (b'{"cmd": "set_target", "value": 60}', ["set_target", 60]),
+        (b'{"cmd": "set_target", "value": 60.0}', ["set_target", 60]),
+        (b'{"value": 500, "cmd": "set_target"}', ["set_target", 500])]     # range: App.command
+BAD = [(b"", "empty"), (b"STOP", "unknown command"), (b"set_target", "unknown command"),
+       (b"\xff\xfe", "UTF-8"), (b"{", "not valid JSON"), (b"[1]", "must be an object"),
+       (b'{"cmd": "launch"}', "unknown command"), (b'{"cmd": 1}', "unknown command"),
+       (b'{"cmd": "stop", "value": 1}', "takes no value"),
+       (b'{"cmd": "stop", "force": true}', "unknown field"),
+       (b'{"cmd": "set_target"}', "needs a value"),
+       (b'{"cmd": "set_target", "value": 60.5}', "whole number"),
+       (b'{"cmd": "set_target", "value": true}', "whole number"),
+       (b'{"cmd": "set_target", "value": "60"}', "whole number"),
+       (b'{"cmd": "set_target", "value": 1e999}', "whole number"),
+       (b'{"cmd": "set_target", "value": null}', "whole number"),
+       (b"x" * 300, "longer than"), (b"[" * 250, "not valid JSON")]
+
+PARSE = """
+import json, mqttmsg
+out = []
+for h in %r:
+    try:
+        out.append(list(mqttmsg.parse_command(bytes.fromhex(h))))
+    except mqttmsg.CommandError as e:
+        out.append("error: " + str(e))
+print(json.dumps(out))
+"""
+
+
+def test_commands_parse_the_same_in_both_runtimes(micropython):
+    payloads = [p.hex() for p, _ in GOOD + BAD]
+    out = both(micropython, PARSE % payloads)
+    for (p, want), got in zip(GOOD, out):
+        assert got == want, p
+    for (p, why), got in zip(BAD, out[len(GOOD):]):
+        assert isinstance(got, str) and got.startswith("error: ") and why in got, (p, got)
+
+
+def _fuzz_payloads(n, seed):
+    """Payloads near the grammar: mutated commands, random bytes, random JSON."""
+    rnd = random.Random(seed)
+    seeds = [p for p, _ in GOOD + BAD]
+    out = []
+    for _ in range(n):
+        kind = rnd.randrange(3)
+        if kind == 0:
+            b = bytearray(rnd.choice(seeds))
+            for _ in range(rnd.randrange(1, 4)):
+                if b and rnd.random() < 0.5:
+                    b[rnd.randrange(len(b))] = rnd.randrange(256)
+                else:
+                    b.insert(rnd.randrange(len(b) + 1), rnd.choice(b'{}[]":,01.-e\\ '))
+            out.append(bytes(b))
+        elif kind == 1:
+            out.append(bytes(rnd.randrange(256) for _ in range(rnd.randrange(40))))
+        else:
+            v = rnd.choice([None, True, 1, -1, 2 ** 70, 0.5, 1e308, "x", [], {}])
+            out.append(json.dumps({"cmd": rnd.choice(list(M.COMMANDS) + ["x"]),
+                                   "value": v}).encode())
+    return out
+
+
+def test_fuzzed_commands_raise_nothing_but_command_errors_in_micropython(micropython):
+    payloads = _fuzz_payloads(400, seed=6)
+    mp = micropython(PARSE % [p.hex() for p in payloads])
+    cp = []
+    for p in payloads:
+        try:
+            cp.append(list(M.parse_command(p)))
+        except M.CommandError as e:
+            cp.append("error: " + str(e))
+    assert len(mp) == len(payloads)
+    # both runtimes accept exactly the same commands
+    assert [x for x in mp if not isinstance(x, str)] == [x for x in cp if not isinstance(x, str)]
+
+
+@DET
+@given(st.one_of(st.binary(max_size=300), st.text(max_size=80).map(str.encode),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.floats() |
+                              st.text(max_size=8),
+                              lambda kids: st.lists(kids, max_size=3) |
+                              st.dictionaries(st.sampled_from(["cmd", "value", "x"]), kids,
+                                              max_size=3),
+                              max_leaves=6).map(lambda v: json.dumps(v).encode())))
+def test_any_payload_is_a_command_or_a_command_error(payload):
+    try:
+        name, value = M.parse_command(payload)
+    except M.CommandError as e:
+        assert str(e)
+        return
+    assert name in M.COMMANDS
+    assert value is None or (type(value) is int and name == "set_target")
+
+
+# --- state and discovery -----------------------------------------------------------------------
+SNAP = {"phase": "fill", "chamber": 2, "cycle": 3, "p_mmhg": 80.4, "target_mmhg": 80,
+        "remaining_s": 1100, "fault": "NONE"}
+
+STATE = """
+import json, mqttmsg
+snap = %r
+out = json.loads(mqttmsg.state_message(snap, 0))
+out2 = json.loads(mqttmsg.state_message(dict(snap, fault="OVER_PRESSURE"), 3))
+text = mqttmsg.state_message(snap, 0)
+print(json.dumps([out, out2, '"p_mmhg": 80.4}' in text]))
+"""
+
+
+def test_state_message_carries_the_snapshot_an_alarm_flag_and_one_decimal(micropython):
+    snap = dict(SNAP)
+    out, out2, exact = both(micropython, STATE % snap)
+    assert out == dict(snap, alarm=False)
+    assert out2["alarm"] is True and out2["dropped_events"] == 3
+    assert exact
+
+
+def test_only_discrete_fields_count_as_a_change():
+    assert M.changed(SNAP, None)
+    assert not M.changed(dict(SNAP, p_mmhg=10.0, remaining_s=5), SNAP)
+    for key in ("phase", "chamber", "target_mmhg", "fault"):
+        assert M.changed(dict(SNAP, **{key: "other"}), SNAP)
+
+
+def _discovery(allow_start):
+    topics = M.Topics("boot/test", "homeassistant")
+    lo, hi = bounds("pressure_mmhg", BOARD)
+    dev = M.device_block("boot_abcdef", "Compression boot", BOARD["name"])
+    out = []
+    i = 0
+    while True:
+        msg = M.discovery(i, topics, "boot_abcdef", dev, lo, hi, PHASES, allow_start)
+        if msg is None:
+            return out
+        out.append((msg[0].decode(), json.loads(msg[1]) if msg[1] else None))
+        i += 1
+
+
+def test_discovery_follows_home_assistants_schema():
+    """<prefix>/<component>/<node_id>/<object_id>/config; unique_id, device identifiers and
+    the availability topic on every entity; templates that read keys the state has."""
+    configs = _discovery(allow_start=False)
+    kinds = {}
+    state_keys = set(json.loads(M.state_message(SNAP, 0)))
+    for topic, cfg in configs:
+        prefix, comp, node, obj, last = topic.split("/")
+        assert (prefix, node, last) == ("homeassistant", "boot_abcdef", "config")
+        assert comp in ("sensor", "binary_sensor", "button", "number")
+        kinds.setdefault(comp, []).append(obj)
+        if cfg is None:
+            continue
+        assert cfg["unique_id"] == "boot_abcdef_" + obj
+        assert cfg["availability_topic"] == "boot/test/availability"
+        assert cfg["device"]["identifiers"] == ["boot_abcdef"]
+        assert cfg["name"]
+        tpl = cfg.get("value_template", "")
+        if cfg.get("state_topic") == "boot/test/state":
+            key = tpl.split("value_json.")[1].split()[0]
+            assert key in state_keys, tpl
+        if "command_topic" in cfg:
+            assert cfg["command_topic"] == "boot/test/cmd"
+    assert {"pressure", "phase", "remaining"} <= set(kinds["sensor"])
+    assert "stop" in kinds["button"] and kinds["number"] == ["target"]
+    assert kinds["binary_sensor"] == ["alarm"]
+    by_obj = {t.split("/")[3]: c for t, c in configs}
+    assert by_obj["start"] is None              # not allowed: its config is removed
+    assert by_obj["pressure"]["device_class"] == "pressure"
+    assert by_obj["pressure"]["unit_of_measurement"] == "mmHg"
+    assert by_obj["phase"]["options"] == list(PHASES)
+    assert by_obj["remaining"]["device_class"] == "duration"
+    assert by_obj["alarm"]["device_class"] == "problem"
+    num = by_obj["target"]
+    assert (num["min"], num["max"], num["step"]) == (20, BOARD["limits"]["max_target_mmhg"], 1)
+    # what Home Assistant sends for the number and the buttons parses as the command it means
+    sent = num["command_template"].replace("{{ value | int }}", "65").encode()
+    assert M.parse_command(sent) == ("set_target", 65)
+    for obj in ("stop", "pause", "resume"):
+        assert M.parse_command(by_obj[obj]["payload_press"].encode()) == (obj, None)
+    assert _discovery(allow_start=True)[-1][1]["payload_press"] == "start"
+
+
+# --- secrets.json ---------------------------------------------------------------------------
+MINIMAL = {"wifi": {"ssid": "home"}, "mqtt": {"host": "192.168.1.10"}}
+
+
+def test_minimal_secrets_get_defaults():
+    conf = netconf.validate(json.loads(json.dumps(MINIMAL)))
+    m = conf["mqtt"]
+    assert (m["port"], m["tls"], m["allow_start"], m["discovery"]) == (1883, False, False, True)
+    assert m["discovery_prefix"] == "homeassistant" and m["keepalive_s"] == 60
+    assert conf["wifi"]["password"] == ""
+    tls = netconf.validate({"wifi": {"ssid": "h"}, "mqtt": {"host": "b", "tls": True}})
+    assert tls["mqtt"]["port"] == 8883
+
+
+def test_the_example_secrets_file_checks_out():
+    conf = netconf.validate(json.loads((paths.FIRMWARE / "secrets.example.json").read_text()))
+    assert conf["mqtt"]["allow_start"] is False
+
+
+@pytest.mark.parametrize("change, why", [
+    ({"mqtt": {"host": "b", "prot": 1}}, "unknown field 'prot'"),
+    ({"mqtt": {}}, "'host' is required"),
+    ({"mqtt": {"host": "b", "port": "1883"}}, "'port' must be a int"),
+    ({"mqtt": {"host": "b", "allow_start": 1}}, "'allow_start' must be a bool"),
+    ({"mqtt": {"host": "b", "port": 70000}}, "1 to 65535"),
+    ({"mqtt": {"host": "b", "password": "x"}}, "needs a 'user'"),
+    ({"mqtt": {"host": "b", "topic": "boot/#"}}, "wildcards"),
+    ({"mqtt": {"host": "b", "ca_file": "ca.der"}}, "needs \"tls\""),
+    ({"wifi": {"password": "x"}}, "'ssid' is required"),
+    ({"wifi": {"ssid": ""}}, "1 to 32"),
+    ({"extra": {}}, "unknown section 'extra'"),
+])
+def test_bad_secrets_name_the_field(change, why):
+    data = dict(MINIMAL, **change)
+    with pytest.raises(netconf.NetConfError, match=why.replace("(", r"\(")):
+        netconf.validate(data)
+
+
+LOAD = """
+import json, netconf
+out = [netconf.load("no-such-file.json")]
+for name, text in (("a.json", %r), ("b.json", "{nope"), ("c.json", %r)):
+    with open(name, "w") as f:
+        f.write(text)
+    conf, warning = netconf.load(name)
+    out.append([conf is not None, warning])
+print(json.dumps(out))
+"""
+
+
+def test_load_never_raises_and_a_missing_file_means_no_network(micropython, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = LOAD % (json.dumps(MINIMAL), json.dumps({"wifi": {}}))
+    out = both(micropython, code)
+    assert out[0] == [None, None]
+    assert out[1] == [True, None]
+    assert out[2][0] is False and "not valid JSON" in out[2][1]
+    assert out[3][0] is False and "'ssid' is required" in out[3][1]
+
+
+# --- the link umqtt.simple runs on -----------------------------------------------------------
+LINK = """
+import json
+import mqttlink
+from umqtt.simple import MQTTClient
+
+class FakeSock:
+    def __init__(self):
+        self.inbox = bytearray()
+        self.sent = bytearray()
+    def read(self, n):
+        if not self.inbox:
+            return None
+        out = bytes(self.inbox[:n])
+        self.inbox = self.inbox[n:]
+        return out
+    def write(self, b):
+        self.sent.extend(b)
+        return len(b)
+    def close(self):
+        pass
+
+out = {}
+link = mqttlink.Link(("x", 1))
+s = FakeSock()
+link.sock = s
+got = []
+c = MQTTClient("dev", "x", 1)
+c.set_callback(lambda t, m: got.append([t.decode(), m.decode()]))
+c.sock = link
+# a PUBLISH of "stop" on boot/cmd, arriving one byte at a time
+pkt = bytes([0x30, 2 + 8 + 4]) + bytes([0, 8]) + b"boot/cmd" + b"stop"
+complete = []
+for b in pkt:
+    s.inbox.extend(bytes([b]))
+    link.pump()
+    complete.append(link.packet() is not None)
+out["complete_only_at_the_end"] = complete
+first, head, size = link.packet()
+link.serving = True
+c.check_msg()
+link.serving = False
+out["callback"] = got
+out["consumed"] = link.pos == head + size
+# a read for a reply that has not come raises Pending at once
+try:
+    c.ping()
+    link.read(1)
+    out["pending"] = False
+except mqttlink.Pending:
+    out["pending"] = True
+link.pump()
+out["ping_sent"] = bytes(s.sent).hex()
+# a broker that never reads: the queue is bounded
+try:
+    for i in range(1000):
+        c.publish(b"boot/state", b"x" * 100)
+    out["bounded"] = False
+except mqttlink.LinkError:
+    out["bounded"] = True
+# a closed connection
+link2 = mqttlink.Link(("x", 1))
+class Closed(FakeSock):
+    def read(self, n):
+        return b""
+link2.sock = Closed()
+try:
+    link2.pump()
+    out["closed"] = False
+except mqttlink.LinkError:
+    out["closed"] = True
+print(json.dumps(out))
+"""
+
+
+def test_umqtt_runs_on_the_link_without_ever_blocking(mp_umqtt):
+    out = mp_umqtt(LINK)
+    assert out["complete_only_at_the_end"] == [False] * 15 + [True]
+    assert out["callback"] == [["boot/cmd", "stop"]]
+    assert out["consumed"] and out["pending"] and out["bounded"] and out["closed"]
+    assert out["ping_sent"] == "c000"
+
+
+GUARD = """
+import json, netguard
+g = netguard.Guard("")
+out = [g.hung]
+g.begin("dns")          # ... and the board resets here: no end()
+g2 = netguard.Guard("")
+out.append(g2.hung)
+out.append(netguard.Guard("").hung)     # the marker is taken once
+out.append([netguard.is_ip(h) for h in ("192.168.1.10", "broker.lan", "1.2.3", "1.2.3.999")])
+print(json.dumps(out))
+"""
+
+
+def test_a_step_that_hung_until_the_watchdog_is_remembered_once(micropython, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert both(micropython, GUARD) == ["", "dns", "", [True, False, False, False]]

@@ -1,0 +1,202 @@
+"""Therapy programs and the fit check, with the firmware under MicroPython: each mode's chamber
+order, pressures and timings in the trace; the fit check's classes, driven by scenario faults."""
+import json
+
+import pytest
+
+import program as prog
+from sim import paths
+from sim.session import build_config, run
+
+N = 4
+
+
+def session(tmp_path, settings, faults=(), duration_s=200, name="t", flash_files=None):
+    settings = dict({"minutes": 3, "fit_check": False}, **settings)
+    trace = tmp_path / f"{name}.jsonl"
+    summary, _ = run(build_config({"settings": settings, "faults": list(faults),
+                                   "duration_s": duration_s}),
+                     "micropython", str(trace), quiet=True, flash_files=flash_files)
+    records = [json.loads(x) for x in trace.read_text().splitlines()]
+    return summary, records
+
+
+def ev(records, name):
+    return [r for r in records if r["kind"] == "event" and r["event"] == name]
+
+
+def held(summary, cycle):
+    return {f["chamber"]: f["p_mmhg"] for f in summary["fills"] if f["cycle"] == cycle}
+
+
+def fill_order(records, cycle):
+    order = []
+    for e in ev(records, "phase"):
+        if e["phase"] == "fill" and e["cycle"] == cycle and (not order or order[-1] != e["chamber"]):
+            order.append(e["chamber"])
+    return order
+
+
+def phase_spans(records, name):
+    """(start, end) of each whole span of phase `name` (not one cut short by the session's
+    end)."""
+    ends = {e["t_ms"] for e in ev(records, "end") + ev(records, "stop")}
+    out, start = [], None
+    for e in ev(records, "phase"):
+        if e["phase"] == name and start is None:
+            start = e["t_ms"]
+        elif e["phase"] != name and start is not None:
+            if e["t_ms"] not in ends:
+                out.append((start, e["t_ms"]))
+            start = None
+    return out
+
+
+def test_gradient_steps_down_the_leg(tmp_path):
+    summary, rec = session(tmp_path, {"mode": "gradient", "gradient_step_mmhg": 8})
+    for cycle in (3, 4):
+        h = held(summary, cycle)
+        assert fill_order(rec, cycle) == [1, 2, 3, 4]
+        for k in range(1, N + 1):
+            assert abs(h[k] - (80 - 8 * (k - 1))) <= 3, (cycle, h)
+
+
+def test_zone_boost_adds_pressure_and_hold_on_one_chamber(tmp_path):
+    summary, rec = session(tmp_path, {"mode": "boost", "boost_chamber": 3, "boost_mmhg": 15,
+                                      "boost_hold_s": 6})
+    h = held(summary, 3)
+    assert abs(h[3] - 95) <= 3 and all(abs(h[k] - 80) <= 3 for k in (1, 2, 4)), h
+    dwells = phase_spans(rec, "dwell")
+    assert dwells and all(5990 <= b - a <= 6020 for a, b in dwells), dwells
+    # the dwell comes right after chamber 3's fill, before chamber 4's
+    fills3 = [e["t_ms"] for e in ev(rec, "phase") if e["phase"] == "fill" and e["chamber"] == 4]
+    assert all(any(a < t and t - b < 20 for a, b in dwells) for t in fills3[:2])
+
+
+def test_boost_never_passes_the_board_maximum(tmp_path):
+    summary, rec = session(tmp_path, {"mode": "boost", "pressure_mmhg": 115, "boost_chamber": 2,
+                                      "boost_mmhg": 30}, duration_s=120)
+    assert max(f["p_mmhg"] for f in summary["fills"]) <= 120 + 3
+    assert summary["time_above_ceiling_ms"] == 0
+
+
+def test_pulse_releases_each_chamber_below_once_the_next_is_full(tmp_path):
+    summary, rec = session(tmp_path, {"mode": "pulse", "pulse_release_pct": 50})
+    samples = [r for r in rec if r["kind"] == "sample"]
+    releases = phase_spans(rec, "release")
+    assert len(releases) >= 6                           # chambers 1-3, every wave
+    for a, b in releases[:6]:
+        at_end = [s for s in samples if s["t_ms"] <= b][-1]
+        # the chamber below the one just filled is down to about half of its 80 mmHg
+        lows = [p for p in at_end["p_chambers_mmhg"] if 20 < p < 55]
+        assert lows, at_end
+    assert fill_order(rec, 2) == [1, 2, 3, 4]
+
+
+def test_warmup_starts_low_and_ramps_to_the_target(tmp_path):
+    summary, rec = session(tmp_path, {"mode": "warmup", "warmup_cycles": 3}, duration_s=240,
+                           )
+    first, second, third = held(summary, 1), held(summary, 2), held(summary, 3)
+    assert all(abs(p - 48) <= 4 for p in first.values()), first        # 60 % of 80
+    assert all(abs(p - 58) <= 4 for p in second.values()), second      # 73 %
+    assert all(abs(p - 80) <= 3 for p in third.values()), third
+
+
+def test_custom_program_sets_each_chamber_and_the_times(tmp_path):
+    summary, rec = session(tmp_path, {"mode": "custom", "program": "calf-focus"})
+    spec = json.loads((paths.ROOT / "programs" / "calf-focus.json").read_text())
+    h = held(summary, 3)
+    for k, c in enumerate(spec["chambers"], 1):
+        assert abs(h[k] - c["mmhg"]) <= 3, h
+    dwells = phase_spans(rec, "dwell")
+    assert dwells and all(9990 <= b - a <= 10020 for a, b in dwells)
+    holds = phase_spans(rec, "hold")
+    assert holds and all(4990 <= b - a <= 5020 for a, b in holds)
+    rests = phase_spans(rec, "rest")
+    assert rests and all(24990 <= b - a <= 25020 for a, b in rests)
+
+
+def test_a_broken_program_file_falls_back_to_the_wave_and_says_why(tmp_path):
+    broken = json.dumps({"name": "x", "chambers": [{"mmhg": 300, "hold_s": 0}] * N,
+                         "hold_s": 5, "rest_s": 5})
+    summary, rec = session(tmp_path, {"mode": "custom", "program": "mine"}, duration_s=60,
+                           flash_files={"programs/mine.json": broken})
+    warn = [e["text"] for e in ev(rec, "warning")]
+    assert any("programs/mine.json" in w and "chambers[0].mmhg" in w for w in warn), warn
+    assert all(abs(p - 80) <= 5 for p in held(summary, 1).values())
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"hold_s": 31}, "hold_s"),
+    ({"speed": 1}, "speed"),
+    ({"chambers": [{"mmhg": 80, "hold_s": 0}] * 3}, "chambers"),
+    ({"chambers": [{"mmhg": 80}] * 4}, "chambers[0]"),
+    ({"chambers": [{"mmhg": 10, "hold_s": 0}] * 4}, "chambers[0].mmhg"),
+    ({"chambers": [{"mmhg": 80, "hold_s": 0, "x": 1}] * 4}, "chambers[0].x"),
+    ({"name": ""}, "name"),
+])
+def test_program_validation_names_the_field(change, field):
+    good = json.loads((paths.ROOT / "programs" / "recover.json").read_text())
+    prog.validate(good, N, 120)
+    with pytest.raises(prog.ProgramError) as e:
+        prog.validate(dict(good, **change), N, 120, "p.json")
+    assert f"'{field}'" in str(e.value) and "p.json" in str(e.value)
+
+
+def test_ready_programs_are_valid_under_micropython(micropython):
+    files = sorted(str(p) for p in (paths.ROOT / "programs").glob("*.json"))
+    assert len(files) >= 3
+    code = "import json, program\nprint(json.dumps([program.load(f, 4, 120)['name'] for f in %r]))" \
+        % files
+    assert micropython(code) == [json.loads(open(f).read())["name"] for f in files]
+
+
+# --- the fit check ------------------------------------------------------------------------
+@pytest.mark.parametrize("fault,chamber,result", [
+    ({"fault": "no_garment", "chamber": 2}, 2, "no garment or hose off"),
+    ({"fault": "hose_disconnect", "chamber": 4}, 4, "no garment or hose off"),
+    ({"fault": "valve_stuck_closed", "chamber": 3}, 3, "kinked or blocked"),
+])
+def test_fit_check_finds_the_problem_and_does_not_start(tmp_path, fault, chamber, result):
+    summary, rec = session(tmp_path, {"fit_check": True}, [dict(fault, t_s=0)], duration_s=40)
+    fit = [e for e in ev(rec, "fit") if "chamber" in e]
+    assert fit and fit[0]["chamber"] == chamber and fit[0]["result"] == result
+    faults = ev(rec, "fault")
+    assert faults[0]["code"] == "FIT_FAILED" and faults[0]["chamber"] == chamber
+    assert not [e for e in ev(rec, "phase") if e["phase"] == "fill"]      # no wave
+    assert summary["vented_at_end"] or chamber == 3
+
+
+def test_fit_check_passes_a_good_boot_and_the_wave_follows(tmp_path):
+    summary, rec = session(tmp_path, {"fit_check": True}, duration_s=60)
+    fit = ev(rec, "fit")
+    assert fit and fit[0]["result"] == "normal" and all(300 < ms < 5000 for ms in fit[0]["ms"])
+    assert fill_order(rec, 1) == [1, 2, 3, 4] and not ev(rec, "fault")
+
+
+def test_fit_check_skips_a_chamber_the_user_switched_off(tmp_path):
+    summary, rec = session(tmp_path, {"fit_check": True, "enabled": [1, 3, 4]},
+                           [{"t_s": 0, "fault": "no_garment", "chamber": 2}], duration_s=60)
+    assert not ev(rec, "fault") and fill_order(rec, 1) == [1, 3, 4]
+
+
+def test_usage_log_keeps_every_session_and_the_simulator_reads_it(tmp_path):
+    import subprocess
+    import sys
+    flash = tmp_path / "flash"
+    for sc in ({"settings": {"minutes": 1, "fit_check": False}, "duration_s": 70},
+               {"settings": {"minutes": 2, "mode": "gradient", "fit_check": False},
+                "actions": [{"t_s": 0, "do": "start"}, {"t_s": 40, "do": "stop"}],
+                "duration_s": 50},
+               {"settings": {"minutes": 2, "fit_check": False}, "duration_s": 20,
+                "faults": [{"t_s": 7, "fault": "pump_dead"}]}):
+        run(build_config(sc), "micropython", None, quiet=True, flash_dir=str(flash))
+    rows = [json.loads(x) for x in (flash / "usage.log").read_text().splitlines()]
+    assert [(r["mode"], r["end"]) for r in rows] == [
+        ("wave", "complete"), ("gradient", "stopped"), ("wave", "fault NO_RISE")]
+    # (a session runs until it is vented and its valves are checked: a few s past its time)
+    assert 60 <= rows[0]["ran_s"] <= 65 and rows[1]["target_mmhg"] == 80 and rows[1]["waves"] == 1
+    out = subprocess.run([sys.executable, "-m", "sim.cli", "usage", "--flash", str(flash)],
+                         capture_output=True, text=True, cwd=paths.ROOT)
+    assert out.returncode == 0 and "of 5.0 planned minutes" in out.stdout
+    assert "1 of 3 sessions complete" in out.stdout

@@ -1,0 +1,134 @@
+"""Pin checks for a board file, beyond what the firmware's boardcfg.py enforces.
+
+boardcfg.py (on the device) checks types, ranges, duplicates and that the sensor is on an ADC1
+pin. This module knows the chips' pin quirks and is run by `boot-sim check-board` and
+tools/flash.sh on the computer, before anything is flashed:
+
+- error: the pin cannot work in that role (does not exist, belongs to the flash chip, is input
+  only but drives an output, carries the serial console), or a pump/valve/dump output sits on a
+  pin that glitches at reset (strapping and USB pins), which would pulse air into a leg or
+  keep a vent shut while the chip boots;
+- warning: the pin works but needs care (a strapping pin on an indicator or an input, octal
+  PSRAM pins, no internal pull-up, the on-board RGB LED, active-low outputs).
+
+check(cfg) takes a board dict that boardcfg.validate() accepted and returns (errors, warnings),
+each a list of one-line texts that name the field and the GPIO.
+"""
+
+# pin -> why it is a strapping pin (sampled at reset; driven by the boot ROM)
+_STRAPPING = {
+    "esp32": {
+        0: "selects the boot mode (low at reset: download mode; it is the BOOT button)",
+        2: "selects the boot mode (must be low or floating to download)",
+        5: "sets SDIO timing and outputs a PWM signal at boot",
+        12: "sets the flash voltage (MTDI): high at reset means 1.8 V flash and no boot",
+        15: "controls the boot log (MTDO) and outputs a signal at boot",
+    },
+    "esp32s3": {
+        0: "selects the boot mode (low at reset: download mode; it is the BOOT button)",
+        3: "selects the JTAG signal source at reset",
+        45: "sets the flash voltage (VDD_SPI): high at reset means 1.8 V flash and no boot",
+        46: "selects the boot mode and the ROM log (must be low to download)",
+    },
+}
+# not strapping, but the boot ROM toggles it while the chip starts (Random Nerd Tutorials'
+# ESP32 pinout reference lists GPIO0, 1, 3, 5, 14, 15 as "outputs PWM signal at boot")
+_BOOT_GLITCH = {"esp32": {14: "outputs a PWM signal at boot"}}
+_MISSING = {"esp32": {20, 24, 28, 29, 30, 31}, "esp32s3": {22, 23, 24, 25}}
+_FLASH = {"esp32": range(6, 12), "esp32s3": range(26, 33)}
+_CONSOLE = {"esp32": {1: "UART0 TX", 3: "UART0 RX"}, "esp32s3": {43: "UART0 TX", 44: "UART0 RX"}}
+_INPUT_ONLY = {"esp32": range(34, 40), "esp32s3": range(0)}
+_USB = {"esp32s3": {19: "USB D-", 20: "USB D+"}}
+_OCTAL_PSRAM = {"esp32s3": range(33, 38)}
+_NOT_ON_HEADERS = {"esp32": {37, 38}}
+_RGB_LED = {"esp32s3": {38: "v1.1", 48: "v1.0"}}
+
+
+# board file section -> what its pins do
+_KINDS = {"outputs": "air", "indicators": "indicator", "display": "indicator",
+          "inputs": "input", "sensor": "sensor"}
+
+
+def _roles(cfg):
+    """(field, pin, kind) for every pin in the board file; kind: 'air' (pump, dump, valves:
+    what moves air), 'indicator' (LED, buzzer, display bus: other outputs), 'input' (buttons,
+    encoder), 'sensor' (the ADC)."""
+    roles = []
+    for section, kind in _KINDS.items():
+        for key, value in sorted(cfg.get(section, {}).items()):
+            field = section + "." + key
+            if key.endswith("_pins") and isinstance(value, list):
+                roles += [("%s[%d]" % (field, i), p, kind) for i, p in enumerate(value)]
+            elif (key.endswith("_pin") and isinstance(value, int)
+                  and not isinstance(value, bool)):
+                roles.append((field, value, kind))
+    return roles
+
+
+def check(cfg):
+    """Return (errors, warnings) for a board dict that boardcfg.validate() accepted."""
+    mcu = cfg["mcu"]
+    chip = mcu.upper()
+    errors, warnings = [], []
+    for field, pin, kind in _roles(cfg):
+        where = "%s is GPIO%d" % (field, pin)
+        output = kind in ("air", "indicator")
+        if pin in _MISSING.get(mcu, ()):
+            errors.append("%s, which does not exist on the %s" % (where, chip))
+            continue
+        if pin in _FLASH.get(mcu, ()):
+            errors.append("%s, which the flash memory uses: the chip stops working if it is "
+                          "touched; pick another pin" % where)
+            continue
+        if pin in _CONSOLE.get(mcu, {}):
+            errors.append("%s, the serial console (%s): flashing and the REPL would stop "
+                          "working and console traffic would toggle it; pick another pin"
+                          % (where, _CONSOLE[mcu][pin]))
+            continue
+        if output and pin in _INPUT_ONLY.get(mcu, ()):
+            errors.append("%s, which is input only on the %s (GPIO34-39): it cannot drive an "
+                          "output; pick another pin" % (where, chip))
+            continue
+        why = _STRAPPING.get(mcu, {}).get(pin)
+        if why:
+            text = "%s, a strapping pin: it %s" % (where, why)
+            if kind == "air":
+                errors.append(text + "; it glitches at reset, which would pulse a valve or the "
+                              "pump, and a driver's resistor on it can change how the chip "
+                              "boots: move it")
+            else:
+                warnings.append(text + "; make sure what is wired to it does not hold it at "
+                                "the wrong level during reset")
+        why = _BOOT_GLITCH.get(mcu, {}).get(pin)
+        if why:
+            text = "%s, which %s" % (where, why)
+            if kind == "air":
+                errors.append(text + ": that would pulse a valve or the pump; move it")
+            elif kind == "indicator":
+                warnings.append(text + ": the indicator flickers while the chip starts")
+        usb = _USB.get(mcu, {}).get(pin)
+        if usb:
+            text = "%s, the native USB (%s)" % (where, usb)
+            if kind == "air":
+                errors.append(text + ": USB toggles it at boot, which would pulse a valve or the"
+                              " pump; move it")
+            else:
+                warnings.append(text + ": using it disables the USB port's serial console; use "
+                                "the UART port")
+        if pin in _OCTAL_PSRAM.get(mcu, ()):
+            warnings.append("%s, which modules with octal PSRAM (ESP32-S3-WROOM-1 N8R8, N16R8) "
+                            "use for the PSRAM: only use it on a module without" % where)
+        if pin in _NOT_ON_HEADERS.get(mcu, ()):
+            warnings.append("%s, which the ESP32-DevKitC does not bring out to its headers"
+                            % where)
+        if pin in _RGB_LED.get(mcu, {}):
+            warnings.append("%s, which drives the on-board RGB LED of ESP32-S3-DevKitC-1 %s "
+                            "boards" % (where, _RGB_LED[mcu][pin]))
+        if kind == "input" and pin in _INPUT_ONLY.get(mcu, ()):
+            warnings.append("%s, which has no internal pull-up or pull-down: fit an external "
+                            "10 kOhm pull-up or the input floats and triggers by itself" % where)
+    if not cfg["outputs"]["active_high"]:
+        warnings.append("outputs.active_high is false: during reset the pins float, so every "
+                        "driver input needs a pull-UP to stay off (docs/HARDWARE.md assumes "
+                        "active-high drivers with pull-downs)")
+    return errors, warnings

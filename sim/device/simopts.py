@@ -1,0 +1,92 @@
+# Opt-in simulator options, read from the run config by sim/device/run.py. None is on by default;
+# a run without these keys behaves exactly as before.
+#   "pace": S        keep simulated time at most S times real time (1 = real time). For runs that
+#                    talk to real programs (an MQTT broker, a person): their time is real.
+#   "tick_gap": true report the longest gap between two control ticks (two sensor reads at
+#                    different instants) as "@sim tick_gap" lines, each time it grows.
+#   "network": {...} the simulated Wi-Fi and name lookups (network.py, mpshim/socket.py):
+#       "ssid", "password"   the access point (default: any network name and password join)
+#       "join_ms"            how long a join takes (default 800)
+#       "dns": {"name": {"addr": "127.0.0.1", "delay_ms": 0}}  names the lookup knows; a lookup
+#                            blocks delay_ms of simulated time (a slow or dead DNS server)
+#       "drops": [{"t_s": 30, "for_s": 5}]   Wi-Fi outages
+# Runs in both runtimes.
+import sys
+
+MICROPYTHON = sys.implementation.name == "micropython"
+NET = {}
+
+
+def real_clock():
+    """(elapsed_ms(), sleep_ms(ms)) on the computer's own clock, whatever the firmware sees."""
+    if MICROPYTHON:
+        import utime
+        t0 = utime.ticks_us()
+
+        def elapsed_us():
+            return utime.ticks_diff(utime.ticks_us(), t0)
+        return elapsed_us, utime.sleep_us
+    import time
+    t1 = time.monotonic()
+
+    def elapsed_us_c():
+        return int((time.monotonic() - t1) * 1e6)
+
+    def sleep_us(us):
+        time.sleep(us / 1e6)
+    return elapsed_us_c, sleep_us
+
+
+def install(vboard, config, emit):
+    NET.clear()
+    NET.update(config.get("network") or {})
+    if config.get("pace"):
+        _pace(vboard, float(config["pace"]))
+    if config.get("tick_gap"):
+        _gap_meter(vboard, emit)
+
+
+def _pace(vb, speed):
+    """Wrap the board's advance: simulated time may not run ahead of real time x speed."""
+    advance = vb.advance
+    elapsed_us, sleep_us = real_clock()
+    ms0 = vb.ms
+
+    def paced(ms):
+        ahead_us = int((vb.ms + ms - ms0) * 1000 / speed) - elapsed_us()
+        if ahead_us > 500:
+            sleep_us(ahead_us)
+        advance(ms)
+    vb.advance = paced
+
+
+def _gap_meter(vb, emit):
+    """Wrap the board's ADC read: the control task reads the sensor once a tick."""
+    read_uv = vb.read_uv
+    power_up = vb.power_up
+    st = [-1, 0, 0]          # last read (ms), reads since boot, longest gap
+
+    def metered(pin):
+        ms = vb.ms
+        if ms != st[0]:
+            if st[1] >= 2 and ms - st[0] > st[2]:
+                st[2] = ms - st[0]
+                emit('@sim {"sim": "tick_gap", "t_ms": %d, "gap_ms": %d}' % (ms, st[2]))
+            st[0] = ms
+            st[1] += 1
+        return read_uv(pin)
+
+    def rebooted():
+        st[0] = -1
+        st[1] = 0
+        power_up()
+    vb.read_uv = metered
+    vb.power_up = rebooted
+
+
+def wifi_up(ms):
+    """False during a configured Wi-Fi outage."""
+    for d in NET.get("drops", ()):
+        if d["t_s"] * 1000 <= ms < (d["t_s"] + d["for_s"]) * 1000:
+            return False
+    return True
