@@ -226,7 +226,9 @@ def test_password_tls_remote_start_and_retained_commands(tmp_path):
         before = len(user.events(base, "command"))
         user.pub(base + "/cmd", b"start")
         wait_until(lambda: good.events("start"), 5, "the session to start")
-        assert user.events(base, "command")[before]["cmd"] == "start"
+        # the device's trace can be read before the broker has passed its answer on: wait for it
+        answer = wait_until(lambda: user.events(base, "command")[before:], 5, "the answer")
+        assert answer[0]["cmd"] == "start"
         user.pub(base + "/cmd", b"stop")
         stop = wait_until(lambda: user.events(base, "stop"), 5, "the stop")[0]
         assert stop["usage"]["reason"] == "stopped"
