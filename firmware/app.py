@@ -250,7 +250,8 @@ class App:
         written = self.outputs.apply(cmd)
         resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
         code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,
-                         seq.probing, resting, seq.checking)
+                         seq.probing or seq.sealing, resting, seq.checking,
+                         seq.phase == sq.SEAL or seq.phase == sq.HOLD or seq.phase == sq.DWELL)
         if not code:
             code = mon.check_time_at_pressure(now_ms, seq.active())
         if code:
@@ -267,6 +268,12 @@ class App:
                                     safety.SENSOR_DRIFT):
             return False                # done, not vented yet, or the sensor cannot judge
         if self._post_k < 0:
+            # as after a wave's vent: once the manifold has drained, for at least VENT_MIN_MS
+            # (with the dump open it reads far below a chamber still letting its air out, and
+            # a puff then would find that air); but in time to finish within the vent budget
+            since = ticks_diff(now_ms, sup.fault_ms)
+            if since < sq.VENT_MIN_MS or (p >= sq.VENTED_DMMHG and since < L.POST_CHECK_BY_MS):
+                return False
             self._post_k = seq._next_enabled(0)
             self._post_ms = now_ms
             self._post_p0 = p

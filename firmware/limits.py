@@ -62,12 +62,19 @@ PUMP_OFF_RISE_DMMHG = 50       # pump off, dump closed: a 5 mmHg climb means the
 PUMP_OFF_SETTLE_MS = 150       # after the pump stops it coasts and the manifold equalises
 PROBE_EVERY_MS = 1000          # while the pump should be off, check it is, this often
 PROBE_MS = 40                  # the check: every path closed for this long
+PUMP_CLIMB_DMMHG_PER_TICK = 30 # still climbing 3 mmHg a tick two ticks on: the pump
+                               # (weakest tested pump: 11 a tick; a valve letting air back: ~0)
+HOLD_DRAIN_MS = 50             # hold: the manifold drains through the dump in this long ...
+HOLD_BUMP_DMMHG = 30           # ... then a 3 mmHg bump is a valve letting go, or the pump (a pump
+                               # stuck on blows only 1.3-1.7 mmHg through the open dump)
 VALVE_CHECK_RISE_DMMHG = 50    # a check puff lifting the manifold 5 mmHg: valve stuck shut
 FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (200 ms)
 DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
 MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)
+POST_CHECK_BY_MS = 3500       # after a trip the valve check starts by this time at the latest,
+                              # so 8 chambers' puffs (160 ms each) end within VENT_BUDGET_MS
 WDT_TIMEOUT_MS = 250           # hardware watchdog (RespiraWorks 250 ms; Klipper ~500 ms)
 FAULT_LOG_ENTRIES = 20         # the fault log on flash keeps the newest this many
 USAGE_LOG_ENTRIES = 100        # and the usage log this many sessions

@@ -27,6 +27,8 @@ class Monitor:
         # pump off with the dump closed
         self._hold_min = 0
         self._probe_p0 = 0
+        self._rise_dmmhg = 0             # sealed with air held: the first tick's climb, 0 = none
+        self._rise_seen = False          # ...and the tick after it was seen
         # sensor
         self._same_uv = 0
         self._last_uv = -1
@@ -55,12 +57,17 @@ class Monitor:
             return L.FILL_TIMEOUT_MS
         return max(L.FILL_BUDGET_MIN_MS, L.FILL_BUDGET_FACTOR * learned)
 
-    def check(self, now_ms, p, uv, cmd, filling, chamber, probing, resting_ms, checking=0):
+    def check(self, now_ms, p, uv, cmd, filling, chamber, probing, resting_ms, checking=0,
+              holding=False):
         """One tick. p: zeroed pressure (tenths of mmHg); uv: raw mean reading; cmd: the
         command driven; filling: the sequencer is in a fill of chamber (1-based); probing: the
         command is the pump-off probe; resting_ms: ms the boot has been fully open in a rest
-        (-1 when not resting); checking: chamber whose valve gets a check puff, or 0.
-        Returns a fault code, or safety.NONE."""
+        (-1 when not resting); checking: chamber whose valve gets a check puff, or 0; holding:
+        full chambers are closed (hold, dwell). Returns a fault code, or safety.NONE."""
+        if self._rise_dmmhg:
+            # the tick after a climb in the sealed manifold (read before this tick's command
+            # took effect, so still sealed): a pump keeps climbing, a leaking valve levels off
+            return self._judge_rise(p)
         if cmd != self._last_cmd:
             self._new_command(now_ms, p, cmd, filling, chamber)
         in_state = ticks_diff(now_ms, self._state_ms)
@@ -84,7 +91,9 @@ class Monitor:
             elif filling:
                 fault = self._check_fill(now_ms, p, chamber, in_state >= L.FILL_IGNORE_MS)
         elif cmd & DUMP_CLOSED:
-            fault = self._check_pump_off(p, cmd, in_state, probing)
+            fault = self._check_pump_off(p, cmd, in_state, probing, holding)
+        elif holding:
+            fault = self._check_hold(p, in_state)
         if cmd & ~self.skip_mask == 0 and p < L.SAFE_MMHG * 10:
             self.last_vented_ms = now_ms
         if resting_ms >= L.DRIFT_SETTLE_MS and not fault:
@@ -131,11 +140,15 @@ class Monitor:
             return safety.NO_RISE
         return safety.NONE
 
-    def _check_pump_off(self, p, cmd, in_state, probing):
+    def _check_pump_off(self, p, cmd, in_state, probing, holding):
         # pump commanded off, dump closed: the pressure must not climb
         if probing:
             if p - self._probe_p0 > L.PUMP_OFF_RISE_DMMHG:
-                return safety.PUMP_STUCK_ON
+                if not holding:
+                    return safety.PUMP_STUCK_ON     # nothing holds air: only a pump can do it
+                # full chambers are shut in: the pump, or a valve letting one back in. The next
+                # tick tells (one control period more, well inside the 2 s budget).
+                self._rise_dmmhg = p - self._last_p if p - self._last_p > 1 else 1
             return safety.NONE
         if in_state < L.PUMP_OFF_SETTLE_MS:
             self._hold_min = p
@@ -145,6 +158,39 @@ class Monitor:
         elif p - self._hold_min > L.PUMP_OFF_RISE_DMMHG:
             return safety.PUMP_STUCK_ON
         return safety.NONE
+
+    def _check_hold(self, p, in_state):
+        # full chambers shut in, dump open: the manifold drains in about 20 ms and then reads
+        # flat. A valve that lets go blows its chamber's air through it: a bump that a slow
+        # probe could miss once the chamber has emptied.
+        if in_state < L.HOLD_DRAIN_MS:
+            self._hold_min = p
+            return safety.NONE
+        if p < self._hold_min:
+            self._hold_min = p
+        if p - self._hold_min > L.HOLD_BUMP_DMMHG:
+            # judged on the next tick, as in a probe: a pump blowing into a dump that did not
+            # open keeps climbing, a valve's air does not
+            self._rise_dmmhg = p - self._last_p if p - self._last_p > 1 else 1
+        return safety.NONE
+
+    def _judge_rise(self, p):
+        # Two more ticks tell them apart (read before each tick's command takes effect, so
+        # still under the command that saw the climb): a running pump keeps climbing at its
+        # steady rate (spin-up only makes it faster); air from a chamber equalises within a few
+        # ms and levels off (docs/SAFETY.md, row 19).
+        step = p - self._last_p
+        self._last_p = p
+        if not self._rise_seen:
+            self._rise_seen = True
+            self._rise_dmmhg = step if step > 1 else 1
+            return safety.NONE
+        first = self._rise_dmmhg
+        self._rise_dmmhg = 0
+        self._rise_seen = False
+        if step >= L.PUMP_CLIMB_DMMHG_PER_TICK and 2 * step >= first:
+            return safety.PUMP_STUCK_ON
+        return safety.VALVE_LEAK
 
     def _check_drift(self, now_ms, p):
         # fully open and rested: the sensor must read close to zero

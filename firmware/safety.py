@@ -7,6 +7,10 @@ from time import ticks_diff
 from valves import DUMP_CLOSED
 
 RETRY_EVERY_MS = 2000
+# A vent is verified only once the manifold has read safe this long without a break: at the
+# instant of a trip it may read low (a fill with a dead pump) while a full chamber's air is
+# still on its way to it through a valve that has just opened.
+VENT_CONFIRM_MS = 300
 RETRY_PULSE_MS = 100
 
 NONE = 0
@@ -24,13 +28,15 @@ SENSOR_FROZEN = 11
 SENSOR_DRIFT = 12
 TIME_AT_PRESSURE = 13
 FIT_FAILED = 14
+VALVE_LEAK = 15
 
 # Stable codes (never renumber: the index is in fault logs) and what to tell the user.
 CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
          "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL", "PUMP_STUCK_ON", "BLOCKED",
-         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE", "FIT_FAILED")
+         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE", "FIT_FAILED", "VALVE_LEAK")
 # High priority: the boot may still hold pressure or the pump cannot be stopped: act now.
-HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE)
+HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE,
+                 VALVE_LEAK)
 ADVICE = (
     "",
     "pressure went above the ceiling: check for a kinked hose or a valve that does not open",
@@ -53,6 +59,9 @@ ADVICE = (
     "a chamber stayed under pressure too long without a break: the boot is vented; report this",
     "the fit check found a problem on a chamber (see the chamber and class): fix the garment or "
     "the hose, or switch that chamber off in the settings",
+    "pressure came back into the manifold with every chamber valve closed: a chamber valve "
+    "does not close (or the sensor's reading jumped), so no valve can be proven open; open "
+    "the chamber hoses by hand, then test each valve and the sensor",
 )
 
 
@@ -68,6 +77,7 @@ class Supervisor:
         self.fault_ms = 0
         self.venting = False        # a vent is under way and not yet verified
         self._vent_start_ms = 0
+        self._safe_since_ms = -1    # when the manifold last came down below safe_dmmhg
 
     def tripped(self):
         return self.fault != NONE
@@ -80,8 +90,10 @@ class Supervisor:
             self.fault = code
             self.fault_ms = now_ms
             self.begin_vent(now_ms)
-            if code == BLOCKED:
-                # air may be held behind a valve that will not open: that chamber cannot vent
+            if code == BLOCKED or code == VALVE_LEAK:
+                # BLOCKED: air may be held behind a valve that will not open. VALVE_LEAK: a
+                # valve that stays open joins its chamber to every valve check, which then
+                # cannot see another valve stuck shut. Either way no vent can be proven.
                 self.fault = VENT_FAILED
         elif code == VENT_FAILED:
             self.fault = code
@@ -92,6 +104,7 @@ class Supervisor:
         if not self.venting:
             self.venting = True
             self._vent_start_ms = now_ms
+            self._safe_since_ms = -1
 
     def check_sample(self, now_ms, p_dmmhg, bad_run, all_open=False):
         """Check one pressure sample. all_open: every path was commanded open (idle, tripped,
@@ -106,8 +119,14 @@ class Supervisor:
             self.trip(SENSOR_RANGE, now_ms)
         if self.venting:
             if bad_run == 0 and p_dmmhg < self.safe_dmmhg:
-                self.venting = False
-            elif ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
+                if self._safe_since_ms < 0:
+                    self._safe_since_ms = now_ms
+                elif ticks_diff(now_ms, self._safe_since_ms) >= VENT_CONFIRM_MS:
+                    self.venting = False
+            else:
+                self._safe_since_ms = -1
+            if self.venting and self._safe_since_ms < 0 and \
+                    ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
                 # not verified vented in time, either because it did not vent or because the
                 # sensor cannot tell: the user must check the chambers by hand
                 self.trip(VENT_FAILED, now_ms)

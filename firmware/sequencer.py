@@ -2,7 +2,8 @@
 # pressure and returns the output command; it never touches hardware.
 #
 # One cycle: fill chamber 1 (foot) to the target with only its valve open, let the manifold
-# settle and top up if short, close it; the same for chamber 2 up to chamber N (thigh); hold
+# settle and top up if short, close it and check every valve seals; the same for chamber 2 up
+# to chamber N (thigh); hold
 # with every chamber closed; vent all; check every valve opens; rest; repeat until the session
 # time is up. A stop, or the end of the session, vents at once, checks the valves, then idles.
 from time import ticks_diff, ticks_add
@@ -22,8 +23,9 @@ DWELL = 9       # a program's extra hold after a chamber's fill (zone boost, cus
 RELEASE = 10    # pulse: the chamber below the one just filled partly lets air out
 FIT = 11        # fit check at start: fill one chamber a little, timing how long it takes
 FIT_VENT = 12   # ...then let it out before the next
+SEAL = 13       # after each fill: every chamber closed, the manifold drained, then shut
 PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused", "check", "dwell",
-          "release", "fit", "fit_vent")
+          "release", "fit", "fit_vent", "seal")
 # fit check classes
 FIT_NORMAL = 1
 FIT_NO_GARMENT = 2      # no garment around the leg, or the hose is off: it never gets firm
@@ -48,6 +50,12 @@ PUFF_MS = 40
 PUFF_VENT_MS = 120
 PROBE_HOLDOFF_MS = 300  # no pump-off probe until the pump has been off this long
 PROBE_VENT_MS = 1000    # nor in the first second of a vent
+# Seal check after every fill: with every chamber closed the dump drains the manifold (about
+# 20 ms), then the dump closes too. A chamber valve that does not close lets its chamber's air
+# back into the shut manifold, and the monitor sees it climb. Found there, a valve stuck open
+# never gets the chance to hide a second fault from the valve check.
+SEAL_DRAIN_MS = 50
+SEAL_SHUT_MS = 50
 RELEASE_MAX_MS = 4000   # a pulse release ends by this time whatever the reading
 RELEASE_PERIOD_MS = 150 # release: bleed through the dump, then shut it and let it settle
 RELEASE_BLEED_MS = 50
@@ -99,6 +107,7 @@ class WaveSequencer:
         self.want_zero = False      # True while the caller should feed zero samples
         self.session_start_ms = 0
         self.probing = False        # True while the pump-off probe command is out
+        self.sealing = False        # True while the seal check has the manifold shut
         self._probe_start_ms = 0
         self._next_probe_ms = 0
         self._phase_start_ms = 0
@@ -276,7 +285,16 @@ class WaveSequencer:
                 self.topups += 1
                 self._enter(FILL, now_ms)
                 return self._fill_cmd()
-            dwell = self.program.dwell_ms(self.chamber) if self.program else 0
+            self._enter(SEAL, now_ms)
+            return self._all_closed
+        if phase == SEAL:
+            if in_phase < SEAL_DRAIN_MS:
+                return self._all_closed
+            if in_phase < SEAL_DRAIN_MS + SEAL_SHUT_MS:
+                self.sealing = True
+                return self._all_closed | DUMP_CLOSED
+            self.sealing = False
+            dwell = self.program.dwell_ms(self._filled) if self.program else 0
             if dwell:
                 self._dwell_ms = dwell
                 self._enter(DWELL, now_ms)
@@ -343,6 +361,7 @@ class WaveSequencer:
             self.chamber = 0
         if phase != CHECK:
             self.checking = 0
+        self.sealing = False
 
     def _start_cycle(self, now_ms):
         self.cycle += 1

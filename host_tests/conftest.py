@@ -57,4 +57,7 @@ hyp_settings.register_profile(
 hyp_settings.register_profile(     # a shorter soak, e.g. two of them side by side
     "soak-2500", max_examples=2500, stateful_step_count=12, deadline=None, derandomize=False,
     suppress_health_check=[HealthCheck.too_slow])
+hyp_settings.register_profile(     # half a soak: two of them side by side, seeds apart
+    "soak-5000", max_examples=5000, stateful_step_count=12, deadline=None, derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow])
 hyp_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

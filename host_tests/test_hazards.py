@@ -204,3 +204,89 @@ def test_resuming_right_after_a_pause_is_no_false_alarm(gap_ms):
     b.run(15000)
     assert fault_codes(b) == [] and not b.watch.violations
     assert b.app.seq.phase not in (0, 7)            # running again (not idle, not paused)
+
+
+def _run_to_phase(b, phase, limit_ms=60000):
+    """Run until the sequencer enters phase (a number in sequencer.PHASES); returns the time."""
+    import sequencer as sq
+    end = b.t_ms + limit_ms
+    while b.app.seq.phase != phase:
+        assert b.t_ms < end, f"no {sq.PHASES[phase]} within {limit_ms} ms"
+        b.run(10)
+    return b.t_ms
+
+
+@pytest.mark.parametrize("chamber,volume_ml,pressure_mmhg", [
+    (1, 1500, 75), (2, 300, 20), (4, 500, 120), (3, 300, 80)])
+def test_a_valve_stuck_open_is_found_by_the_first_seal_check(chamber, volume_ml, pressure_mmhg):
+    """A valve that never closes: its chamber takes air with the first fill. The seal check
+    after that fill (every chamber closed, manifold drained, then shut) sees the air come back
+    into the shut manifold. No valve check can be trusted after it: it ends as VENT_FAILED."""
+    import sequencer as sq
+    b = Boot(settings={"pressure_mmhg": pressure_mmhg, "hold_s": 0, "rest_s": 0, "minutes": 2,
+                       "fit_check": False},
+             plant={"chamber_volume_ml": volume_ml})
+    b.press("start")
+    b.run(20)
+    b.inject({"fault": "valve_stuck_open", "chamber": chamber})
+    t_seal = _run_to_phase(b, sq.SEAL)
+    b.run(8000)
+    assert fault_codes(b) == ["VALVE_LEAK", "VENT_FAILED"]
+    t = events(b, "fault")[0]["t_ms"]
+    assert t - t_seal <= sq.SEAL_DRAIN_MS + sq.SEAL_SHUT_MS + L.TICK_MS, t - t_seal
+    assert not b.watch.violations, b.watch.violations
+
+
+def test_no_seal_check_alarm_in_a_healthy_session_with_no_hold():
+    b = Boot(settings={"pressure_mmhg": 120, "hold_s": 0, "rest_s": 0, "minutes": 2,
+                       "fit_check": False},
+             plant={"chamber_volume_ml": 1500, "leak_ml_per_min": 40})
+    b.press("start")
+    b.run(130000)
+    assert fault_codes(b) == [] and not b.watch.violations
+    assert events(b, "end")[0]["reason"] == "complete"
+
+
+@pytest.mark.parametrize("fault,strength,expect", [
+    ("pump_stuck_on", 0.3, "PUMP_STUCK_ON"), ("pump_stuck_on", 0.7, "PUMP_STUCK_ON"),
+    ("pump_stuck_on", 1.3, "PUMP_STUCK_ON"),
+    ("valve_stuck_open", 0.7, "VALVE_LEAK"), ("valve_stuck_open", 1.3, "VALVE_LEAK")])
+def test_air_in_the_sealed_manifold_during_a_hold_is_told_apart(fault, strength, expect):
+    """Mid-hold, a probe sees the closed manifold climb: the pump (which keeps climbing) or a
+    valve that let go (air from the chamber levels off within a few ms). Both trip at once;
+    the name tells the user what to repair, and only a leak makes the valve check blind."""
+    import sequencer as sq
+    b = Boot(settings={"pressure_mmhg": 80, "hold_s": 10, "minutes": 2, "fit_check": False},
+             plant={"pump_strength": strength})
+    b.press("start")
+    t_hold = _run_to_phase(b, sq.HOLD)
+    b.run(3333)
+    b.inject({"fault": fault, "chamber": 2} if fault == "valve_stuck_open" else {"fault": fault})
+    t_inject = b.t_ms
+    b.run(6000)
+    codes = fault_codes(b)
+    assert codes[0] == expect, codes
+    assert events(b, "fault")[0]["t_ms"] - t_inject <= L.PROBE_EVERY_MS + L.PROBE_MS + 20
+    if expect == "VALVE_LEAK":
+        assert b.app.sup.fault == safety.VENT_FAILED
+    else:
+        assert "VALVE_LEAK" not in codes
+    assert not b.watch.violations, b.watch.violations
+    assert t_hold > 0
+
+
+def test_soak_finding_a_valve_stuck_open_masking_one_stuck_shut_is_found():
+    """The soak found it: valve 1 sticks open, later valve 2 sticks shut while its chamber is
+    full. The valve check after the vent puffed valve 2's air into chamber 1 and passed it. Now
+    the seal check finds valve 1 at the first hold, long before the second fault."""
+    b = Boot(settings={"pressure_mmhg": 75, "hold_s": 0, "rest_s": 0, "minutes": 1,
+                       "mode": "gradient", "fit_check": True, "tuning": False},
+             plant={"chamber_volume_ml": [1500, 300, 1107, 1390], "pump_strength": 0.808,
+                    "leak_ml_per_min": [0] * 4}, seed=912)
+    b.press("start")
+    b.inject({"fault": "valve_stuck_open", "chamber": 1})
+    b.run(35825)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 2})
+    b.run(6144 + 8000)
+    assert fault_codes(b)[:2] == ["VALVE_LEAK", "VENT_FAILED"], fault_codes(b)
+    assert not b.watch.violations, b.watch.violations

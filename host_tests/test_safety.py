@@ -80,7 +80,11 @@ def test_fault_latches_and_clear_waits_for_a_verified_vent():
     assert s.check_sample(10, SAFE, 0) == sf.OVER_PRESSURE and s.venting
     assert not s.clear(20, SAFE - 1, 0)                 # still venting (not yet seen below)
     assert s.fault == sf.OVER_PRESSURE
-    assert s.check_sample(30, SAFE - 1, 0) == sf.OVER_PRESSURE and not s.venting
+    assert s.check_sample(30, SAFE - 1, 0) == sf.OVER_PRESSURE and s.venting
+    assert not s.clear(35, SAFE - 1, 0)                 # seen below, not for long enough yet
+    assert s.check_sample(30 + sf.VENT_CONFIRM_MS - 10, SAFE - 1, 0) and s.venting
+    assert s.check_sample(30 + sf.VENT_CONFIRM_MS, SAFE - 1, 0) == sf.OVER_PRESSURE
+    assert not s.venting
     # vent verified, but clear() checks the pressure it is given too
     assert not s.clear(40, SAFE, 0)
     assert not s.clear(40, SAFE - 1, 1)                 # sensor out of window right now
@@ -115,6 +119,7 @@ def test_vent_failed_after_the_budget(t0):
     # VENT_FAILED stands until the vent is finally seen, and clear() is refused till then
     assert not s.clear(time.ticks_add(t0, 9000), 0, 0)
     s.check_sample(time.ticks_add(t0, 9000), SAFE - 1, 0)
+    s.check_sample(time.ticks_add(t0, 9000 + sf.VENT_CONFIRM_MS), SAFE - 1, 0)
     assert s.fault == sf.VENT_FAILED and not s.venting
     assert s.clear(time.ticks_add(t0, 9010), SAFE - 1, 0) and not s.tripped()
 
@@ -129,8 +134,29 @@ def test_a_normal_vent_is_verified_too():
     assert s.first_fault == sf.VENT_FAILED
     s = sup()
     s.begin_vent(0)
-    assert s.check_sample(4000, SAFE - 1, 0) == sf.NONE and not s.venting
+    assert s.check_sample(4000, SAFE - 1, 0) == sf.NONE and s.venting
+    assert s.check_sample(4000 + sf.VENT_CONFIRM_MS, SAFE - 1, 0) == sf.NONE and not s.venting
     assert s.check_sample(90000, CEILING, 0) == sf.NONE      # not venting: no budget runs
+
+
+def test_a_vent_is_verified_only_by_a_steady_safe_reading():
+    """A trip during a fill with a dead pump: the manifold reads low at once, but a full
+    chamber's air reaches it a few ms later through its newly opened valve. A dip is not a
+    vent; and a reading that came down in time but is still confirming at the budget is no
+    failure, while one that rises again after the budget is."""
+    s = sup()
+    s.trip(sf.NO_RISE, 0)
+    assert s.check_sample(10, 90, 0) == sf.NO_RISE and s.venting     # the dip
+    assert s.check_sample(20, 650, 0) == sf.NO_RISE and s.venting    # the chamber's air
+    for t in range(30, 4900, 10):
+        s.check_sample(t, 300, 0)
+    assert s.check_sample(4900, SAFE - 1, 0) == sf.NO_RISE           # down at 4.9 s
+    assert s.check_sample(VENT_BUDGET_MS + 10, SAFE - 1, 0) == sf.NO_RISE and s.venting
+    assert s.check_sample(4900 + sf.VENT_CONFIRM_MS, 0, 0) == sf.NO_RISE and not s.venting
+    s = sup()
+    s.trip(sf.NO_RISE, 0)
+    s.check_sample(4900, SAFE - 1, 0)
+    assert s.check_sample(VENT_BUDGET_MS + 10, SAFE, 0) == sf.VENT_FAILED    # back up: failed
 
 
 def test_a_sensor_out_of_window_cannot_confirm_a_vent():
@@ -154,8 +180,10 @@ def test_a_sensor_fault_escalates_when_unverified_and_clears_once_the_sensor_rea
     assert s.first_fault == sf.SENSOR_RANGE
     assert s.venting and not s.clear(30000, 800, 0)
     assert not s.clear(30010, 0, 1)                # nor while it is out of its window
-    assert s.check_sample(30020, 0, 0) == sf.VENT_FAILED and not s.venting   # repaired
-    assert s.clear(30030, 0, 0) and not s.tripped()
+    assert s.check_sample(30020, 0, 0) == sf.VENT_FAILED and s.venting       # repaired...
+    assert s.check_sample(30020 + sf.VENT_CONFIRM_MS, 0, 0) == sf.VENT_FAILED
+    assert not s.venting                                                    # ...and steady
+    assert s.clear(30030 + sf.VENT_CONFIRM_MS, 0, 0) and not s.tripped()
 
 
 @pytest.mark.parametrize("start", [0, 5000, -1, -20000])
@@ -256,7 +284,8 @@ out.append([s.fault, s.first_fault])
 out.append(s.check_sample(at(5011), 150, 0))
 out.append(s.clear(at(5020), 100, 0))
 s.check_sample(at(5030), 149, 0)
-out.append([s.clear(at(5040), 150, 0), s.clear(at(5040), 149, 1), s.clear(at(5050), 149, 0)])
+s.check_sample(at(5030 + sf.VENT_CONFIRM_MS), 149, 0)
+out.append([s.clear(at(5340), 150, 0), s.clear(at(5340), 149, 1), s.clear(at(5350), 149, 0)])
 for run in range(1, 5):
     out.append(s.check_sample(at(6000 + run), 0, run))
 out.append(s.check_session(at(7000), True, at(0), 100))

@@ -78,6 +78,10 @@ def check(s, cmd, n):
         bad.append("hold is not every chamber closed")
     if s.probing and cmd != probe:
         bad.append("probing flag without the probe command")
+    if s.phase == sq.SEAL and cmd != (probe if s.sealing else m):
+        bad.append("seal check is not every chamber closed, then the dump shut too")
+    if s.sealing and (s.phase != sq.SEAL or cmd != probe):
+        bad.append("sealing flag outside the seal check's shut manifold")
     return bad
 
 
@@ -238,9 +242,15 @@ def test_wave_fills_foot_to_thigh_then_holds_vents_checks_rests(chambers):
     # every wave: fill/settle per chamber, then hold, vent, valve check, rest, the next wave
     ph = phase_list(r)
     assert ph[:2] == [sq.ZERO, sq.FILL]
-    body = [p for p in ph if p not in (sq.FILL, sq.SETTLE)]
+    body = [p for p in ph if p not in (sq.FILL, sq.SETTLE, sq.SEAL)]
     n = len(complete)
     assert body[1:1 + 4 * n] == [sq.HOLD, sq.VENT, sq.CHECK, sq.REST] * n
+    # every chamber's fill ends in a seal check: fill, settle, seal, then the next fill or hold
+    for a, b in zip(ph, ph[1:]):
+        if a == sq.SETTLE:
+            assert b in (sq.SEAL, sq.FILL, sq.VENT), ph       # (a top-up refills)
+        if b == sq.HOLD:
+            assert a == sq.SEAL, ph
     # the valve check puffs each chamber once, foot to thigh, after every vent
     for c in complete:
         assert [ch for _t, cyc, ch in r["puffs"] if cyc == c] == list(range(1, chambers + 1))
@@ -253,6 +263,10 @@ def test_hold_and_rest_last_as_set():
     r = run(hold_ms=3000, rest_ms=2000, session_ms=30000, ms=30000)
     ph = phases_only(r)
     for (t0, a), (t1, _b) in zip(ph, ph[1:]):
+        if t1 >= 30000:
+            break                                # the session's end cut this one short
+        if a == sq.SEAL:
+            assert t1 - t0 == sq.SEAL_DRAIN_MS + sq.SEAL_SHUT_MS
         if a == sq.HOLD:
             assert t1 - t0 == 3000
         if a == sq.REST:
@@ -327,6 +341,9 @@ def test_stop_early_ends_each_fill_below_target():
             t += 10
             s.step(t, 800)
         assert s.topups == 0
+        while s.phase == sq.SEAL:                # every chamber closed: the manifold drains
+            t += 10
+            s.step(t, 0)
     assert s.phase == sq.HOLD
 
 
