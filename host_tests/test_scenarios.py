@@ -22,6 +22,7 @@ import pytest
 
 from sim.scenario import load
 from sim.session import build_config, run
+from sequencer import PUFF_MS, PUFF_VENT_MS
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.json"))
 SAFE_MMHG = 15
@@ -108,7 +109,11 @@ def test_scenario(path, tmp_path):
     if exp.get("not_resumed"):
         t_reset = _events(records, "reset")[0]["t_ms"]
         assert not [e for e in _events(records, "start") if e["t_ms"] > t_reset]
-        assert not [s for s in samples if s["t_ms"] > t_reset + 100 and s["pump"]]
+        # the pump runs only for the valve check's puffs (PUFF_MS each), not a session
+        pumping = [s["t_ms"] for s in samples if s["t_ms"] > t_reset + 100 and s["pump"]]
+        assert not pumping or pumping[-1] - pumping[0] <= n * (PUFF_MS + PUFF_VENT_MS), pumping
+        assert not [e for e in _events(records, "phase") if e["t_ms"] > t_reset and
+                    e["phase"] == "fill"]
     if "safe_within_ms" in exp:
         safe = [s for s in samples if s["t_ms"] >= m["t_injected_ms"] and s["pump"] == 0
                 and s["dump"] == 1 and s["valves"] == [1] * n]

@@ -531,8 +531,9 @@ def _hold_window(scenario):
 
 
 def reaction_run(strength):
-    """Pump stuck on and dump stuck closed during the hold (every chamber closed): the
-    manifold climbs past the ceiling. Returns the reaction figures for this pump strength."""
+    """Pump stuck on and dump stuck closed during the hold (every chamber closed), with the
+    hazard monitor switched off (a firmware bug): the manifold climbs past the ceiling and only
+    the supervisor's ceiling stands. Returns the reaction figures for this pump strength."""
     ceiling = json.loads(Path(paths.DEFAULT_BOARD).read_text())["limits"]["ceiling_mmhg"]
     base = {"settings": _settings(pressure_mmhg=TARGET_MMHG, minutes=2, hold_s=20, rest_s=5),
             "plant": {"pump_strength": strength}}
@@ -541,7 +542,10 @@ def reaction_run(strength):
     later = [p for p in probes if p > start + 1500]
     t_inj = (later[0] + later[1]) // 2 if len(later) >= 2 else start + 2000
     scenario = dict(base, duration_s=t_inj / 1000 + 2,
-                    faults=[{"t_s": t_inj / 1000, "fault": "pump_stuck_on"},
+                    # the hold's own watch (monitor.py) would see the pump long before the
+                    # ceiling: switch it off, so this measures the supervisor's ceiling alone
+                    faults=[{"t_s": t_inj / 1000 - 0.1, "fault": "monitor_off"},
+                            {"t_s": t_inj / 1000, "fault": "pump_stuck_on"},
                             {"t_s": t_inj / 1000, "fault": "dump_stuck_closed"}])
     _, records, _ = _trace_run(scenario, sample_ms=5)
     out = {"pump_strength": strength, "t_injected_ms": t_inj, "ceiling_mmhg": ceiling}

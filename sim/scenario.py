@@ -41,6 +41,7 @@ FAULTS = {
     "task_crash": (),               # the next sensor read raises inside the control task
     "loop_crash": (),               # the event loop itself raises
     "brownout": (),                 # the chip resets now
+    "monitor_off": (),              # a firmware bug: the hazard monitor reports nothing from now
 }
 PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
 # plant parameter -> (lowest, highest) accepted

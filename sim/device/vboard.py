@@ -45,6 +45,24 @@ class InjectedFault(RuntimeError):
     """Raised into the firmware by the task_crash and loop_crash faults."""
 
 
+def _silence_monitor():
+    """The monitor_off fault: a firmware bug that leaves monitor.Monitor.check returning
+    nothing, so only the supervisor's own checks stand. The class is patched once; the patch
+    asks the current board, so other boards in the same process are not affected."""
+    import monitor
+    import simctx
+    if getattr(monitor.Monitor, "_sim_patched", False):
+        return
+    real = monitor.Monitor.check
+
+    def check(self, *args):
+        if simctx.board is not None and simctx.board.monitor_off:
+            return 0
+        return real(self, *args)
+    monitor.Monitor.check = check
+    monitor.Monitor._sim_patched = True
+
+
 class VirtualBoard:
     def __init__(self, config, emit, start_ticks, ticks_add):
         board = config["board"]
@@ -100,6 +118,7 @@ class VirtualBoard:
         self._wdt_fed = 0
         self._stall_ms = 0          # loop_stall: the next sensor read blocks this long
         self._crash = None          # task_crash / loop_crash waiting to be raised
+        self.monitor_off = False    # monitor_off: the firmware's hazard monitor reports nothing
         self._reset_at = -1         # brownout: reset at this time
         self._dirty = False         # an output changed: sample at once
 
@@ -377,6 +396,9 @@ class VirtualBoard:
             self._crash = kind
         elif kind == "brownout":
             self._reset_at = self.ms
+        elif kind == "monitor_off":
+            self.monitor_off = True
+            _silence_monitor()
         else:
             raise ValueError("unknown fault %r" % kind)
         rec = {"sim": "fault", "t_ms": self.ms}
