@@ -65,8 +65,9 @@ PROBE_MS = 40                  # the check: every path closed for this long
 PUMP_CLIMB_DMMHG_PER_TICK = 30 # still climbing 3 mmHg a tick two ticks on: the pump
                                # (weakest tested pump: 11 a tick; a valve letting air back: ~0)
 HOLD_DRAIN_MS = 50             # hold: the manifold drains through the dump in this long ...
-HOLD_BUMP_DMMHG = 30           # ... then a 3 mmHg bump is a valve letting go, or the pump (a pump
-                               # stuck on blows only 1.3-1.7 mmHg through the open dump)
+HOLD_BUMP_DMMHG = 50           # ... then a 5 mmHg bump is a valve letting go, or the pump (a pump
+                               # stuck on blows 1.3 mmHg through the open dump, 2.2 at 130 %,
+                               # 5 at 190 %; 0.5 L at 80 mmHg letting go: a 20 mmHg bump)
 VALVE_CHECK_RISE_DMMHG = 50    # a check puff lifting the manifold 5 mmHg: valve stuck shut
 FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (200 ms)
 DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...

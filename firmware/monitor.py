@@ -8,6 +8,9 @@ import safety
 from valves import PUMP_ON, DUMP_CLOSED
 
 
+_NO_BASE = 1 << 30                   # no drained reading yet in this hold
+
+
 class Monitor:
     def __init__(self, chambers):
         self.chambers = chambers
@@ -29,6 +32,7 @@ class Monitor:
         self._probe_p0 = 0
         self._rise_dmmhg = 0             # sealed with air held: the first tick's climb, 0 = none
         self._rise_seen = False          # ...and the tick after it was seen
+        self._hold_base = _NO_BASE       # hold: the drained manifold's lowest reading
         # sensor
         self._same_uv = 0
         self._last_uv = -1
@@ -94,6 +98,8 @@ class Monitor:
             fault = self._check_pump_off(p, cmd, in_state, probing, holding)
         elif holding:
             fault = self._check_hold(p, in_state)
+        if not holding:
+            self._hold_base = _NO_BASE
         if cmd & ~self.skip_mask == 0 and p < L.SAFE_MMHG * 10:
             self.last_vented_ms = now_ms
         if resting_ms >= L.DRIFT_SETTLE_MS and not fault:
@@ -162,13 +168,13 @@ class Monitor:
     def _check_hold(self, p, in_state):
         # full chambers shut in, dump open: the manifold drains in about 20 ms and then reads
         # flat. A valve that lets go blows its chamber's air through it: a bump that a slow
-        # probe could miss once the chamber has emptied.
+        # probe could miss once the chamber has emptied. The drained level is kept across the
+        # probes of one hold: a bump that starts while a probe's air drains is still a bump.
         if in_state < L.HOLD_DRAIN_MS:
-            self._hold_min = p
             return safety.NONE
-        if p < self._hold_min:
-            self._hold_min = p
-        if p - self._hold_min > L.HOLD_BUMP_DMMHG:
+        if p < self._hold_base:
+            self._hold_base = p
+        if p - self._hold_base > L.HOLD_BUMP_DMMHG:
             # judged on the next tick, as in a probe: a pump blowing into a dump that did not
             # open keeps climbing, a valve's air does not
             self._rise_dmmhg = p - self._last_p if p - self._last_p > 1 else 1

@@ -3,7 +3,7 @@
 response is removed: for each row, break the firmware in one place, run that row's tests, and
 expect them to fail; then put the code back. Prints a table; exits 1 if any mutant survives.
 
-    .venv/bin/python tools/mutation_check.py            (about 3 minutes)
+    .venv/bin/python tools/mutation_check.py            (about 5 minutes)
 """
 import subprocess
 import sys
@@ -28,10 +28,24 @@ MUTANTS = [
     ("session overrun", "safety.py", "            self.trip(SESSION_OVERRUN, now_ms)",
      "            pass", "test_hazards.py -k overrun"),
     ("pump stuck on", "monitor.py",
-     "            if p - self._probe_p0 > L.PUMP_OFF_RISE_DMMHG:\n"
-     "                return safety.PUMP_STUCK_ON",
-     "            if False:\n                return safety.PUMP_STUCK_ON",
+     "            if p - self._probe_p0 > L.PUMP_OFF_RISE_DMMHG:\n                if not holding:",
+     "            if False:\n                if not holding:",
      "test_scenarios.py -k pump_stuck_on_hold"),
+    ("pump stuck on, told from a valve letting air back", "monitor.py",
+     "        if step >= L.PUMP_CLIMB_DMMHG_PER_TICK and 2 * step >= first:",
+     "        if False:", "test_scenarios.py -k pump_and_dump_stuck_hold"),
+    ("valve stuck open: the seal check after each fill", "sequencer.py",
+     "                self.sealing = True\n                return self._all_closed | DUMP_CLOSED",
+     "                return self._all_closed", "test_hazards.py -k first_seal_check"),
+    ("valve stuck open: found, and the valve check distrusted", "monitor.py",
+     "        return safety.VALVE_LEAK\n", "        return safety.NONE\n",
+     "test_hazards.py -k stuck_open"),
+    ("valve letting go in the hold (the hold's watch)", "monitor.py",
+     "        if p - self._hold_min > L.HOLD_BUMP_DMMHG:", "        if False:",
+     "test_hazards.py -k told_apart"),
+    ("a vent verified only by a steady safe reading", "safety.py",
+     "                elif ticks_diff(now_ms, self._safe_since_ms) >= VENT_CONFIRM_MS:",
+     "                else:", "test_safety.py -k steady"),
     ("pump dead, leak, hose off (no rise)", "monitor.py",
      "        if ticks_diff(now_ms, self._win_ms) >= L.FILL_STALL_MS:",
      "        if False:", "test_scenarios.py -k pump_dead"),
