@@ -31,6 +31,9 @@ MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset th
                                   # maintenance (mpremote, flash.sh), not a stall
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
 DRAW_MS = 500                     # the display is redrawn this often
+ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
+                "closed to keep the air out of the leg; unplug the boot's power, then open the "
+                "chamber hoses by hand")
 
 
 def _mmhg(dmmhg):
@@ -109,6 +112,7 @@ class App:
         self._fault = safety.NONE
         self._end = sq.END_NONE
         self._was_venting = False
+        self._was_isolated = False
         self._log_queue = []          # fault records waiting for the service task
         self._mark = 0                # session marker to write: 1 create, -1 remove
         self._use_program(settings)   # last: it may report a bad program file
@@ -193,7 +197,11 @@ class App:
         if sup.tripped():
             # every tick, every pin: a latched fault keeps re-driving the safe state; a boot
             # that did not vent also gets every valve re-actuated now and then
-            if sup.fault == safety.VENT_FAILED:
+            if sup.must_isolate(now_ms, p, self.sensor.bad_run):
+                # the pump cannot be stopped and the dump will not open: keep the air out of
+                # the leg (the relief valve caps the manifold); pump off, dump open, as asked
+                self.outputs.apply(seq._all_closed)
+            elif sup.fault == safety.VENT_FAILED:
                 self.outputs.apply(safety.retry_cmd(now_ms, sup.fault_ms, seq.chambers))
             elif self._post_trip_check(now_ms, p):
                 pass
@@ -469,6 +477,11 @@ class App:
                                          "cycle": seq.cycle})
             self._phase = seq.phase
             self._chamber = seq.chamber
+        if sup.isolated != self._was_isolated:
+            self._was_isolated = sup.isolated
+            self.event(now_ms, "isolate", {"on": sup.isolated,
+                                           "p_mmhg": _mmhg(self.sensor.p_dmmhg),
+                                           "text": ISOLATE_TEXT if sup.isolated else ""})
         if sup.venting != self._was_venting:
             if not sup.venting:
                 self.event(now_ms, "vented", {"p_mmhg": _mmhg(self.sensor.p_dmmhg)})
@@ -495,8 +508,12 @@ class App:
                 self.sup.trip(safety.LOOP_STALL, now_ms)
                 self._report_changes(now_ms)
         seq = self.seq
+        before = self.sup.fault
         if self.sup.check_session(now_ms, seq.active(), self.session_start_ms,
-                                  self.session_limit_ms):
+                                  self.session_limit_ms) and before == safety.NONE:
+            # it tripped here: act at once. From then on the control task drives the tripped
+            # state every tick (safe, or the valve check's puffs, the retry pulses, isolation);
+            # re-driving "safe" here too would cut those short.
             self.outputs.safe()
         if alive:
             self.hw.feed_watchdog()

@@ -11,6 +11,12 @@ RETRY_EVERY_MS = 2000
 # instant of a trip it may read low (a fill with a dead pump) while a full chamber's air is
 # still on its way to it through a valve that has just opened.
 VENT_CONFIRM_MS = 300
+# Tripped, every path open and the pump off, yet the manifold stays above the ceiling this long:
+# an air source that cannot be stopped (the pump's driver failed on) and no way out (the dump
+# stuck shut). Every chamber valve then closes, so the air goes no further into the leg; the
+# mechanical relief valve caps the manifold. A working dump empties the manifold in ~20 ms.
+ISOLATE_AFTER_MS = 100
+ISOLATE_RELEASE_DMMHG = 200     # ...until the reading is this far below the ceiling again
 RETRY_PULSE_MS = 100
 
 NONE = 0
@@ -78,6 +84,8 @@ class Supervisor:
         self.venting = False        # a vent is under way and not yet verified
         self._vent_start_ms = 0
         self._safe_since_ms = -1    # when the manifold last came down below safe_dmmhg
+        self.isolated = False       # every chamber valve closed against an unstoppable source
+        self._above_since_ms = -1
 
     def tripped(self):
         return self.fault != NONE
@@ -131,6 +139,26 @@ class Supervisor:
                 # sensor cannot tell: the user must check the chambers by hand
                 self.trip(VENT_FAILED, now_ms)
         return self.fault
+
+    def must_isolate(self, now_ms, p_dmmhg, bad_run):
+        """While tripped: True when every chamber valve must close (see ISOLATE_AFTER_MS). A
+        sensor out of its window cannot tell, so the last decision stands."""
+        if self.fault == NONE:
+            self.isolated = False
+            self._above_since_ms = -1
+            return False
+        if bad_run:
+            return self.isolated
+        if p_dmmhg > self.ceiling_dmmhg:
+            if self._above_since_ms < 0:
+                self._above_since_ms = now_ms
+            elif ticks_diff(now_ms, self._above_since_ms) >= ISOLATE_AFTER_MS:
+                self.isolated = True
+        else:
+            self._above_since_ms = -1
+            if p_dmmhg < self.ceiling_dmmhg - ISOLATE_RELEASE_DMMHG:
+                self.isolated = False
+        return self.isolated
 
     def check_session(self, now_ms, active, start_ms, session_ms):
         """Trip if a session outlives its length plus the grace; returns the latched code."""

@@ -296,3 +296,41 @@ def test_soak_finding_a_valve_stuck_open_masking_one_stuck_shut_is_found():
     b.run(6144 + 8000)
     assert fault_codes(b)[:2] == ["VALVE_LEAK", "VENT_FAILED"], fault_codes(b)
     assert not b.watch.violations, b.watch.violations
+
+
+@pytest.mark.parametrize("strength", [0.7, 1.0, 2.0])
+def test_a_pump_that_cannot_be_stopped_with_the_dump_stuck_is_kept_off_the_leg(strength):
+    """Double fault: the pump's driver fails on and the dump sticks shut, so nothing can let the
+    air out. With every valve open the pump would blow the chambers up to the relief valve's
+    280 mmHg; once the manifold has stayed above the ceiling with everything open, every
+    chamber valve closes instead and the pump dead-heads against the relief valve."""
+    import sequencer as sq
+    b = Boot(settings={"pressure_mmhg": 80, "hold_s": 10, "minutes": 2, "fit_check": False},
+             plant={"pump_strength": strength})
+    b.press("start")
+    _run_to_phase(b, sq.HOLD)
+    b.run(2000)
+    b.inject({"fault": "pump_stuck_on"})
+    b.inject({"fault": "dump_stuck_closed"})
+    b.run(30000)
+    ceiling = b.cfg["limits"]["ceiling_mmhg"]
+    iso = events(b, "isolate")
+    assert iso and iso[0]["on"] and "unplug" in iso[0]["text"], iso
+    assert max(b.vb.plant.p_chambers) < ceiling + 10, b.vb.plant.p_chambers
+    assert b.vb.plant.p_manifold > 250                  # the relief valve holds the manifold
+    assert b.app.sup.fault == safety.VENT_FAILED and not b.watch.violations
+
+
+def test_no_isolation_when_the_dump_works():
+    """A pump stuck on with a working dump: the dump empties the manifold at once, so the
+    chambers are opened, not shut in."""
+    import sequencer as sq
+    b = Boot(settings={"pressure_mmhg": 80, "hold_s": 10, "minutes": 2, "fit_check": False},
+             plant={"pump_strength": 1.3})
+    b.press("start")
+    _run_to_phase(b, sq.HOLD)
+    b.run(2000)
+    b.inject({"fault": "pump_stuck_on"})
+    b.run(8000)
+    assert fault_codes(b)[0] == "PUMP_STUCK_ON" and not events(b, "isolate")
+    assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG and not b.watch.violations

@@ -294,3 +294,27 @@ print(json.dumps(out))
 '''
     out = both(micropython, code)
     assert out == [0, 1, [1, 1], 4, False, [False, False, True], 0, 0, 0, 2, 2, [2, 2, True]]
+
+
+def test_isolation_only_against_a_source_that_cannot_be_stopped():
+    """Tripped, every path open, pump off, yet the manifold stays above the ceiling: the
+    chambers are closed off. Not before ISOLATE_AFTER_MS (a working dump empties the manifold
+    in ~20 ms), not when healthy, not on the word of a sensor out of its window."""
+    s = sup()
+    assert not s.must_isolate(0, CEILING + 500, 0)                  # healthy: never
+    s.trip(sf.PUMP_STUCK_ON, 0)
+    assert not s.must_isolate(10, CEILING + 1, 0)
+    assert not s.must_isolate(10 + sf.ISOLATE_AFTER_MS - 10, CEILING + 300, 0)
+    assert s.must_isolate(10 + sf.ISOLATE_AFTER_MS, CEILING + 300, 0) and s.isolated
+    assert s.must_isolate(5000, 0, 3)                               # sensor lost: it stands
+    assert s.must_isolate(5010, CEILING - sf.ISOLATE_RELEASE_DMMHG, 0)
+    assert not s.must_isolate(5020, CEILING - sf.ISOLATE_RELEASE_DMMHG - 1, 0)  # dump freed
+    s = sup()
+    s.trip(sf.OVER_PRESSURE, 0)
+    assert not s.must_isolate(10, CEILING + 300, 0)
+    assert not s.must_isolate(30, CEILING - 1, 0)                   # came down: start again
+    assert not s.must_isolate(40 + sf.ISOLATE_AFTER_MS - 20, CEILING + 1, 0)
+    s2 = sup()
+    s2.trip(sf.SENSOR_RANGE, 0)
+    for t in range(0, 1000, 10):
+        assert not s2.must_isolate(t, CEILING + 300, 1)             # out of window: no

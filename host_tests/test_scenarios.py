@@ -12,6 +12,8 @@ within its budget and a safe end. Each file's "expect" block says what must happ
   reset      the board must have reset ("watchdog" or "brownout")
   not_resumed  after the reset no session runs
   safe_within_ms  every output at its safe state this soon after the injection
+  chambers_below_mmhg  no chamber ever above this (an air source that cannot be stopped is
+             kept off the leg)
   warning    text a firmware warning must contain
   reason     the session's end reason
 """
@@ -121,5 +123,8 @@ def test_scenario(path, tmp_path):
     if "warning" in exp:
         texts = [e.get("text", "") for e in _events(records, "warning")]
         assert any(exp["warning"] in t for t in texts), texts
+    if "chambers_below_mmhg" in exp:
+        worst = max(max(s["p_chambers_mmhg"]) for s in samples)
+        assert worst < exp["chambers_below_mmhg"], worst
     if "reason" in exp:
         assert summary["end_reason"] == exp["reason"], summary

@@ -33,7 +33,10 @@ class Watcher:
     (b) after a trip every chamber is below 15 mmHg within the vent budget, or VENT_FAILED;
     (c) a session never outlives its limit;
     (d) no chamber above 15 mmHg for more than 180 s, unless VENT_FAILED says it cannot vent;
-    (e) the pump never runs with every path closed for more than 200 ms."""
+    (e) the pump never runs with every path closed for more than 200 ms (unless the pump is
+        stuck on and the dump stuck shut: closing every chamber then keeps the air off the leg);
+    (f) no chamber above the ceiling + 10 mmHg for more than 500 ms, vent path or not (unless
+        its own valve is stuck open or the sensor is broken: nothing can then hold it back)."""
 
     def __init__(self, n, ceiling_mmhg, session_limit_ms):
         self.n = n
@@ -41,6 +44,7 @@ class Watcher:
         self.session_limit_ms = session_limit_ms
         self.violations = []
         self.above_ceiling_since = [None] * n
+        self.f_failed = [False] * n
         self.above_safe_since = [None] * n
         self.deadhead_since = None
         self.trip_ms = None
@@ -67,6 +71,11 @@ class Watcher:
                     if d > 50:
                         self._fail(t, f"(a) chamber {i + 1} at {pc[i]:.1f} mmHg, above the "
                                       f"ceiling + 5 for {d} ms")
+                blind = plant.sensor_mode != 0 or plant.sensor_offset_mmhg != 0
+                if pc[i] > self.ceiling + 10 and d > 500 and not blind and \
+                        plant.valve_forced[i] is not False and not self.f_failed[i]:
+                    self.f_failed[i] = True
+                    self._fail(t, f"(f) chamber {i + 1} at {pc[i]:.1f} mmHg for {d} ms")
             else:
                 self.above_ceiling_since[i] = None
             if pc[i] > L.SAFE_MMHG:
@@ -105,7 +114,8 @@ class Watcher:
         else:
             self.session_start = None
         # (e)
-        closed = plant.pump_running() and not plant.dump_open() and \
+        isolating = plant.pump_forced is True and plant.dump_forced is True
+        closed = plant.pump_running() and not plant.dump_open() and not isolating and \
             not any(plant.valve_open(i) for i in range(self.n))
         if closed:
             if self.deadhead_since is None:
