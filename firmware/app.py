@@ -4,7 +4,9 @@
 #   supervisor task, every 50 ms: supervise() checks the control task is alive and the session
 #     keeps its limits, and only then feeds the hardware watchdog;
 #   service task, every 100 ms: service() prints status and writes the fault log (slow flash I/O
-#     kept off the control path).
+#     kept off the control path: housekeeping.py).
+# What people ask for (button, knob, menu, MQTT) is commands.py; the outputs while a fault is
+# latched, tripped.py.
 # Any exception in a task, or in the loop, ends with every output safe and a latched fault.
 # Events go to the console as JSON lines: {"event": name, "t_ms": ms since boot, ...}.
 import asyncio
@@ -18,19 +20,18 @@ import alarm
 import faultlog
 from monitor import Monitor
 from pressure import Sensor
-from valves import PUMP_ON, DUMP_CLOSED
-from settings import bounds as settings_bounds, validate as settings_validate
-from settings import save as settings_save, SettingsError
+from valves import SAFE
+from tripped import TripResponse
+from settings import bounds as settings_bounds
 import ui
-import program
+import commands
+import housekeeping
 
 FAULT_LOG = "faults.log"
-USAGE_LOG = "usage.log"           # one line per session (a compliance meter)
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
                                   # maintenance (mpremote, flash.sh), not a stall
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
-DRAW_MS = 500                     # the display is redrawn this often
 ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
                 "closed to keep the air out of the leg; unplug the boot's power, then open the "
                 "chamber hoses by hand")
@@ -38,22 +39,6 @@ ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every ch
 
 def _mmhg(dmmhg):
     return round(dmmhg / 10, 1)
-
-
-def _exists(path):
-    try:
-        open(path).close()
-        return True
-    except OSError:
-        return False
-
-
-def _remove(path):
-    import os
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 class App:
@@ -91,9 +76,7 @@ class App:
         self._last_draw_ms = ticks_ms()
         self._save = None             # settings waiting for the service task to write
         self._usage = None            # the usage record of a session that just ended
-        self._post_k = -1             # post-trip valve check: chamber, -1 to start, 0 done
-        self._post_ms = 0
-        self._post_p0 = 0
+        self.trip = TripResponse(n)   # what the outputs do while a fault is latched
         # the supervisor keeps its own session clock, from the settings, not the sequencer's
         self.session_limit_ms = settings["minutes"] * 60000
         self.session_start_ms = 0
@@ -145,9 +128,9 @@ class App:
         """After a reset: an unacknowledged fault stays latched, and an interrupted session is
         reported, never resumed."""
         last = faultlog.unacknowledged(self.log_path)
-        maintenance = _exists(self.flash_dir + MAINTENANCE)
+        maintenance = housekeeping.exists(self.flash_dir + MAINTENANCE)
         if maintenance:
-            _remove(self.flash_dir + MAINTENANCE)
+            housekeeping.remove(self.flash_dir + MAINTENANCE)
         if self.hw.reset_by_watchdog() and maintenance:
             self.event(now_ms, "warning", {"text": "restarted after maintenance at the console "
                                                    "(Ctrl-C): no fault"})
@@ -195,21 +178,20 @@ class App:
         if not sup.tripped():
             self._control(now_ms, p)
         if sup.tripped():
-            # every tick, every pin: a latched fault keeps re-driving the safe state; a boot
-            # that did not vent also gets every valve re-actuated now and then
-            if sup.must_isolate(now_ms, p, self.sensor.bad_run):
-                # the pump cannot be stopped and the dump will not open: keep the air out of
-                # the leg (the relief valve caps the manifold); pump off, dump open, as asked
-                self.outputs.apply(seq._all_closed)
-            elif sup.fault == safety.VENT_FAILED:
-                self.outputs.apply(safety.retry_cmd(now_ms, sup.fault_ms, seq.chambers))
-            elif self._post_trip_check(now_ms, p):
-                pass
-            else:
+            # every tick, every pin: a latched fault keeps re-driving the tripped state (safe,
+            # or isolation, the retry pulses, the valve check's puffs: tripped.py)
+            trip = self.trip
+            cmd = trip.command(now_ms, p, sup, sensor.bad_run, seq.enabled_mask)
+            if trip.found_shut:
+                self.monitor.chamber = trip.found_shut      # named in the fault event
+                trip.found_shut = 0
+            if cmd == SAFE:
                 self.outputs.safe()
+            else:
+                self.outputs.apply(cmd)
             seq.abort(now_ms)
         else:
-            self._post_k = -1
+            self.trip.reset()
         self._indicators(now_ms)
         self._report_changes(now_ms)
         self.heartbeat_ms = now_ms
@@ -265,161 +247,20 @@ class App:
         if code:
             sup.trip(code, now_ms)
 
-    def _post_trip_check(self, now_ms, p):
-        """Once a trip is verified vented, prove every valve opens (a 40 ms puff each, as after
-        every wave): the sensor cannot see a chamber shut in behind a stuck valve, and a trip
-        is when that is most likely. Returns True while it is driving the outputs."""
-        sup = self.sup
-        seq = self.seq
-        if self._post_k == 0 or sup.venting or self.sensor.bad_run or \
-                sup.first_fault in (safety.SENSOR_RANGE, safety.SENSOR_FROZEN,
-                                    safety.SENSOR_DRIFT):
-            return False                # done, not vented yet, or the sensor cannot judge
-        if self._post_k < 0:
-            # as after a wave's vent: once the manifold has drained, for at least VENT_MIN_MS
-            # (with the dump open it reads far below a chamber still letting its air out, and
-            # a puff then would find that air); but in time to finish within the vent budget
-            since = ticks_diff(now_ms, sup.fault_ms)
-            if since < sq.VENT_MIN_MS or (p >= sq.VENTED_DMMHG and since < L.POST_CHECK_BY_MS):
-                return False
-            self._post_k = seq._next_enabled(0)
-            self._post_ms = now_ms
-            self._post_p0 = p
-        t = ticks_diff(now_ms, self._post_ms)
-        k = self._post_k
-        if t < sq.PUFF_MS:
-            if t > 0 and p - self._post_p0 > L.VALVE_CHECK_RISE_DMMHG:
-                self.monitor.chamber = k        # the puff found no chamber behind the valve
-                sup.trip(safety.VENT_FAILED, now_ms)
-                self._post_k = 0
-                return False
-            self.outputs.apply(PUMP_ON | DUMP_CLOSED | (seq._all_closed & ~(1 << (k - 1))))
-            return True
-        if t >= sq.PUFF_MS + sq.PUFF_VENT_MS:
-            self._post_k = seq._next_enabled(k)
-            self._post_ms = now_ms
-            self._post_p0 = p
-        return False
-
+    # --- what people ask for (commands.py) -------------------------------------------------
     def on_input(self, now_ms, ev, detents, stop):
-        """What the user did with the button, the knob and the stop button this tick."""
-        seq = self.seq
-        u = self.ui
-        action = u.handle(now_ms, ev, detents, stop, seq.active(), seq.phase == sq.PAUSED,
-                          seq.ending(), self.sup.tripped())
-        if action == ui.START:
-            if u.target_mmhg != self.settings["pressure_mmhg"]:
-                self.settings["pressure_mmhg"] = u.target_mmhg      # remembered for next time
-                self._save = dict(self.settings)
-            self.command(now_ms, "start")
-        elif action == ui.STOP:
-            self.command(now_ms, "stop")
-        elif action == ui.PAUSE:
-            self.command(now_ms, "pause")
-        elif action == ui.RESUME:
-            self.command(now_ms, "resume")
-        elif action == ui.CLEAR:
-            self.command(now_ms, "clear")
-        elif action == ui.SET_TARGET:
-            self.command(now_ms, "set_target", u.value)
-        elif action == ui.SAVE:
-            self.apply_settings(now_ms, u.settings())
-        elif u.menu:
-            self.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
-                                        "mode": u.mode, "enabled": u.enabled})
+        commands.on_input(self, now_ms, ev, detents, stop)
 
     def apply_settings(self, now_ms, new):
-        """Settings changed in the menu: check them, use them, and store them on flash."""
-        merged = dict(self.settings)
-        merged.update(new)
-        try:
-            merged = settings_validate(merged, self.cfg)
-        except SettingsError as e:
-            self.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
-            return
-        self.settings = merged
-        seq = self.seq
-        seq.session_ms = merged["minutes"] * 60000
-        self.session_limit_ms = seq.session_ms
-        seq.set_enabled(merged["enabled"])
-        self.monitor.skip_mask = seq.skip_mask
-        self._use_program(merged)
-        seq.set_target(merged["pressure_mmhg"] * 10)
-        self._save = dict(merged)
-        self.event(now_ms, "settings", merged)
+        commands.apply_settings(self, now_ms, new)
 
     def _use_program(self, values):
-        """The mode's program, and self-tuning, for the sequencer. A custom program file that
-        does not load leaves the plain wave, and says why."""
-        seq = self.seq
-        seq.tuning = values["tuning"]
-        seq.fit_check = values["fit_check"]
-        mode = values["mode"]
-        custom = None
-        if mode == "custom":
-            path = "%sprograms/%s.json" % (self.flash_dir, values["program"])
-            try:
-                custom = program.load(path, self.cfg["chambers"],
-                                      self.cfg["limits"]["max_target_mmhg"])
-            except program.ProgramError as e:
-                self.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % e})
-                mode = "wave"
-        seq.program = None if mode == "wave" else program.Program(
-            mode, self.cfg["chambers"], self.cfg["limits"]["max_target_mmhg"] * 10, values,
-            custom)
+        commands.use_program(self, values)
 
     def command(self, now_ms, name, value=None):
         """The one way anything asks the boot to do something (the button, the knob, MQTT).
         Returns None when done, else why not (a short text). Stopping is never refused."""
-        seq = self.seq
-        if name == "stop":
-            if seq.active():
-                seq.stop(now_ms)
-            return None
-        if name == "clear":
-            if not self.sup.tripped():
-                return None
-            if self.sup.clear(now_ms, self.sensor.p_dmmhg, self.sensor.bad_run):
-                self._log_queue.append(None)      # None: acknowledge the newest record
-                self.event(now_ms, "clear")
-                return None
-            self.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
-            return "not verified vented yet"
-        if name == "pause":
-            if seq.active() and not seq.ending() and seq.phase not in (sq.ZERO, sq.PAUSED):
-                seq.pause(now_ms)
-                self.sup.begin_vent(now_ms)
-                self.event(now_ms, "pause")
-                return None
-            return "not running"
-        if name == "set_target":
-            lo, hi = settings_bounds("pressure_mmhg", self.cfg)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                return "target must be a whole number from %d to %d mmHg" % (lo, hi)
-            seq.set_target(value * 10)              # the next fill uses it
-            self.event(now_ms, "target", {"target_mmhg": value})
-            return None
-        if self.sup.tripped():
-            return "a fault is latched: acknowledge it first"
-        if name == "resume":
-            if seq.phase != sq.PAUSED:
-                return "not paused"
-            seq.resume(now_ms)
-            self.event(now_ms, "resume")
-            return None
-        if name == "start":
-            if seq.active():
-                return "already running"
-            seq.start(now_ms)
-            self.session_start_ms = now_ms
-            self.monitor.begin_session(now_ms)
-            self.sensor.zero_begin()
-            self._mark = 1
-            self.event(now_ms, "start", {
-                "target_mmhg": seq.next_target_dmmhg // 10, "minutes": self.settings["minutes"],
-                "mode": self.settings["mode"], "chambers": seq.chambers})
-            return None
-        return "unknown command"
+        return commands.command(self, now_ms, name, value)
 
     def _indicators(self, now_ms):
         if self.sup.tripped():
@@ -519,50 +360,8 @@ class App:
             self.hw.feed_watchdog()
 
     def service(self, now_ms):
-        """Slow work: the status line and flash writes."""
-        if ticks_diff(now_ms, self._last_status_ms) >= L.STATUS_MS:
-            self._last_status_ms = now_ms
-            self.status(now_ms)
-        while self._log_queue:
-            rec = self._log_queue.pop(0)
-            try:
-                if rec is None:
-                    faultlog.acknowledge(self.log_path)
-                else:
-                    faultlog.append(self.log_path, rec, L.FAULT_LOG_ENTRIES)
-            except OSError as e:
-                self.event(now_ms, "warning", {"text": "fault log not written: %s" % e})
-        display = self.hw.display
-        if display is not None and ticks_diff(now_ms, self._last_draw_ms) >= DRAW_MS:
-            self._last_draw_ms = now_ms
-            u = self.ui
-            menu = None
-            if u.menu:
-                menu = (u.item_name(), u.settings_value())
-            display.draw(self.snapshot(now_ms), [d // 10 for d in self.chamber_dmmhg],
-                         self.cfg["limits"]["ceiling_mmhg"], menu)
-        if self._usage is not None:
-            rec, self._usage = self._usage, None
-            try:
-                faultlog.append(self.flash_dir + USAGE_LOG, rec, L.USAGE_LOG_ENTRIES)
-            except OSError as e:
-                self.event(now_ms, "warning", {"text": "usage log not written: %s" % e})
-            self.event(now_ms, "usage", rec)
-        if self._save is not None:
-            values, self._save = self._save, None
-            try:
-                settings_save(self.settings_path, values)
-            except OSError as e:
-                self.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
-        if self._mark:
-            try:
-                if self._mark > 0:
-                    open(self.mark_path, "w").close()
-                else:
-                    _remove(self.mark_path)
-            except OSError:
-                pass
-            self._mark = 0
+        """Slow work: the status line and flash writes (housekeeping.py)."""
+        housekeeping.service(self, now_ms)
 
     # --- tasks ----------------------------------------------------------------------------
     async def control_task(self):

@@ -318,3 +318,31 @@ def test_isolation_only_against_a_source_that_cannot_be_stopped():
     s2.trip(sf.SENSOR_RANGE, 0)
     for t in range(0, 1000, 10):
         assert not s2.must_isolate(t, CEILING + 300, 1)             # out of window: no
+
+
+def test_trip_response_checks_each_valve_once_vented_and_names_the_one_shut():
+    from tripped import TripResponse
+    from sequencer import PUFF_MS, PUFF_VENT_MS, VENT_MIN_MS
+    from valves import SAFE, DUMP_CLOSED
+    s = sup()
+    s.trip(sf.NO_RISE, 0)
+    tr = TripResponse(4)
+    enabled = 0b1110                                # chamber 1 switched off in the settings
+    for t in range(0, VENT_MIN_MS, 10):
+        assert tr.command(t, 0, s, 0, enabled) == SAFE       # let it drain first
+    s.check_sample(0, 0, 0)
+    s.check_sample(sf.VENT_CONFIRM_MS, 0, 0)        # verified vented
+    t = VENT_MIN_MS
+    puff2 = PUMP_ON | DUMP_CLOSED | 0b1101
+    assert tr.command(t, 0, s, 0, enabled) == puff2             # chamber 2 first
+    assert tr.command(t + PUFF_MS, 0, s, 0, enabled) == SAFE     # then let the puff out
+    t += PUFF_MS + PUFF_VENT_MS
+    assert tr.command(t, 0, s, 0, enabled) == SAFE              # the next one is set up...
+    t += 10
+    assert tr.command(t, 0, s, 0, enabled) == PUMP_ON | DUMP_CLOSED | 0b1011   # ...chamber 3
+    assert tr.command(t + 10, 60, s, 0, enabled) == SAFE        # 6 mmHg up: valve 3 shut
+    assert tr.found_shut == 3 and s.fault == sf.VENT_FAILED and s.first_fault == sf.NO_RISE
+    # from now on, VENT_FAILED's retry pulses
+    assert tr.command(2000 - 50, 0, s, 0, enabled) == 0b1111 | DUMP_CLOSED
+    tr.reset()
+    assert tr._k == -1
