@@ -32,6 +32,8 @@ SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-ses
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
                                   # maintenance (mpremote, flash.sh), not a stall
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
+NO_AIR_TEXT = ("the pump gave no air, so the valves cannot be checked: the chambers that were "
+               "full cannot be proven open; check them by hand")
 ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
                 "closed to keep the air out of the leg; unplug the boot's power, then open the "
                 "chamber hoses by hand")
@@ -162,7 +164,8 @@ class App:
         self._last_tick_ms = now_ms
         p = sensor.read()
         sup.check_sample(now_ms, p, sensor.bad_run,
-                         self.outputs.cmd & ~seq.skip_mask == 0)
+                         self.outputs.cmd & ~seq.skip_mask == 0,
+                         sensor.same_run < L.FROZEN_SAMPLES)
         sup.check_session(now_ms, seq.active(), self.session_start_ms, self.session_limit_ms)
         if gap > LOOP_GAP_MS and seq.active():
             sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long
@@ -225,7 +228,7 @@ class App:
             seq.fill_timed_out = False
             seq.end_reason = sq.END_NONE
             mon.chamber = chamber
-            sup.trip(safety.NO_RISE, now_ms)
+            self._no_rise(now_ms)
             return
         if phase == sq.ZERO and seq.phase != sq.ZERO:
             if not self.sensor.zero_commit():
@@ -244,8 +247,21 @@ class App:
                          seq.phase == sq.SEAL or seq.phase == sq.HOLD or seq.phase == sq.DWELL)
         if not code:
             code = mon.check_time_at_pressure(now_ms, seq.active())
-        if code:
+        if code == safety.NO_RISE:
+            self._no_rise(now_ms)
+        elif code:
             sup.trip(code, now_ms)
+
+    def _no_rise(self, now_ms):
+        self.sup.trip(safety.NO_RISE, now_ms)
+        if self.monitor.pump_silent():
+            # the pump gave no air at all: the valve check after the trip cannot puff, so a
+            # chamber that was full could be shut in behind a stuck valve unseen
+            for d in self.chamber_dmmhg:
+                if d >= L.SAFE_MMHG * 10:
+                    self.event(now_ms, "warning", {"text": NO_AIR_TEXT})
+                    self.sup.trip(safety.VENT_FAILED, now_ms)
+                    return
 
     # --- what people ask for (commands.py) -------------------------------------------------
     def on_input(self, now_ms, ev, detents, stop):

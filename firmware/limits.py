@@ -43,6 +43,8 @@ VENT_BUDGET_MS = 5000         # every chamber below SAFE_MMHG within this after 
 SESSION_GRACE_MS = 15000      # the supervisor trips if a session outlives its length by this
 MAX_ZERO_OFFSET_MMHG = 12     # zero reading further from 0 than this: refuse to start
 ZERO_DRIFT_DMMHG = 10         # zero window's halves 1 mmHg apart: air is moving, no zero
+ZERO_REPEAT_DMMHG = 50        # a new zero 5 mmHg from this boot's last: air trapped (a dump that
+                              # did not open) or a drifting sensor, no zero
 CHAMBERS_MIN = 1
 CHAMBERS_MAX = 8
 # A fill that has not reached its target after this long has a leak, a dead pump or a loose hose.
@@ -70,6 +72,8 @@ HOLD_BUMP_DMMHG = 50           # ... then a 5 mmHg bump is a valve letting go, o
                                # 5 at 190 %; 0.5 L at 80 mmHg letting go: a 20 mmHg bump)
 VALVE_CHECK_RISE_DMMHG = 50    # a check puff lifting the manifold 5 mmHg: valve stuck shut
 FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (200 ms)
+PUMP_SILENT_DMMHG = 15         # a fill that never read 1.5 mmHg: the pump gave no air at all
+                               # (a hose off still reads 2-6 mmHg from the pump's flow)
 DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT

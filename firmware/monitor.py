@@ -25,6 +25,7 @@ class Monitor:
         self._last_p = 0
         self._fill_chamber = 0
         self._fill_ms = 0                # pump-on time into the current chamber this wave
+        self.fill_peak = 0               # highest settled reading in the current fill
         self._last_tick_ms = 0
         self.expected_fill_ms = [0] * chambers   # learned per chamber; 0 = not yet known
         # pump off with the dump closed
@@ -49,11 +50,16 @@ class Monitor:
         """A fresh fill of chamber (1-based) starts (not a top-up)."""
         self._fill_chamber = chamber
         self._fill_ms = 0
+        self.fill_peak = 0
 
     def fill_done(self, chamber):
         """The sequencer reached the target in chamber (1-based): learn its fill time."""
         if self._fill_chamber == chamber and self._fill_ms > 0:
             self.expected_fill_ms[chamber - 1] = self._fill_ms
+
+    def pump_silent(self):
+        """The current fill never read PUMP_SILENT_DMMHG: the pump gave no air at all."""
+        return self.fill_peak <= L.PUMP_SILENT_DMMHG
 
     def fill_budget_ms(self, chamber):
         learned = self.expected_fill_ms[chamber - 1]
@@ -132,6 +138,8 @@ class Monitor:
             return safety.BLOCKED
         if not settled:
             return safety.NONE
+        if p > self.fill_peak:
+            self.fill_peak = p
         # progress: the pressure must gain FILL_PROGRESS_DMMHG every FILL_STALL_MS
         if p < self._win_p:
             self._win_p = p

@@ -6,7 +6,7 @@
 # Filtering: each sample is the mean of `oversample` reads taken back to back within one control
 # tick, so noise drops by sqrt(oversample) and a real rise is never hidden for longer than the
 # one tick it is read in. There is no filter state carried from tick to tick.
-from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG, ZERO_DRIFT_DMMHG
+from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG, ZERO_DRIFT_DMMHG, ZERO_REPEAT_DMMHG
 
 ZERO_HALF_SAMPLES = 20       # the zero window's first half (it takes about 50 samples)
 
@@ -51,6 +51,8 @@ class Sensor:
         self.p_dmmhg = 0             # last reading, zeroed
         self.in_window = True        # last reading inside the plausibility window
         self.bad_run = 0             # consecutive readings outside the window
+        self.same_run = 0            # consecutive readings identical to the one before
+        self._zeroed = False         # a zero was taken since boot
         self._zero_sum = 0
         self._zero_n = 0
         self._zero_half = 0
@@ -66,6 +68,10 @@ class Sensor:
         for _ in range(self._n):
             total += read_uv()
         uv = total // self._n
+        if uv == self.uv:
+            self.same_run += 1
+        else:
+            self.same_run = 0
         self.uv = uv
         if uv < self.uv_low or uv > self.uv_high:
             self.in_window = False
@@ -105,6 +111,12 @@ class Sensor:
             second = (self._zero_sum - self._zero_half) // (n - ZERO_HALF_SAMPLES)
             if second - first > ZERO_DRIFT_DMMHG or first - second > ZERO_DRIFT_DMMHG:
                 return False
+        if self._zeroed and (offset - self.zero_dmmhg > ZERO_REPEAT_DMMHG or
+                             self.zero_dmmhg - offset > ZERO_REPEAT_DMMHG):
+            # far from this boot's last zero: air held in the boot (a dump that did not open),
+            # not the sensor; zeroing on it would make every later reading that much low
+            return False
+        self._zeroed = True
         self.zero_dmmhg = offset
         return True
 

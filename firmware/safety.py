@@ -51,7 +51,8 @@ ADVICE = (
     "session ran past its time limit: the firmware stopped it; report this as a bug",
     "the boot could not be verified vented: open the chamber hoses by hand now, then check "
     "the dump valve, the chamber valves and the pressure sensor",
-    "sensor does not read zero with the boot vented: unplug the hoses, restart, recalibrate",
+    "sensor does not read zero with the boot vented, or not what it read before (air held in "
+    "the boot: a dump valve that does not open): unplug the hoses, restart, recalibrate",
     "pressure did not rise while pumping: check the pump, the hoses and the garment fit",
     "a firmware task crashed: the boot is vented; restart it and report the trace",
     "the control loop stalled: the boot is vented; restart it and report the trace",
@@ -114,9 +115,10 @@ class Supervisor:
             self._vent_start_ms = now_ms
             self._safe_since_ms = -1
 
-    def check_sample(self, now_ms, p_dmmhg, bad_run, all_open=False):
+    def check_sample(self, now_ms, p_dmmhg, bad_run, all_open=False, live=True):
         """Check one pressure sample. all_open: every path was commanded open (idle, tripped,
-        rest). Returns the latched fault code (NONE if healthy)."""
+        rest); live: the raw reading has moved lately (after SENSOR_FROZEN only a live reading
+        can verify a vent). Returns the latched fault code (NONE if healthy)."""
         if all_open and not self.venting and p_dmmhg >= self.safe_dmmhg:
             # everything is open yet the pressure is up: something is still pumping, or a
             # vent path is blocked; it must come down within the vent budget
@@ -126,7 +128,8 @@ class Supervisor:
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
         if self.venting:
-            if bad_run == 0 and p_dmmhg < self.safe_dmmhg:
+            if bad_run == 0 and p_dmmhg < self.safe_dmmhg and \
+                    (live or self.first_fault != SENSOR_FROZEN):
                 if self._safe_since_ms < 0:
                     self._safe_since_ms = now_ms
                 elif ticks_diff(now_ms, self._safe_since_ms) >= VENT_CONFIRM_MS:

@@ -334,3 +334,85 @@ def test_no_isolation_when_the_dump_works():
     b.run(8000)
     assert fault_codes(b)[0] == "PUMP_STUCK_ON" and not events(b, "isolate")
     assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG and not b.watch.violations
+
+
+def _props_boot(volumes, strength, leaks, pressure, hold, rest, minutes, seed, mode, fit_check,
+                tuning):
+    """A Boot as the soak's state machine (test_safety_props.py) makes it, started."""
+    b = Boot(settings={"pressure_mmhg": pressure, "hold_s": hold, "rest_s": rest,
+                       "minutes": minutes, "mode": mode, "program": "calf-focus",
+                       "fit_check": fit_check, "tuning": tuning},
+             plant={"chamber_volume_ml": volumes, "pump_strength": strength,
+                    "leak_ml_per_min": leaks}, seed=seed)
+    b.press("start")
+    return b
+
+
+def _soak_teardown(b):
+    limit = b.settings["minutes"] * 60000 + 60000
+    while b.app.seq.active() and b.t_ms < limit:
+        b.run(1000)
+    b.run(6000)
+
+
+def test_soak_finding_a_dead_pump_cannot_check_the_valves_so_full_chambers_are_unproven():
+    """The soak found it: chamber 1's valve sticks shut while full, then the pump dies. The
+    next fill reads nothing (NO_RISE), and the valve check after the trip has no air to puff
+    with, so the chamber shut in behind its valve was never found. A fill that never read
+    1.5 mmHg while a chamber was full now ends in VENT_FAILED."""
+    b = _props_boot([300] * 4, 0.7, [0] * 4, 20, 0, 0, 1, 0, "wave", False, False)
+    b.run(30000)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 1})
+    b.run(50)
+    b.inject({"fault": "pump_dead"})
+    b.run(5050)
+    _soak_teardown(b)
+    assert fault_codes(b) == ["NO_RISE", "VENT_FAILED"], fault_codes(b)
+    assert any("gave no air" in r["text"] for r in events(b, "warning"))
+    assert not b.watch.violations, b.watch.violations
+
+
+def test_no_rise_from_a_hose_off_stays_medium_priority():
+    """A hose off still reads the pump's flow: the valve check can run, no VENT_FAILED."""
+    b = Boot(settings={"pressure_mmhg": 80, "minutes": 2, "fit_check": False},
+             plant={"pump_strength": 0.7})
+    b.press("start")
+    b.run(9000)                                  # chambers 1 and 2 full, filling 3
+    b.inject({"fault": "hose_disconnect", "chamber": 3})
+    b.run(12000)
+    assert fault_codes(b) == ["NO_RISE"] and not b.watch.violations
+
+
+def test_soak_finding_a_frozen_sensor_cannot_verify_a_vent():
+    """The soak found it: the sensor freezes reading low, then the dump sticks shut. The frozen
+    reading 'verified' the vent while every chamber held 32 mmHg. After SENSOR_FROZEN only a
+    reading that moves can verify a vent: here none does, so VENT_FAILED."""
+    b = _props_boot([672, 465, 1233, 355], 1.1, [81, 183, 75, 0], 36, 21, 26, 3, 479, "wave",
+                    True, True)
+    b.run(30000)
+    b.inject({"fault": "sensor_frozen"})
+    b.run(50)
+    b.inject({"fault": "dump_stuck_closed"})
+    b.run(50)
+    b.run(21527)
+    assert fault_codes(b) == ["SENSOR_FROZEN", "VENT_FAILED"], fault_codes(b)
+    assert not b.watch.violations, b.watch.violations
+
+
+def test_soak_finding_a_zero_taken_on_trapped_air_is_refused():
+    """The soak found it: the dump sticks shut, the user stops and starts again. Air was held in
+    the boot, and the new session's zero took it as the sensor's offset: every reading after was
+    11 mmHg low, and a chamber sat at 20.6 mmHg 'vented'. A zero 5 mmHg away from this boot's
+    last one is refused (ZERO_OFFSET)."""
+    b = _props_boot([1224, 871, 789, 593], 1.013086873068636, [0] * 4, 44, 0, 0, 3, 698,
+                    "custom", False, False)
+    b.run(9298)
+    b.inject({"fault": "dump_stuck_closed"})
+    b.run(50)
+    for kind, ms in (("long_press", 47641), ("press", 5844), ("press", 0), ("press", 0),
+                     ("press", 0), ("press", 0)):
+        b.press(kind)
+        b.run(100 + ms)
+    _soak_teardown(b)
+    assert "ZERO_OFFSET" in fault_codes(b), fault_codes(b)
+    assert not b.watch.violations, b.watch.violations

@@ -255,3 +255,35 @@ print(json.dumps([out, seen]))
     assert ok and abs(zero - 19.5) <= 1            # 0.262-0.264 V: about 2 mmHg
     assert abs(p + zero - 225) <= 1                # 0.4 V -> 0.8 V -> 22.5 mmHg, zeroed
     assert seen[9] == [False, zero, 225]           # a 22.5 mmHg offset: refused, zero kept
+
+
+def test_a_second_zero_far_from_the_first_is_refused():
+    """Within one boot the zero may move a little (warm-up), not by ZERO_REPEAT_DMMHG: air held
+    in the boot by a dump that did not open must not become the new zero."""
+    from limits import ZERO_REPEAT_DMMHG
+    level = [0]
+    s = Sensor(lambda: level[0], 0.5, 4.5, 300, 0.5)
+
+    def capture(dmmhg):
+        s.zero_begin()
+        level[0] = uv_for(s, dmmhg)
+        for _ in range(10):
+            s.read()
+            s.zero_add()
+        return s.zero_commit()
+    assert capture(20) and s.zero_dmmhg == 20          # the first: within the offset limit
+    assert capture(20 + ZERO_REPEAT_DMMHG) and s.zero_dmmhg == 20 + ZERO_REPEAT_DMMHG
+    assert not capture(20 + 2 * ZERO_REPEAT_DMMHG + 1)   # trapped air: refused, zero kept
+    assert s.zero_dmmhg == 20 + ZERO_REPEAT_DMMHG
+
+
+def test_same_run_counts_identical_readings():
+    level = [300000]
+    s = Sensor(lambda: level[0], 0.5, 4.5, 300, 0.5)
+    s.read()
+    for n in range(1, 4):
+        s.read()
+        assert s.same_run == n
+    level[0] += 64
+    s.read()
+    assert s.same_run == 0

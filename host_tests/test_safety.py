@@ -346,3 +346,19 @@ def test_trip_response_checks_each_valve_once_vented_and_names_the_one_shut():
     assert tr.command(2000 - 50, 0, s, 0, enabled) == 0b1111 | DUMP_CLOSED
     tr.reset()
     assert tr._k == -1
+
+
+def test_after_a_frozen_sensor_only_a_live_reading_verifies_a_vent():
+    s = sup()
+    s.trip(sf.SENSOR_FROZEN, 0)
+    for t in range(0, VENT_BUDGET_MS, 10):
+        assert s.check_sample(t, 0, 0, True, False) == sf.SENSOR_FROZEN    # reads 0, frozen
+    assert s.check_sample(VENT_BUDGET_MS, 0, 0, True, False) == sf.VENT_FAILED
+    s.check_sample(9000, 0, 0, True, True)                                  # it moves again
+    s.check_sample(9000 + sf.VENT_CONFIRM_MS, 0, 0, True, True)
+    assert not s.venting and s.clear(9400, 0, 0)
+    s = sup()
+    s.trip(sf.NO_RISE, 0)                       # any other fault: a still reading is fine
+    s.check_sample(10, 0, 0, True, False)
+    s.check_sample(10 + sf.VENT_CONFIRM_MS, 0, 0, True, False)
+    assert not s.venting
