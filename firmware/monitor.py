@@ -43,6 +43,10 @@ class Monitor:
 
     def begin_session(self, now_ms):
         self.last_vented_ms = now_ms
+        # a climb still being judged when the last session tripped for another reason
+        self._rise_dmmhg = 0
+        self._rise_seen = False
+        self._hold_base = _NO_BASE
         self._fill_chamber = 0
         self._drift_ms = -1
 
@@ -73,7 +77,8 @@ class Monitor:
         command driven; filling: the sequencer is in a fill of chamber (1-based); probing: the
         command is the pump-off probe; resting_ms: ms the boot has been fully open in a rest
         (-1 when not resting); checking: chamber whose valve gets a check puff, or 0; holding:
-        full chambers are closed (hold, dwell). Returns a fault code, or safety.NONE."""
+        full chambers are closed in (seal check, hold, dwell). Returns a fault code, or
+        safety.NONE."""
         if self._rise_dmmhg:
             # the tick after a climb in the sealed manifold (read before this tick's command
             # took effect, so still sealed): a pump keeps climbing, a leaking valve levels off
@@ -160,8 +165,8 @@ class Monitor:
             if p - self._probe_p0 > L.PUMP_OFF_RISE_DMMHG:
                 if not holding:
                     return safety.PUMP_STUCK_ON     # nothing holds air: only a pump can do it
-                # full chambers are shut in: the pump, or a valve letting one back in. The next
-                # tick tells (one control period more, well inside the 2 s budget).
+                # full chambers are shut in: the pump, or a valve letting one back in. Two more
+                # ticks tell (well inside the 2 s budget).
                 self._rise_dmmhg = p - self._last_p if p - self._last_p > 1 else 1
             return safety.NONE
         if in_state < L.PUMP_OFF_SETTLE_MS:

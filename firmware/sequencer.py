@@ -3,9 +3,8 @@
 #
 # One cycle: fill chamber 1 (foot) to the target with only its valve open, let the manifold
 # settle and top up if short, close it and check every valve seals; the same for chamber 2 up
-# to chamber N (thigh); hold
-# with every chamber closed; vent all; check every valve opens; rest; repeat until the session
-# time is up. A stop, or the end of the session, vents at once, checks the valves, then idles.
+# to chamber N (thigh); hold with every chamber closed; vent all; check every valve opens;
+# rest; repeat until the session time is up. A stop, or the end of the session, vents at once, checks the valves, then idles.
 from time import ticks_diff, ticks_add
 from limits import PROBE_EVERY_MS, PROBE_MS
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask

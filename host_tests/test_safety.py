@@ -362,3 +362,31 @@ def test_after_a_frozen_sensor_only_a_live_reading_verifies_a_vent():
     s.check_sample(10, 0, 0, True, False)
     s.check_sample(10 + sf.VENT_CONFIRM_MS, 0, 0, True, False)
     assert not s.venting
+
+
+def test_a_climb_left_unjudged_by_a_trip_does_not_haunt_the_next_session():
+    """The monitor judges a climb in a shut manifold over the next two ticks. If the session
+    trips for another reason in between, the monitor is not called again until the next
+    session: that one must start clean, not with a stale verdict."""
+    import limits as L
+    from monitor import Monitor
+    from valves import DUMP_CLOSED
+    m = Monitor(4)
+    m.begin_session(0)
+    probe = 0b1111 | DUMP_CLOSED
+    assert m.check(0, 0, 1000, 0b1111, False, 0, False, -1, 0, True) == sf.NONE
+    assert m.check(10, 0, 1001, probe, False, 0, True, -1, 0, True) == sf.NONE
+    assert m.check(20, 200, 1002, probe, False, 0, True, -1, 0, True) == sf.NONE  # climbs
+    # (a trip elsewhere: no more calls this session)
+    m.begin_session(60000)
+    for t in range(60010, 60100, 10):
+        assert m.check(t, 0, t, 0, False, 0, False, -1) == sf.NONE
+    # and without the new session, the verdict would have come on the next call
+    m2 = Monitor(4)
+    m2.begin_session(0)
+    m2.check(0, 0, 1000, 0b1111, False, 0, False, -1, 0, True)
+    m2.check(10, 0, 1001, probe, False, 0, True, -1, 0, True)
+    m2.check(20, 200, 1002, probe, False, 0, True, -1, 0, True)
+    m2.check(30, 201, 1003, probe, False, 0, True, -1, 0, True)
+    assert m2.check(40, 201, 1004, probe, False, 0, True, -1, 0, True) == sf.VALVE_LEAK
+    assert L.PUMP_CLIMB_DMMHG_PER_TICK > 1
