@@ -32,8 +32,9 @@ SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-ses
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
                                   # maintenance (mpremote, flash.sh), not a stall
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
-NO_AIR_TEXT = ("the pump gave no air, so the valves cannot be checked: the chambers that were "
-               "full cannot be proven open; check them by hand")
+NO_AIR_TEXT = ("the pressure did not rise, and a chamber that had air may be out of the "
+               "sensor's sight (the pump gave no air, or the chamber was cut off mid-fill): it "
+               "cannot be proven open; check the chambers by hand")
 ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
                 "closed to keep the air out of the leg; unplug the boot's power, then open the "
                 "chamber hoses by hand")
@@ -253,15 +254,21 @@ class App:
             sup.trip(code, now_ms)
 
     def _no_rise(self, now_ms):
-        self.sup.trip(safety.NO_RISE, now_ms)
-        if self.monitor.pump_silent():
-            # the pump gave no air at all: the valve check after the trip cannot puff, so a
-            # chamber that was full could be shut in behind a stuck valve unseen
+        sup = self.sup
+        mon = self.monitor
+        sup.trip(safety.NO_RISE, now_ms)
+        # The valve check after the trip proves each chamber open with a puff of the pump. A
+        # dead pump cannot puff; then a chamber that holds air behind a stuck valve stays
+        # unseen. Two signs of that: the fill read nothing while a chamber was full, or the
+        # filling chamber's air went out of sight mid-fill.
+        unseen = mon.fill_lost(self.sensor.p_dmmhg)
+        if not unseen and mon.pump_silent():
             for d in self.chamber_dmmhg:
                 if d >= L.SAFE_MMHG * 10:
-                    self.event(now_ms, "warning", {"text": NO_AIR_TEXT})
-                    self.sup.trip(safety.VENT_FAILED, now_ms)
-                    return
+                    unseen = True
+        if unseen:
+            self.event(now_ms, "warning", {"text": NO_AIR_TEXT})
+            sup.trip(safety.VENT_FAILED, now_ms)
 
     # --- what people ask for (commands.py) -------------------------------------------------
     def on_input(self, now_ms, ev, detents, stop):

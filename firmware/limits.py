@@ -72,8 +72,9 @@ HOLD_BUMP_DMMHG = 50           # ... then a 5 mmHg bump is a valve letting go, o
                                # 5 at 190 %; 0.5 L at 80 mmHg letting go: a 20 mmHg bump)
 VALVE_CHECK_RISE_DMMHG = 50    # a check puff lifting the manifold 5 mmHg: valve stuck shut
 FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (200 ms)
-PUMP_SILENT_DMMHG = 15         # a fill that never read 1.5 mmHg: the pump gave no air at all
-                               # (a hose off still reads 2-6 mmHg from the pump's flow)
+PUMP_SILENT_DMMHG = 25         # a fill that never read 2.5 mmHg: the pump gave no air (a dead
+                               # pump coasting to a stop gives 1-2; a hose off reads 2-6 mmHg
+                               # from the pump's flow, so a weak pump's may count as silent)
 DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT

@@ -65,6 +65,12 @@ class Monitor:
         """The current fill never read PUMP_SILENT_DMMHG: the pump gave no air at all."""
         return self.fill_peak <= L.PUMP_SILENT_DMMHG
 
+    def fill_lost(self, p):
+        """The current fill's chamber had some air (SAFE_MMHG) and the manifold now reads less
+        than half of it: the chamber went out of the sensor's sight (its valve shut, its hose
+        came off), since a fill's reading otherwise only climbs."""
+        return self.fill_peak >= L.SAFE_MMHG * 10 and 2 * p < self.fill_peak
+
     def fill_budget_ms(self, chamber):
         learned = self.expected_fill_ms[chamber - 1]
         if not learned:

@@ -13,7 +13,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mqtt_rig import Broker, Client, Device, make_certs, missing_tools, wait_until
 
-pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
+# the tests share one device and go in order: keep them on one xdist worker (--dist loadgroup)
+pytestmark = [pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools())),
+              pytest.mark.xdist_group("mqtt_broker")]
 
 BASE = "boot/test"
 NODE = "boot_000001"            # from the simulated Wi-Fi's MAC address
@@ -112,6 +114,8 @@ def test_state_at_most_once_a_second_and_at_once_on_a_change(rig):
 
 
 def test_every_command(rig):
+    wait_until(lambda: _state(rig)["phase"] not in ("idle", "zero") if
+               rig.user.on(BASE + "/state") else None, 15, "the session to run")
     assert _response(rig, b"pause") == {**_response_fields(rig, "command"), "cmd": "pause"}
     wait_until(lambda: _state(rig)["phase"] == "paused", 3, "the paused state")
     time.sleep(1.5)     # (a resume within about 0.6 s of a pause trips BLOCKED: see the note)
