@@ -7,9 +7,6 @@ import pytest
 from sim import bench
 from sim.cli import main
 
-# one expensive module fixture: keep its tests on one xdist worker (--dist loadgroup)
-pytestmark = pytest.mark.xdist_group("bench")
-
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):

@@ -20,9 +20,6 @@ from pathlib import Path
 
 import pytest
 
-# one expensive module fixture: keep its tests on one xdist worker (--dist loadgroup)
-pytestmark = pytest.mark.xdist_group("flash")
-
 ROOT = Path(__file__).resolve().parent.parent
 FLASH_SH = ROOT / "tools" / "flash.sh"
 VESP32 = ROOT / "tools" / "vesp32.py"
