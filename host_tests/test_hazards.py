@@ -449,4 +449,7 @@ def test_a_hose_coming_off_mid_fill_is_a_chamber_out_of_sight():
     b.inject({"fault": "hose_disconnect", "chamber": 2})
     b.run(10000)
     assert fault_codes(b) == ["NO_RISE", "VENT_FAILED"], fault_codes(b)
+    no_rise, vent_failed = events(b, "fault")
+    assert vent_failed["t_ms"] == no_rise["t_ms"]            # at once, not by the valve check
+    assert any("out of the sensor's sight" in r["text"] for r in events(b, "warning"))
     assert not b.watch.violations, b.watch.violations

@@ -55,8 +55,11 @@ MUTANTS = [
      "            elif ticks_diff(now_ms, self._above_since_ms) >= ISOLATE_AFTER_MS:\n"
      "                pass", "test_hazards.py -k kept_off_the_leg"),
     ("a dead pump cannot check the valves (no air)", "app.py",
-     "        if self.monitor.pump_silent():", "        if False:",
+     "        if unseen:\n", "        if False:\n",
      "test_hazards.py -k dead_pump_cannot_check"),
+    ("a chamber cut off mid-fill (out of sight)", "app.py",
+     "        unseen = mon.fill_lost(self.sensor.p_dmmhg)",
+     "        unseen = False", "test_hazards.py -k hose_coming_off_mid_fill"),
     ("a frozen sensor cannot verify a vent", "safety.py",
      "(live or self.first_fault != SENSOR_FROZEN)", "(True)",
      "test_hazards.py -k frozen_sensor_cannot"),
