@@ -128,7 +128,8 @@ class Supervisor:
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
         if self.venting:
-            if bad_run == 0 and p_dmmhg < self.safe_dmmhg and \
+            # a vented boot reads near zero: far below it is a sensor off its zero, no vent
+            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and \
                     (live or self.first_fault != SENSOR_FROZEN):
                 if self._safe_since_ms < 0:
                     self._safe_since_ms = now_ms
@@ -173,7 +174,8 @@ class Supervisor:
         """A user acknowledges the fault. Allowed only once the vent is verified."""
         if self.fault == NONE:
             return True
-        if self.venting or bad_run or p_dmmhg >= self.safe_dmmhg:
+        if self.venting or bad_run or p_dmmhg >= self.safe_dmmhg or \
+                p_dmmhg <= -self.safe_dmmhg:
             return False
         self.fault = NONE
         self.first_fault = NONE

@@ -453,3 +453,20 @@ def test_a_hose_coming_off_mid_fill_is_a_chamber_out_of_sight():
     assert vent_failed["t_ms"] == no_rise["t_ms"]            # at once, not by the valve check
     assert any("out of the sensor's sight" in r["text"] for r in events(b, "warning"))
     assert not b.watch.violations, b.watch.violations
+
+
+def test_soak_finding_a_sensor_reading_far_below_zero_cannot_verify_a_vent():
+    """The soak found it: chamber 1's valve sticks shut with 100 mmHg in it, then the sensor's
+    zero drops 33 mmHg. The trip (SENSOR_RANGE) vented the rest, and a reading of -33 mmHg
+    'verified' the vent. A vented boot reads near zero: far below it verifies nothing."""
+    b = _props_boot([1427, 300, 300, 300], 0.7, [0] * 4, 100, 0, 0, 1, 0, "wave", False, True)
+    b.run(2198)
+    b.run(44575)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 1})
+    b.run(50)
+    b.inject({"fault": "sensor_offset", "mmhg": -33})
+    b.run(50)
+    b.run(18255)
+    _soak_teardown(b)
+    assert "VENT_FAILED" in fault_codes(b), fault_codes(b)
+    assert not b.watch.violations, b.watch.violations

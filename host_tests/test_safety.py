@@ -390,3 +390,15 @@ def test_a_climb_left_unjudged_by_a_trip_does_not_haunt_the_next_session():
     m2.check(30, 201, 1003, probe, False, 0, True, -1, 0, True)
     assert m2.check(40, 201, 1004, probe, False, 0, True, -1, 0, True) == sf.VALVE_LEAK
     assert L.PUMP_CLIMB_DMMHG_PER_TICK > 1
+
+
+def test_a_reading_far_below_zero_verifies_no_vent_and_clears_nothing():
+    s = sup()
+    s.trip(sf.SENSOR_RANGE, 0)
+    for t in range(0, VENT_BUDGET_MS, 10):
+        s.check_sample(t, -SAFE, 0)
+    assert s.check_sample(VENT_BUDGET_MS, -SAFE, 0) == sf.VENT_FAILED and s.venting
+    assert not s.clear(VENT_BUDGET_MS + 10, -SAFE, 0)
+    s.check_sample(6000, -SAFE + 1, 0)
+    s.check_sample(6000 + sf.VENT_CONFIRM_MS, -SAFE + 1, 0)
+    assert not s.venting and s.clear(6400, 0, 0)
