@@ -21,7 +21,8 @@ import faultlog
 from monitor import Monitor
 from pressure import Sensor
 from valves import SAFE
-from tripped import TripResponse
+from tripped import TripResponse, ACK_NONE
+from gate import Gate
 from settings import bounds as settings_bounds
 import ui
 import commands
@@ -75,6 +76,7 @@ class App:
         self.ui = ui.UI(n, settings_bounds("pressure_mmhg", cfg), settings_bounds("minutes", cfg),
                         L.MODES, settings)
         self.stop_button = btn.Button()
+        self.gate = Gate()            # the one gate every command passes (gate.py)
         self.chamber_dmmhg = [0] * n  # what each chamber holds, as last seen (for the display)
         self._last_draw_ms = ticks_ms()
         self._save = None             # settings waiting for the service task to write
@@ -170,13 +172,18 @@ class App:
         sup.check_session(now_ms, seq.active(), self.session_start_ms, self.session_limit_ms)
         if gap > LOOP_GAP_MS and seq.active():
             sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long
+        self.gate.tick(now_ms)
+        down_was = self.button.down
         ev = self.button.update(now_ms, self.hw.button_pressed())
+        contact = self.button.down and not down_was     # the first contact: safe at once
         stop_was = self.stop_button.down
         self.stop_button.update(now_ms, self.hw.stop_pressed())
         stop = self.stop_button.down and not stop_was       # acts on the press, not release
         detents = self.hw.knob_detents()
-        if ev != btn.NONE or detents or stop:
-            self.on_input(now_ms, ev, detents, stop)
+        if ev != btn.NONE or detents or stop or contact:
+            self.on_input(now_ms, ev, detents, stop, contact)
+        if self.ui.expire(now_ms):
+            self.event(now_ms, "menu", {"closed": "left alone: nothing saved"})
         if seq.want_zero:
             sensor.zero_add()
         if not sup.tripped():
@@ -189,6 +196,9 @@ class App:
             if trip.found_shut:
                 self.monitor.chamber = trip.found_shut      # named in the fault event
                 trip.found_shut = 0
+            ack = trip.take_ack()
+            if ack != ACK_NONE:
+                commands.ack_done(self, now_ms, ack)
             if cmd == SAFE:
                 self.outputs.safe()
             else:
@@ -271,8 +281,8 @@ class App:
             sup.trip(safety.VENT_FAILED, now_ms)
 
     # --- what people ask for (commands.py) -------------------------------------------------
-    def on_input(self, now_ms, ev, detents, stop):
-        commands.on_input(self, now_ms, ev, detents, stop)
+    def on_input(self, now_ms, ev, detents, stop, contact=False):
+        commands.on_input(self, now_ms, ev, detents, stop, contact)
 
     def apply_settings(self, now_ms, new):
         commands.apply_settings(self, now_ms, new)
@@ -280,10 +290,11 @@ class App:
     def _use_program(self, values):
         commands.use_program(self, values)
 
-    def command(self, now_ms, name, value=None):
+    def command(self, now_ms, name, value=None, source=0):
         """The one way anything asks the boot to do something (the button, the knob, MQTT).
-        Returns None when done, else why not (a short text). Stopping is never refused."""
-        return commands.command(self, now_ms, name, value)
+        source: gate.LOCAL or gate.REMOTE. Returns None when done, else why not (a short
+        text). Stopping is never refused."""
+        return commands.command(self, now_ms, name, value, source)
 
     def _indicators(self, now_ms):
         if self.sup.tripped():
@@ -312,7 +323,7 @@ class App:
         sup = self.sup
         if sup.fault != self._fault:
             if sup.fault:
-                self.ui.calm_down(now_ms)
+                self.gate.calm_down(now_ms)
                 if self._fault == safety.NONE and sup.first_fault != sup.fault:
                     self._fault_event(now_ms, sup.first_fault)   # what was found first
                 self._fault_event(now_ms, sup.fault)

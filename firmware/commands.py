@@ -3,22 +3,28 @@
 # of the same names; every path to a start, a stop or a new setting goes through here.
 from time import ticks_ms
 import sequencer as sq
+import safety
 import ui
+import gate
 import program
+from tripped import ACK_PASSED, ACK_SHUT, ACK_NO_AIR, ACK_CANCELLED, ACK_NAMES
 from settings import bounds as settings_bounds, validate as settings_validate, SettingsError
 
 
-def on_input(app, now_ms, ev, detents, stop):
+def on_input(app, now_ms, ev, detents, stop, contact=False):
     """What the user did with the button, the knob and the stop button this tick."""
     seq = app.seq
     u = app.ui
-    action = u.handle(now_ms, ev, detents, stop, seq.active(), seq.phase == sq.PAUSED,
-                      seq.ending(), app.sup.tripped())
+    trip = app.trip
+    if (contact or stop) and trip.ack_running():
+        trip.cancel_ack()           # a press while the check puffs: stop puffing at once
+    target = seq.next_target_dmmhg // 10
+    action = u.handle(now_ms, ev, detents, stop, contact, seq.active(),
+                      seq.phase == sq.PAUSED, seq.ending(), app.sup.tripped(), target)
     if action == ui.START:
-        if u.target_mmhg != app.settings["pressure_mmhg"]:
-            app.settings["pressure_mmhg"] = u.target_mmhg      # remembered for next time
+        if command(app, now_ms, "start") is None and target != app.settings["pressure_mmhg"]:
+            app.settings["pressure_mmhg"] = target      # remembered for next time
             app._save = dict(app.settings)
-        command(app, now_ms, "start")
     elif action == ui.STOP:
         command(app, now_ms, "stop")
     elif action == ui.PAUSE:
@@ -30,7 +36,7 @@ def on_input(app, now_ms, ev, detents, stop):
     elif action == ui.SET_TARGET:
         command(app, now_ms, "set_target", u.value)
     elif action == ui.SAVE:
-        apply_settings(app, now_ms, u.settings())
+        apply_settings(app, now_ms, u.settings(target))
     elif u.menu:
         app.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
                                     "mode": u.mode, "enabled": u.enabled})
@@ -75,36 +81,43 @@ def use_program(app, values):
         mode, app.cfg["chambers"], app.cfg["limits"]["max_target_mmhg"] * 10, values,
         custom)
 
-def command(app, now_ms, name, value=None):
-    """The one way anything asks the boot to do something (the button, the knob, MQTT).
-    Returns None when done, else why not (a short text). Stopping is never refused."""
+def command(app, now_ms, name, value=None, source=gate.LOCAL):
+    """The one way anything asks the boot to do something (the button, the knob, the menu, the
+    stop button, MQTT). Every request passes the one gate (gate.py). Returns None when done, else
+    why not (a short text; a refusal by the gate is also an event). Stopping is never refused."""
     seq = app.seq
+    g = app.gate
     if name == "stop":
+        g.calm_down(now_ms)
+        app.trip.cancel_ack()
         if seq.active():
             seq.stop(now_ms)
         return None
-    if name == "clear":
-        if not app.sup.tripped():
-            return None
-        if app.sup.clear(now_ms, app.sensor.p_dmmhg, app.sensor.bad_run):
-            app._log_queue.append(None)      # None: acknowledge the newest record
-            app.event(now_ms, "clear")
-            return None
-        app.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
-        return "not verified vented yet"
     if name == "pause":
         if seq.active() and not seq.ending() and seq.phase not in (sq.ZERO, sq.PAUSED):
+            g.calm_down(now_ms)
             seq.pause(now_ms)
             app.sup.begin_vent(now_ms)
-            app.event(now_ms, "pause")
+            app.event(now_ms, "pause", {"source": gate.SOURCES[source]})
             return None
         return "not running"
+    if name == "clear":
+        return _clear(app, now_ms)
+    raises = False
     if name == "set_target":
         lo, hi = settings_bounds("pressure_mmhg", app.cfg)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             return "target must be a whole number from %d to %d mmHg" % (lo, hi)
+        raises = value * 10 > seq.next_target_dmmhg
+    elif name not in ("start", "resume"):
+        return "unknown command"
+    why = g.why_not(now_ms, name, source, raises)
+    if why is not None:
+        app.event(now_ms, "refused", {"cmd": name, "why": why, "source": gate.SOURCES[source]})
+        return why
+    if name == "set_target":
         seq.set_target(value * 10)              # the next fill uses it
-        app.event(now_ms, "target", {"target_mmhg": value})
+        app.event(now_ms, "target", {"target_mmhg": value, "source": gate.SOURCES[source]})
         return None
     if app.sup.tripped():
         return "a fault is latched: acknowledge it first"
@@ -112,18 +125,63 @@ def command(app, now_ms, name, value=None):
         if seq.phase != sq.PAUSED:
             return "not paused"
         seq.resume(now_ms)
-        app.event(now_ms, "resume")
+        app.event(now_ms, "resume", {"source": gate.SOURCES[source]})
         return None
-    if name == "start":
-        if seq.active():
-            return "already running"
-        seq.start(now_ms)
-        app.session_start_ms = now_ms
-        app.monitor.begin_session(now_ms)
-        app.sensor.zero_begin()
-        app._mark = 1
-        app.event(now_ms, "start", {
-            "target_mmhg": seq.next_target_dmmhg // 10, "minutes": app.settings["minutes"],
-            "mode": app.settings["mode"], "chambers": seq.chambers})
+    if seq.active():
+        return "already running"
+    seq.start(now_ms)
+    app.session_start_ms = now_ms
+    app.monitor.begin_session(now_ms)
+    app.sensor.zero_begin()
+    app._mark = 1
+    app.event(now_ms, "start", {
+        "target_mmhg": seq.next_target_dmmhg // 10, "minutes": app.settings["minutes"],
+        "mode": app.settings["mode"], "chambers": seq.chambers,
+        "source": gate.SOURCES[source]})
+    return None
+
+
+def _clear(app, now_ms):
+    """A person acknowledges the fault. Allowed only once the vent is verified; then the
+    acknowledgement check (tripped.py) must prove every chamber in use open, now, before the
+    fault clears (ack_done). Not from MQTT: somebody must be at the boot."""
+    sup = app.sup
+    if not sup.tripped():
         return None
-    return "unknown command"
+    app.gate.calm_down(now_ms)
+    if app.trip.ack_running():
+        return "checking the chambers"
+    if not sup.may_clear(app.sensor.p_dmmhg, app.sensor.bad_run):
+        app.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
+        return "not verified vented yet"
+    app.trip.begin_ack(now_ms, app.sensor.p_dmmhg, app.seq.enabled_mask)
+    app.event(now_ms, "clear_check", {"chambers": app.seq.enabled_mask})
+    return None
+
+
+ACK_ADVICE = {
+    ACK_SHUT: "chamber %d's valve did not open to the check's puff: it may still hold air "
+              "around the leg. Open that chamber's hose by hand now, then test its valve; the "
+              "fault stays until every chamber takes the puff",
+    ACK_NO_AIR: "the check's puff into chamber %d did not reach the sensor (a dead pump, a "
+                "sensor that cannot see): no chamber can be proven empty. Make sure every "
+                "chamber is soft (open the hoses by hand), then check the pump and the sensor",
+    ACK_CANCELLED: "the check was stopped before it finished (a press, the stop button, or the "
+                   "sensor) at chamber %d: hold the button again to retry",
+}
+
+
+def ack_done(app, now_ms, result):
+    """The acknowledgement check ended (tripped.take_ack): clear the fault only if it passed."""
+    sup = app.sup
+    app.gate.calm_down(now_ms)
+    if result == ACK_PASSED and sup.clear(now_ms, app.sensor.p_dmmhg, app.sensor.bad_run):
+        app._log_queue.append(None)      # None: acknowledge the newest record
+        app.event(now_ms, "clear")
+        return
+    k = app.trip.ack_chamber
+    if result == ACK_SHUT:
+        sup.trip(safety.VENT_FAILED, now_ms)      # a valve stuck shut: the worst there is
+        app.monitor.chamber = k
+    text = ACK_ADVICE[result] % k if result in ACK_ADVICE else "not verified vented"
+    app.event(now_ms, "clear_refused", {"why": ACK_NAMES[result], "chamber": k, "advice": text})

@@ -170,12 +170,18 @@ class Supervisor:
             self.trip(SESSION_OVERRUN, now_ms)
         return self.fault
 
+    def may_clear(self, p_dmmhg, bad_run):
+        """The vent is verified and the manifold reads near zero now: the acknowledgement
+        check (tripped.py) may start."""
+        return not (self.venting or bad_run or p_dmmhg >= self.safe_dmmhg or
+                    p_dmmhg <= -self.safe_dmmhg or self.isolated)
+
     def clear(self, now_ms, p_dmmhg, bad_run):
-        """A user acknowledges the fault. Allowed only once the vent is verified."""
+        """A user acknowledges the fault. Allowed only once the vent is verified (the caller
+        has also proven every chamber open: commands.ack_done)."""
         if self.fault == NONE:
             return True
-        if self.venting or bad_run or p_dmmhg >= self.safe_dmmhg or \
-                p_dmmhg <= -self.safe_dmmhg:
+        if not self.may_clear(p_dmmhg, bad_run):
             return False
         self.fault = NONE
         self.first_fault = NONE

@@ -17,6 +17,7 @@ import json
 from time import ticks_ms, ticks_diff
 
 import mqttmsg as M
+import remote
 from mqttlink import Link, LinkError, Pending, SocketModule, der
 from netguard import Guard, ADVICE, is_ip
 from wifi import Wifi, Backoff
@@ -83,6 +84,7 @@ class Telemetry:
     # --- the service task ---------------------------------------------------------------------
     async def run(self, app):
         self.app = app
+        app.gate.remote_inflate = self.conf["allow_start"]   # remote start and resume
         app.listeners.append(self.on_event)
         try:
             from umqtt.simple import MQTTClient     # noqa: F401  (installed beside the firmware)
@@ -295,7 +297,7 @@ class Telemetry:
             try:
                 client.check_msg()                # reads exactly this packet, calls back
             except (Pending, IndexError, ValueError):
-                self._refuse(None, "malformed message from the broker")
+                remote.refuse(self.app, None, "malformed message from the broker")
             finally:
                 link.serving = False
                 link.pos = end
@@ -318,33 +320,7 @@ class Telemetry:
             return
         if topic != self.topics.cmd:
             return
-        if self._retained:
-            self._refuse(msg, "retained commands are ignored; clear the retained message "
-                                  "(publish an empty retained message to this topic)")
-            return
-        try:
-            name, value = M.parse_command(msg)
-        except M.CommandError as e:
-            self._refuse(msg, str(e))
-            return
-        if name == "start" and not self.conf["allow_start"]:
-            self._refuse(msg, "start over MQTT is off (mqtt.allow_start in secrets.json)")
-            return
-        why = self.app.command(ticks_ms(), name, value)
-        if why is not None:
-            self._refuse(msg, why)
-            return
-        fields = {"cmd": name}
-        if value is not None:
-            fields["value"] = value
-        self.app.event(ticks_ms(), "command", fields)
-
-    def _refuse(self, payload, why):
-        """A command that was not carried out: an "error" event (console and MQTT)."""
-        fields = {"why": why}
-        if payload is not None:
-            fields["payload"] = M.printable(payload)
-        self.app.event(ticks_ms(), "error", fields)
+        remote.on_command(self.app, msg, self._retained)
 
     # --- publishing -----------------------------------------------------------------------------
     def _publish_some(self, client, link, now):

@@ -8,6 +8,11 @@
 #     wave. The sensor cannot see a chamber shut in behind a stuck valve, and a trip is when
 #     that is most likely. A puff that lifts the manifold trips VENT_FAILED (found_shut says
 #     which chamber).
+# And when a person asks to acknowledge the fault (begin_ack): the acknowledgement check, a
+# longer puff per chamber in use, which must both find the valve open (no sharp climb, as above)
+# and see the pump's air arrive (the reading rises a little): a dead pump, or a sensor that
+# cannot see, proves nothing, so it fails too. Only a passed check lets the fault clear: a
+# chamber shut in behind a stuck valve must never sit on a leg behind a quiet "ready" boot.
 from time import ticks_diff
 import limits as L
 import safety
@@ -16,6 +21,15 @@ from valves import SAFE, PUMP_ON, DUMP_CLOSED, closed_mask
 
 # the sensor cannot judge a puff after these
 _BLIND = (safety.SENSOR_RANGE, safety.SENSOR_FROZEN, safety.SENSOR_DRIFT)
+
+# acknowledgement check results (take_ack)
+ACK_NONE = 0
+ACK_RUNNING = 1
+ACK_PASSED = 2
+ACK_SHUT = 3        # a puff climbed at once: the chamber's valve is shut (air may be behind it)
+ACK_NO_AIR = 4      # a puff did not lift the reading: the pump or the sensor cannot prove it
+ACK_CANCELLED = 5   # a press, the stop button, isolation or a sensor out of range ended it
+ACK_NAMES = ("", "running", "passed", "valve shut", "no air seen", "cancelled")
 
 
 class TripResponse:
@@ -30,10 +44,79 @@ class TripResponse:
         self._k = -1                # chamber being puffed; -1 not started, 0 done
         self._ms = 0
         self._p0 = 0
+        self._ack = ACK_NONE
+        self._ack_k = 0             # chamber the acknowledgement check is puffing
+        self._ack_peak = 0
+        self._ack_last = 0
+        self.ack_chamber = 0        # the chamber an acknowledgement check failed on
 
+    # --- the acknowledgement check ----------------------------------------------------------
+    def begin_ack(self, now_ms, p, enabled_mask):
+        """A person asked to acknowledge: prove every chamber in use open, now."""
+        self.ack_chamber = 0
+        self._ack = ACK_RUNNING
+        self._ack_start(self._next(0, enabled_mask), now_ms, p)
+
+    def ack_running(self):
+        return self._ack == ACK_RUNNING
+
+    def cancel_ack(self):
+        if self._ack == ACK_RUNNING:
+            self._ack = ACK_CANCELLED
+
+    def take_ack(self):
+        """The check's result once it has one (then ACK_NONE again), else ACK_NONE."""
+        r = self._ack
+        if r == ACK_NONE or r == ACK_RUNNING:
+            return ACK_NONE
+        self._ack = ACK_NONE
+        return r
+
+    def _ack_start(self, k, now_ms, p):
+        self._ack_k = k
+        self._ms = now_ms
+        self._p0 = p
+        self._ack_peak = 0
+        self._ack_last = 0
+        if not k:
+            self._ack = ACK_PASSED
+
+    def _ack_end(self, result):
+        self._ack = result
+        self.ack_chamber = self._ack_k
+        self._ack_k = 0
+        return SAFE
+
+    def _ack_check(self, now_ms, p, bad_run, enabled_mask):
+        if bad_run:
+            return self._ack_end(ACK_CANCELLED)     # the sensor cannot judge: prove nothing
+        t = ticks_diff(now_ms, self._ms)
+        k = self._ack_k
+        rise = p - self._p0
+        if t < L.ACK_PUFF_MS:
+            if t > 0 and t <= PUFF_MS and rise > L.VALVE_CHECK_RISE_DMMHG:
+                return self._ack_end(ACK_SHUT)
+            # the air seen: the rise held over two readings in a row (one noisy sample is not
+            # air arriving)
+            held = rise if rise < self._ack_last else self._ack_last
+            self._ack_last = rise
+            if held > self._ack_peak:
+                self._ack_peak = held
+            return PUMP_ON | DUMP_CLOSED | (self._all_closed & ~(1 << (k - 1)))
+        if self._ack_peak < L.ACK_AIR_DMMHG:
+            return self._ack_end(ACK_NO_AIR)
+        if t >= L.ACK_PUFF_MS + PUFF_VENT_MS:
+            self._ack_start(self._next(k, enabled_mask), now_ms, p)
+        return SAFE
+
+    # --- each tick while tripped ------------------------------------------------------------
     def command(self, now_ms, p, sup, bad_run, enabled_mask):
         if sup.must_isolate(now_ms, p, bad_run):
+            if self._ack == ACK_RUNNING:
+                self._ack_end(ACK_CANCELLED)
             return self._all_closed         # pump off, dump open (as asked), chambers shut
+        if self._ack == ACK_RUNNING:
+            return self._ack_check(now_ms, p, bad_run, enabled_mask)
         if sup.fault == safety.VENT_FAILED:
             return safety.retry_cmd(now_ms, sup.fault_ms, self.chambers)
         return self._valve_check(now_ms, p, sup, bad_run, enabled_mask)

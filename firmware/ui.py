@@ -1,11 +1,14 @@
 # Button-and-knob interaction: pure logic. handle() takes the time, what the user did this tick
-# (a button event, knob detents, the stop button) and what the boot is doing, and returns one
-# action for the app to carry out. It never drives an output.
+# (the button's first contact, a button event, knob detents, the stop button), what the boot is
+# doing and the target in force, and returns one action for the app to carry out. It never
+# drives an output, and it decides nothing about safety on its own: every action goes through
+# the app's one gate (gate.py), which refuses anything that inflates too soon after a stop.
 #
 # What a panicking user's press does, in every state (it must never inflate anything):
-#   running: pauses (everything vents); paused: resumes, but not within PANIC_MS of the pause;
-#   ending, fault, menu: nothing that inflates; idle: starts a session, but not within
-#   PANIC_MS of a stop, a pause or a fault. The stop button and a long press always stop.
+#   running: the first contact pauses at once (pump off, everything vents), before the gesture
+#     is known; held on, it becomes a stop. paused: a press resumes (the gate refuses it within
+#     3 s of the pause); ending, fault, menu: nothing that inflates; idle: a press starts (the
+#     gate refuses it within 3 s of a stop, a pause or a fault). The stop button always stops.
 from time import ticks_diff
 import button as btn
 
@@ -21,7 +24,6 @@ SAVE = 7              # the menu was left with a long press: store the settings
 MENU_ITEMS = ("minutes", "mode")   # then one "chamber N" item per chamber
 TARGET_STEP_MMHG = 5
 MINUTES_STEP = 5
-PANIC_MS = 3000       # presses this soon after a stop, pause or fault cannot inflate
 MENU_TIMEOUT_MS = 30000
 
 
@@ -31,16 +33,14 @@ class UI:
         self.target_lo, self.target_hi = target_range
         self.minutes_lo, self.minutes_hi = minutes_range
         self.modes = modes
-        self.target_mmhg = settings["pressure_mmhg"]
         self.minutes = settings["minutes"]
         self.mode = settings["mode"]
         self.enabled = list(settings["enabled"])
         self.menu = False
         self.item = 0               # menu item index
         self.value = 0              # action value (SET_TARGET)
-        self._calm_ms = 0           # presses before this time cannot inflate
-        self._calm_set = False
         self._menu_ms = 0
+        self._contact_paused = False    # this press's first contact already paused the boot
 
     def items(self):
         return len(MENU_ITEMS) + self.chambers
@@ -50,42 +50,47 @@ class UI:
             return MENU_ITEMS[self.item]
         return "chamber %d" % (self.item - len(MENU_ITEMS) + 1)
 
-    def calm_down(self, now_ms):
-        """Something alarming happened (stop, pause, fault): ignore inflating presses a while."""
-        self._calm_ms = now_ms
-        self._calm_set = True
+    def expire(self, now_ms):
+        """Every tick: a menu left alone MENU_TIMEOUT_MS closes without saving (else the next
+        press to start would move to the next item, and a turn would change a setting).
+        Returns True when it closed now."""
+        if self.menu and ticks_diff(now_ms, self._menu_ms) >= MENU_TIMEOUT_MS:
+            self.menu = False
+            return True
+        return False
 
-    def _calm(self, now_ms):
-        return not self._calm_set or ticks_diff(now_ms, self._calm_ms) >= PANIC_MS
-
-    def handle(self, now_ms, ev, detents, stop_pressed, active, paused, ending, tripped):
+    def handle(self, now_ms, ev, detents, stop_pressed, contact, active, paused, ending,
+               tripped, target_mmhg):
+        """contact: the button's first debounced contact this tick; target_mmhg: the target in
+        force (the knob moves it from there, whoever set it last)."""
         if stop_pressed:
             self.menu = False
-            if active:
-                self.calm_down(now_ms)
-                return STOP
-            return NONE
+            return STOP if active else NONE
         if tripped:
             self.menu = False
-            if ev == btn.LONG:
-                self.calm_down(now_ms)
-                return CLEAR
-            return NONE
+            self._contact_paused = False
+            return CLEAR if ev == btn.LONG else NONE
         if active:
             self.menu = False
+            if contact:
+                # safe first: the gesture (a press to pause, a hold to stop) is known later
+                self._contact_paused = not paused and not ending
+                if self._contact_paused:
+                    return PAUSE
             if ev == btn.LONG:
-                self.calm_down(now_ms)
+                self._contact_paused = False
                 return STOP
             if ending:
                 return NONE
             if ev == btn.PRESS:
-                if paused:
-                    return RESUME if self._calm(now_ms) else NONE
-                self.calm_down(now_ms)
-                return PAUSE
+                if self._contact_paused:
+                    self._contact_paused = False    # its contact paused: nothing more
+                    return NONE
+                return RESUME if paused else PAUSE
             if detents:
-                return self._turn_target(detents)
+                return self._turn_target(detents, target_mmhg)
             return NONE
+        self._contact_paused = False
         if self.menu:
             return self._menu(now_ms, ev, detents)
         if ev == btn.LONG:
@@ -94,17 +99,16 @@ class UI:
             self._menu_ms = now_ms
             return NONE
         if ev == btn.PRESS:
-            return START if self._calm(now_ms) else NONE
+            return START
         if detents:
-            return self._turn_target(detents)
+            return self._turn_target(detents, target_mmhg)
         return NONE
 
-    def _turn_target(self, detents):
-        t = self.target_mmhg + detents * TARGET_STEP_MMHG
+    def _turn_target(self, detents, target_mmhg):
+        t = target_mmhg + detents * TARGET_STEP_MMHG
         t = min(max(t, self.target_lo), self.target_hi)
-        if t == self.target_mmhg:
+        if t == target_mmhg:
             return NONE
-        self.target_mmhg = t
         self.value = t
         return SET_TARGET
 
@@ -114,9 +118,6 @@ class UI:
             return SAVE
         if ev != btn.NONE or detents:
             self._menu_ms = now_ms
-        elif ticks_diff(now_ms, self._menu_ms) >= MENU_TIMEOUT_MS:
-            self.menu = False           # left alone: leave without saving
-            return NONE
         if ev == btn.PRESS:
             self.item = (self.item + 1) % self.items()
             return NONE
@@ -148,6 +149,7 @@ class UI:
         k = self.item - len(MENU_ITEMS) + 1
         return "on" if k in self.enabled else "off"
 
-    def settings(self):
-        return {"pressure_mmhg": self.target_mmhg, "minutes": self.minutes, "mode": self.mode,
+    def settings(self, target_mmhg):
+        """The menu's settings, with the target in force (not a copy of its own)."""
+        return {"pressure_mmhg": target_mmhg, "minutes": self.minutes, "mode": self.mode,
                 "enabled": list(self.enabled)}

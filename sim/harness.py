@@ -181,6 +181,12 @@ class Boot:
     def turn(self, detents):
         self.vb.schedule(self.vb.ms, {"do": "turn", "detents": detents})
 
+    def remote(self, payload, allow_start=False):
+        """A message on the MQTT command topic, now, through the firmware's own handler."""
+        import remote as fw_remote
+        self.app.gate.remote_inflate = allow_start
+        fw_remote.on_command(self.app, payload.encode(), False)
+
     def inject(self, fault):
         self.vb.inject(dict(fault, t_ms=self.vb.ms))
 

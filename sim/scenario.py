@@ -118,10 +118,20 @@ def check_events(items, where, chambers, duration_s):
             if "ml_per_min" in need:
                 _num(item["ml_per_min"], f"{w}.ml_per_min", 0, 20000)
         else:
-            _obj(item, w, ("t_s", "do", "detents"))
+            _obj(item, w, ("t_s", "do", "detents", "payload", "allow_start"))
             if item.get("do") not in ACTIONS:
                 raise ScenarioError(f"{w}.do: must be one of {', '.join(ACTIONS)}, "
                                     f"got {item.get('do')!r}")
+            if item["do"] == "remote":
+                if not isinstance(item.get("payload"), str) or len(item["payload"]) > 1000:
+                    raise ScenarioError(f"{w}: 'remote' needs 'payload', the message text as "
+                                        "sent to the MQTT command topic (at most 1000 "
+                                        "characters), e.g. \"resume\"")
+                if not isinstance(item.get("allow_start", False), bool):
+                    raise ScenarioError(f"{w}.allow_start: must be true or false (mqtt."
+                                        "allow_start in secrets.json)")
+            elif "payload" in item or "allow_start" in item:
+                raise ScenarioError(f"{w}: only 'remote' takes 'payload' and 'allow_start'")
             if item["do"] == "turn":
                 if "detents" not in item:
                     raise ScenarioError(f"{w}: 'turn' needs 'detents' (negative: "

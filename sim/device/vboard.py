@@ -15,7 +15,10 @@ LONG_PRESS_MS = 2500    # a long press: held well past the firmware's 1.5 s
 ACTIONS = {"start": ("button", PRESS_MS), "press": ("button", PRESS_MS),
            "stop": ("button", LONG_PRESS_MS), "long_press": ("button", LONG_PRESS_MS),
            "clear": ("button", LONG_PRESS_MS), "stop_press": ("stop", PRESS_MS),
-           "turn": ("knob", 0)}
+           "turn": ("knob", 0), "remote": ("remote", 0)}
+# "remote": {"payload": TEXT, "allow_start": bool} delivers TEXT as a (not retained) message on
+# the MQTT command topic would, through the firmware's own handler (remote.py), with
+# mqtt.allow_start as given (default false)
 TRANSITION_MS = 8       # a knob turned briskly: 4 transitions per detent, 8 ms apart
 DETENT_MS = 40
 # clockwise from the rest state A=B=1: B falls, A falls, B rises, A rises
@@ -43,6 +46,29 @@ class BoardReset(SystemExit):
 
 class InjectedFault(RuntimeError):
     """Raised into the firmware by the task_crash and loop_crash faults."""
+
+
+def _deliver_remote():
+    """The "remote" action: patch App.tick once per loaded firmware so that, before its next
+    tick, the App hands each waiting payload to remote.on_command, as the MQTT service would
+    between two control ticks. The patch asks the current board, as _silence_monitor does."""
+    import sys
+    import simctx
+    app_mod = sys.modules.get("app")
+    if app_mod is None or getattr(app_mod.App, "_sim_remote", False):
+        return
+    real = app_mod.App.tick
+
+    def tick(self, now_ms):
+        board = simctx.board
+        while board is not None and board.remote_inbox:
+            payload, allow = board.remote_inbox.pop(0)
+            import remote
+            self.gate.remote_inflate = allow
+            remote.on_command(self, payload.encode(), False)
+        return real(self, now_ms)
+    app_mod.App.tick = tick
+    app_mod.App._sim_remote = True
 
 
 def _silence_monitor():
@@ -111,6 +137,10 @@ class VirtualBoard:
         self._rng = config.get("seed", 1) * 7919 + 17
         self._edges = self._input_edges(config.get("actions", []))
         self._ei = 0
+        self._remote = sorted([a for a in config.get("actions", []) if a["do"] == "remote"],
+                              key=lambda a: a["t_ms"])
+        self._ri = 0
+        self.remote_inbox = []      # (payload text, allow_start) for the firmware's next tick
         self.plant.watch_mmhg = board["limits"]["ceiling_mmhg"]
         self.reset_cause = PWRON_RESET
         self.in_reset = False       # between a reset and the next boot: writes go nowhere
@@ -143,6 +173,8 @@ class VirtualBoard:
                 nxt = self.faults[self._fi]["t_ms"]
             if self._ei < len(self._edges) and self._edges[self._ei][0] < nxt:
                 nxt = self._edges[self._ei][0]
+            if self._ri < len(self._remote) and self._remote[self._ri]["t_ms"] < nxt:
+                nxt = self._remote[self._ri]["t_ms"]
             if self._wdt_ms and self._wdt_fed + self._wdt_ms < nxt:
                 nxt = self._wdt_fed + self._wdt_ms
             if 0 <= self._reset_at < nxt:
@@ -162,6 +194,14 @@ class VirtualBoard:
             while self._fi < len(self.faults) and self.faults[self._fi]["t_ms"] <= self.ms:
                 self._inject(self.faults[self._fi])
                 self._fi += 1
+            while self._ri < len(self._remote) and self._remote[self._ri]["t_ms"] <= self.ms:
+                a = self._remote[self._ri]
+                self._ri += 1
+                self.remote_inbox.append((a["payload"], bool(a.get("allow_start", False))))
+                self.emit("@sim " + json.dumps({"sim": "remote", "t_ms": self.ms,
+                                                "payload": a["payload"]}))
+            if self.remote_inbox:
+                _deliver_remote()
             if self._next_sample <= self.ms:
                 self._sample()
                 self._next_sample += self.sample_ms
@@ -349,6 +389,8 @@ class VirtualBoard:
         for a in sorted(actions, key=lambda a: a["t_ms"]):
             name, hold = ACTIONS[a["do"]]
             t = a["t_ms"]
+            if name == "remote":
+                continue
             if name == "knob":
                 n = a["detents"]
                 for d in range(abs(n)):
