@@ -1,7 +1,9 @@
 """Property-based proof of the safety invariants: a hypothesis state machine drives the
 firmware's App (in-process, on the virtual board; see sim/harness.py) with random user actions,
 settings, plant variations and fault injections at random times, and after every 10 ms tick
-checks the plant's true state against the invariants (a)-(e) listed in sim/harness.Watcher.
+checks the plant's true state against the invariants (a)-(g) listed in sim/harness.Watcher.
+Remote commands (MQTT's command topic, with mqtt.allow_start on and off) are drawn interleaved
+with presses, knob turns and the stop button.
 
 Profiles (host_tests/conftest.py): "ci" (default, a few hundred examples) and "soak"
 (10,000): ./run-tests.sh host_tests/test_safety_props.py --hypothesis-profile=soak
@@ -52,10 +54,23 @@ class BootMachine(RuleBasedStateMachine):
     def wait(self, ms):
         self.b.run(ms)
 
-    @rule(kind=st.sampled_from(["press", "long_press"]))
+    @rule(kind=st.sampled_from(["press", "long_press", "stop_press"]))
     def button(self, kind):
         self.b.press(kind)
         self.b.run(100)
+
+    @rule(detents=st.integers(-8, 8).filter(bool))
+    def knob(self, detents):
+        self.b.turn(detents)
+        self.b.run(400)
+
+    @rule(payload=st.one_of(
+        st.sampled_from(["start", "stop", "pause", "resume", '{"cmd": "resume"}', "{oops"]),
+        st.builds(lambda v: '{"cmd": "set_target", "value": %d}' % v, st.integers(15, 130))),
+        allow_start=st.booleans(), after_ms=st.integers(0, 4000))
+    def remote(self, payload, allow_start, after_ms):
+        self.b.remote(payload, allow_start)
+        self.b.run(after_ms + 10)
 
     @precondition(lambda self: self.faults < 2)
     @rule(fault=FAULT)

@@ -36,7 +36,11 @@ class Watcher:
     (e) the pump never runs with every path closed for more than 200 ms (unless the pump is
         stuck on and the dump stuck shut: closing every chamber then keeps the air off the leg);
     (f) no chamber above the ceiling + 10 mmHg for more than 500 ms, vent path or not (unless
-        its own valve is stuck open or the sensor is broken: nothing can then hold it back)."""
+        its own valve is stuck open or the sensor is broken: nothing can then hold it back);
+    (g) the boot never shows idle with no fault latched while any chamber is at 15 mmHg or more
+        for longer than 5 s (a chamber shut in behind a quiet, "ready" boot)."""
+
+    IDLE_FULL_MS = 5000
 
     def __init__(self, n, ceiling_mmhg, session_limit_ms):
         self.n = n
@@ -47,10 +51,11 @@ class Watcher:
         self.f_failed = [False] * n
         self.above_safe_since = [None] * n
         self.deadhead_since = None
+        self.idle_full_since = None
         self.trip_ms = None
         self.session_start = None
         self.worst = {"above_ceiling_ms": 0, "above_safe_ms": 0, "deadhead_ms": 0,
-                      "vent_after_trip_ms": 0}
+                      "vent_after_trip_ms": 0, "idle_full_ms": 0}
 
     def _fail(self, t, text):
         if len(self.violations) < 20:
@@ -113,6 +118,18 @@ class Watcher:
                 self._fail(t, f"(c) session running {t - self.session_start} ms")
         else:
             self.session_start = None
+        # (g)
+        if not app.seq.active() and not app.sup.tripped() and max(pc) >= L.SAFE_MMHG:
+            if self.idle_full_since is None:
+                self.idle_full_since = t
+            d = t - self.idle_full_since
+            self.worst["idle_full_ms"] = max(self.worst["idle_full_ms"], d)
+            if d > self.IDLE_FULL_MS:
+                self.idle_full_since = t            # report again only after another 5 s
+                self._fail(t, f"(g) idle with no fault for {d} ms while the chambers are at "
+                              f"{[round(x, 1) for x in pc]}")
+        else:
+            self.idle_full_since = None
         # (e)
         isolating = plant.pump_forced is True and plant.dump_forced is True
         closed = plant.pump_running() and not plant.dump_open() and not isolating and \
@@ -163,6 +180,7 @@ class Boot:
         self.app.restore(now)
         self.hw.start_watchdog(L.WDT_TIMEOUT_MS)
         self.control_alive = True
+        self.service_alive = True
         self.loop_alive = True
         self._n = 0
 
@@ -208,8 +226,12 @@ class Boot:
                             self.app.on_exception(None, {"exception": e})   # ...its handler
                     if self._n % 5 == 0:
                         self.app.supervise(now)
-                    if self._n % 10 == 0:
-                        self.app.service(now)
+                    if self._n % 10 == 0 and self.service_alive:
+                        try:
+                            self.app.service(now)
+                        except vboard.InjectedFault as e:
+                            self.service_alive = False      # the service task is dead
+                            self.app.on_exception(None, {"exception": e})
             except vboard.InjectedFault:
                 # the event loop itself died: app.run's finally drives everything safe
                 self.hw.outputs.safe()
