@@ -16,6 +16,8 @@ within its budget and a safe end. Each file's "expect" block says what must happ
              kept off the leg)
   warning    text a firmware warning must contain
   reason     the session's end reason
+  not_cleared  a person's acknowledgement is refused: no "clear" event, the fault stays
+             latched to the end (the last status still shows it)
 """
 import json
 from pathlib import Path
@@ -128,3 +130,6 @@ def test_scenario(path, tmp_path):
         assert worst < exp["chambers_below_mmhg"], worst
     if "reason" in exp:
         assert summary["end_reason"] == exp["reason"], summary
+    if exp.get("not_cleared"):
+        assert _events(records, "clear_refused") and not _events(records, "clear")
+        assert _events(records, "status")[-1]["fault"] in exp["fault"] + ["VENT_FAILED"]
