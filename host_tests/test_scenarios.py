@@ -16,7 +16,8 @@ within its budget and a safe end. Each file's "expect" block says what must happ
              kept off the leg)
   warning    text a firmware warning must contain
   reason     the session's end reason
-  not_cleared  a person's acknowledgement is refused: no "clear" event, the fault stays
+  not_cleared  K: a person's acknowledgement is refused because the check's puff finds chamber
+             K's valve shut: no "clear" event, the refusal names chamber K, the fault stays
              latched to the end (the last status still shows it)
 """
 import json
@@ -131,5 +132,7 @@ def test_scenario(path, tmp_path):
     if "reason" in exp:
         assert summary["end_reason"] == exp["reason"], summary
     if exp.get("not_cleared"):
-        assert _events(records, "clear_refused") and not _events(records, "clear")
+        refused = _events(records, "clear_refused")
+        assert refused and not _events(records, "clear")
+        assert (refused[0]["why"], refused[0]["chamber"]) == ("valve shut", exp["not_cleared"])
         assert _events(records, "status")[-1]["fault"] in exp["fault"] + ["VENT_FAILED"]
