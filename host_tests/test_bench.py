@@ -74,6 +74,9 @@ def test_vent(results):
         assert max(r["p_at_stop_mmhg"]) > 50, r           # the chambers were full
         for t in r["vent_ms"]:
             assert t is not None and 100 < t < 5000, r
+        assert 1400 <= r["press_to_stop_ms"] <= 1700, r   # a long press is a stop 1.5 s on
+    # the first contact stopped the pump (a long press mid-fill), within the debounce + a tick
+    assert 30 <= results["vent"]["contact"]["pump_off_ms"] <= 50, results["vent"]["contact"]
 
 
 def test_accuracy(results):
