@@ -1,8 +1,8 @@
 # The application: thin asyncio tasks around the pure logic.
 #   control task, every TICK_MS: tick() reads the sensor, lets the supervisor and the hazard
 #     monitor check the sample, reads the button, asks the sequencer what to do, drives outputs;
-#   supervisor task, every 50 ms: supervise() checks the control task is alive and the session
-#     keeps its limits, and only then feeds the hardware watchdog;
+#   supervisor task, every 50 ms: supervise() checks every task's heartbeat (control, service,
+#     each network service) and the session's limits, and only then feeds the hardware watchdog;
 #   service task, every 100 ms: service() prints status and writes the fault log (slow flash I/O
 #     kept off the control path: housekeeping.py).
 # What people ask for (button, knob, menu, MQTT) is commands.py; the outputs while a fault is
@@ -27,11 +27,14 @@ from settings import bounds as settings_bounds
 import ui
 import commands
 import housekeeping
+import netguard
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
                                   # maintenance (mpremote, flash.sh), not a stall
+TASK_MARK = "task.dead"           # names the task whose heartbeat stopped: written once by the
+                                  # supervisor as it stops feeding the watchdog, read at boot
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
 NO_AIR_TEXT = ("the pressure did not rise, and a chamber that had air may be out of the "
                "sensor's sight (the pump gave no air, or the chamber was cut off mid-fill): it "
@@ -52,8 +55,11 @@ class App:
         self.settings = settings
         self._emit = emit
         # optional services (e.g. MQTT telemetry): objects with `async def run(self, app)`,
-        # started as their own tasks; nothing here waits for them or depends on them
+        # started as their own tasks; nothing here waits for them or depends on them. One with
+        # `name` and `heartbeat_max_ms` sets `heartbeat_ms = ticks_ms()` at least that often
+        # while it runs, and is watched like the app's own tasks (see supervise)
         self.services = services
+        self._watched = []            # the services whose heartbeats supervise() checks
         self.listeners = []           # callables(record dict), told of every event
         self.log_path = flash_dir + FAULT_LOG
         self.mark_path = flash_dir + SESSION_MARK
@@ -88,7 +94,10 @@ class App:
         self.button = btn.Button()
         now = ticks_ms()
         self.boot_ms = now
-        self.heartbeat_ms = now
+        self.heartbeat_ms = now       # the control task's, every tick
+        self.service_beat_ms = now    # the service task's, every run
+        self._supervised_ms = now     # the supervisor's own last run
+        self._dead = False            # a heartbeat stopped: the watchdog is no longer fed
         self._last_tick_ms = now
         self._last_status_ms = now
         self._alarm_since_ms = now
@@ -131,25 +140,50 @@ class App:
     # --- start-up -------------------------------------------------------------------------
     def restore(self, now_ms):
         """After a reset: an unacknowledged fault stays latched, and an interrupted session is
-        reported, never resumed."""
+        reported, never resumed. A watchdog reset is told apart by the marker left on flash:
+        maintenance at the console (no fault); a task the supervisor found dead (TASK_CRASH,
+        naming the task); a network step that hung (a warning, no fault: netguard records the
+        step, skipped until secrets.json changes); none, a stalled loop (LOOP_STALL).
+        Runs in App.main before any task or service starts, so it reads every marker first
+        (netguard.Guard, made when the network service starts, then sees the record)."""
         last = faultlog.unacknowledged(self.log_path)
+        wdt = self.hw.reset_by_watchdog()
         maintenance = housekeeping.exists(self.flash_dir + MAINTENANCE)
         if maintenance:
             housekeeping.remove(self.flash_dir + MAINTENANCE)
-        if self.hw.reset_by_watchdog() and maintenance:
+        dead = housekeeping.take(self.flash_dir + TASK_MARK)
+        hung = netguard.after_reset(self.flash_dir, wdt)
+        if wdt and maintenance:
             self.event(now_ms, "warning", {"text": "restarted after maintenance at the console "
                                                    "(Ctrl-C): no fault"})
-        elif self.hw.reset_by_watchdog():
+        elif wdt and dead:
+            self.sup.trip(safety.TASK_CRASH, now_ms)
+            self.event(now_ms, "warning", {"text": "restarted by the watchdog: the %s task had "
+                                                   "stopped; the boot is vented and the session "
+                                                   "was not resumed" % dead, "task": dead})
+            self._log_queue.append({"code": "TASK_CRASH", "why": "watchdog reset", "task": dead})
+            return self._cut_short(now_ms)
+        elif wdt and hung:
+            self.event(now_ms, "warning", {"text": "restarted by the watchdog during the "
+                                                   "network's %s step: no fault; %s"
+                                                   % (hung, netguard.ADVICE[hung]),
+                                           "step": hung})
+        elif wdt:
             self.sup.trip(safety.LOOP_STALL, now_ms)
             self.event(now_ms, "warning", {"text": "restarted by the watchdog: the boot is "
                                                    "vented and the session was not resumed"})
             self._log_queue.append({"code": "LOOP_STALL", "why": "watchdog reset"})
-        elif last is not None and last.get("code") in safety.CODES[1:]:
+            return self._cut_short(now_ms)
+        # no new fault: one left unacknowledged stays latched, whatever reset the board
+        if last is not None and last.get("code") in safety.CODES[1:]:
             code = safety.CODES.index(last["code"])
             self.sup.trip(code, now_ms)
             self._fault = code          # already in the log: report it, do not log it again
             self.event(now_ms, "fault", {"code": last["code"], "advice": safety.ADVICE[code],
                                          "restored": True})
+        self._cut_short(now_ms)
+
+    def _cut_short(self, now_ms):
         try:
             open(self.mark_path).close()
             self.event(now_ms, "warning", {"text": "the last session was cut short by a reset "
@@ -375,13 +409,36 @@ class App:
 
     # --- supervision and service ----------------------------------------------------------
     def supervise(self, now_ms):
-        """The independent check, and the only place that feeds the watchdog."""
+        """The independent check, and the only place that feeds the watchdog: only while every
+        task's heartbeat is fresh (control: L.HEARTBEAT_MS, service: L.SERVICE_HEARTBEAT_MS,
+        each watched service: its heartbeat_max_ms) and the session keeps its limits. A stale
+        heartbeat: every output safe, a latched fault (LOOP_STALL for the control task, else
+        TASK_CRASH), the task named on flash for the next boot, and no more feeding: the
+        watchdog resets the board within L.WDT_TIMEOUT_MS."""
+        # the supervisor itself held up too: the whole loop was (a blocking call), not one task
+        held = ticks_diff(now_ms, self._supervised_ms) > L.LOOP_HELD_MS
+        self._supervised_ms = now_ms
         alive = ticks_diff(now_ms, self.heartbeat_ms) <= L.HEARTBEAT_MS
-        if not alive:
+        dead = "" if alive else "control"
+        if not dead and ticks_diff(now_ms, self.service_beat_ms) > L.SERVICE_HEARTBEAT_MS:
+            dead = "service"
+        for svc in self._watched:
+            if not dead and ticks_diff(now_ms, svc.heartbeat_ms) > svc.heartbeat_max_ms:
+                dead = svc.name
+        if dead:
             self.outputs.safe()
             if not self.sup.tripped():
-                self.sup.trip(safety.LOOP_STALL, now_ms)
+                self.sup.trip(safety.LOOP_STALL if not alive else safety.TASK_CRASH, now_ms)
                 self._report_changes(now_ms)
+            if not self._dead:
+                # once, and for good: the marker must match the reset that follows
+                self._dead = True
+                if not held:
+                    housekeeping.put(self.flash_dir + TASK_MARK, dead)
+                    self.event(now_ms, "warning", {"text": "the %s task has stopped: every "
+                                                           "output is safe and the watchdog "
+                                                           "restarts the board" % dead,
+                                                   "task": dead})
         seq = self.seq
         before = self.sup.fault
         if self.sup.check_session(now_ms, seq.active(), self.session_start_ms,
@@ -390,12 +447,14 @@ class App:
             # state every tick (safe, or the valve check's puffs, the retry pulses, isolation);
             # re-driving "safe" here too would cut those short.
             self.outputs.safe()
-        if alive:
+        if not self._dead:
             self.hw.feed_watchdog()
 
     def service(self, now_ms):
-        """Slow work: the status line and flash writes (housekeeping.py)."""
+        """Slow work: the status line and flash writes (housekeeping.py); then the service
+        task's heartbeat."""
         housekeeping.service(self, now_ms)
+        self.service_beat_ms = now_ms
 
     # --- tasks ----------------------------------------------------------------------------
     async def control_task(self):
@@ -430,11 +489,25 @@ class App:
         self.restore(now)
         if self.hw.display_note:
             self.event(now, "warning", {"text": self.hw.display_note})
+        now = ticks_ms()            # every heartbeat from here: restore's flash reads do not count
+        self.heartbeat_ms = now
+        self.service_beat_ms = now
+        self._supervised_ms = now
         asyncio.create_task(self.control_task())
         asyncio.create_task(self.service_task())
         for svc in self.services:
-            asyncio.create_task(svc.run(self))
+            if getattr(svc, "heartbeat_max_ms", 0):
+                svc.heartbeat_ms = now
+                self._watched.append(svc)
+            asyncio.create_task(self._run_service(svc))
         await self.supervisor_task()
+
+    async def _run_service(self, svc):
+        await svc.run(self)
+        # it returned: it ended on purpose (MQTT without umqtt), so it is no longer watched; an
+        # exception instead goes to on_exception, and its heartbeat stops
+        if svc in self._watched:
+            self._watched.remove(svc)
 
 
 def run(cfg, hw, settings, warning=None, services=()):

@@ -18,6 +18,27 @@ def exists(path):
         return False
 
 
+def take(path):
+    """A marker's text, the marker then removed; "" if there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    remove(path)
+    return text
+
+
+def put(path, text):
+    """Write a small marker file. Returns False if the flash refused (the marker is lost)."""
+    try:
+        with open(path, "w") as f:
+            f.write(text)
+        return True
+    except OSError:
+        return False
+
+
 def remove(path):
     import os
     try:

@@ -94,6 +94,14 @@ TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period
 HEARTBEAT_MS = 150            # supervisor trips if the control loop has not ticked this long
                               # (before the watchdog's WDT_TIMEOUT_MS runs out)
+SERVICE_HEARTBEAT_MS = 500    # the service task runs every 100 ms (a flash write of tens of ms
+                              # may delay it): 5 runs missed is dead, not slow; dead to reset
+                              # within this + WDT_TIMEOUT_MS = 0.75 s
+NET_HEARTBEAT_MS = 700        # a network service (MQTT) waits in steps of at most 500 ms and
+                              # beats at each; + a loop held up to HEARTBEAT_MS still passes;
+                              # dead to reset within 0.95 s
+LOOP_HELD_MS = 100            # the supervisor's own runs (every 50 ms) this far apart: the
+                              # whole loop was held up (a stall), no one task is to blame
 MODES = ("wave", "gradient", "boost", "pulse", "warmup", "custom")
 
 

@@ -5,17 +5,25 @@
 #   "tls"  the TLS handshake (each mbedTLS step is one call; the key exchange takes a while on
 #          an ESP32's CPU).
 # So they run only while no session runs (the boot is vented then), and a marker file on flash
-# names the step while it runs. If the step outlasts the hardware watchdog, the board resets with
-# the marker still there (a reset runs no clean-up); the next boot finds it, skips that step for
-# the whole boot and says what to change. An IP address needs no lookup at all.
+# (mqtt.block) names the step while it runs. If the step outlasts the hardware watchdog, the
+# board resets with the marker still there (a reset runs no clean-up). The order at the next boot:
+#   1. App.restore (before any task or service starts) calls after_reset(): after a watchdog
+#      reset the marker's step hung, so it is recorded in mqtt.skip with a fingerprint of
+#      secrets.json, and the reset is reported as a network warning, not a fault;
+#   2. the network service then makes its Guard, which skips the recorded step for as long as
+#      secrets.json is the same (a changed secrets.json clears the record: try again).
+# An IP address needs no lookup at all.
 import os
 
-MARK = "mqtt.block"
+MARK = "mqtt.block"             # the step running now
+SKIP = "mqtt.skip"              # "<step> <fingerprint>": the step that hung with these secrets
+SECRETS = "secrets.json"
 
 ADVICE = {"dns": "looking up the broker's name hung until the watchdog restarted the board: "
-                 "put the broker's IP address in secrets.json (mqtt.host)",
+                 "MQTT stays off until secrets.json changes; put the broker's IP address in "
+                 "secrets.json (mqtt.host)",
           "tls": "the TLS handshake held the board up until the watchdog restarted it: "
-                 "TLS is off until the next restart; use a broker with an ECDSA P-256 "
+                 "MQTT stays off until secrets.json changes; use a broker with an ECDSA P-256 "
                  "certificate, or plain MQTT on a trusted network"}
 
 
@@ -29,18 +37,70 @@ def is_ip(host):
     return True
 
 
-class Guard:
-    def __init__(self, flash_dir=""):
-        self.path = flash_dir + MARK
-        self.hung = self._take()       # the step that hung before the last reset, or ""
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
-    def _take(self):
-        try:
-            with open(self.path) as f:
-                step = f.read()
-        except OSError:
-            return ""
-        self.end()
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def fingerprint(flash_dir=""):
+    """SHA-256 of secrets.json as 64 hex digits; "" if it cannot be read."""
+    import hashlib
+    import binascii
+    try:
+        with open(flash_dir + SECRETS, "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    return binascii.hexlify(hashlib.sha256(data).digest()).decode()
+
+
+def after_reset(flash_dir, by_watchdog):
+    """At boot, before any Guard is made (App.restore): take the marker a reset left behind.
+    After a watchdog reset its step hung: it is recorded, to be skipped until secrets.json
+    changes. Returns that step, or "" (no marker, or a reset of another cause: a power cut in
+    the middle of a step proves no hang). A flash error only loses the record."""
+    step = _read(flash_dir + MARK)
+    if not step:
+        return ""
+    _remove(flash_dir + MARK)
+    if not by_watchdog or step not in ADVICE:
+        return ""
+    try:
+        with open(flash_dir + SKIP, "w") as f:
+            f.write(step + " " + fingerprint(flash_dir))
+    except OSError:
+        pass
+    return step
+
+
+class Guard:
+    """The marker around a step that may block, and the step not to run at all. Made by the
+    network service when it starts, after App.restore has called after_reset()."""
+
+    def __init__(self, flash_dir=""):
+        self.flash_dir = flash_dir
+        self.path = flash_dir + MARK
+        self.hung = self._skipped()    # the step that hung with these secrets, or ""
+
+    def _skipped(self):
+        parts = _read(self.flash_dir + SKIP).split(" ")
+        if parts[0] in ADVICE and len(parts) == 2 and parts[1] == fingerprint(self.flash_dir):
+            return parts[0]
+        if parts[0]:
+            _remove(self.flash_dir + SKIP)      # secrets.json changed (or a damaged record)
+        # a marker nobody took (a Guard made before App.restore, which is not the firmware's
+        # order): its step may have hung, so skip it for this boot; restore decides the rest
+        step = _read(self.path)
         return step if step in ADVICE else ""
 
     def begin(self, step):
@@ -49,7 +109,4 @@ class Guard:
 
     def end(self):
         """Not in a `finally`: a reset must leave the marker behind, as on the device."""
-        try:
-            os.remove(self.path)
-        except OSError:
-            pass
+        _remove(self.path)

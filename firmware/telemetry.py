@@ -21,6 +21,7 @@ import remote
 from mqttlink import Link, LinkError, Pending, SocketModule, der
 from netguard import Guard, ADVICE, is_ip
 from wifi import Wifi, Backoff
+from limits import NET_HEARTBEAT_MS
 
 STEP_MS = 20                  # the service loop period while connected
 CONNECT_TIMEOUT_MS = 5000     # TCP connect
@@ -38,6 +39,11 @@ _DIRTY = ("phase", "start", "stop", "end", "fault", "target", "pause", "resume",
 
 
 class Telemetry:
+    # watched by App.supervise: heartbeat_ms is set at every wait step (_sleep), at most every
+    # IDLE_POLL_MS; none for heartbeat_max_ms and the board is reset
+    name = "telemetry"
+    heartbeat_max_ms = NET_HEARTBEAT_MS
+
     def __init__(self, conf, wlan, flash_dir="", model=""):
         self.conf = conf["mqtt"]
         self.wifi_conf = conf["wifi"]
@@ -64,6 +70,7 @@ class Telemetry:
         self._pong_due = False
         self._ping_ms = ticks_ms()
         self.status = "off"
+        self.heartbeat_ms = ticks_ms()
 
     # --- events from the app (called on the control path: keep it tiny) ------------------------
     def on_event(self, rec):
@@ -100,7 +107,20 @@ class Telemetry:
             except Exception as e:  # telemetry must never take the boot down: report, retry
                 self._note("down", str(e) or repr(e))
             self._close()
-            await asyncio.sleep_ms(self.backoff.take())
+            await self._sleep(self.backoff.take())
+
+    def _beat(self):
+        self.heartbeat_ms = ticks_ms()
+
+    async def _sleep(self, ms):
+        """Every wait of this task: asyncio sleeps of at most IDLE_POLL_MS, the heartbeat
+        beaten before and after each (App.supervise watches it)."""
+        while ms > 0:
+            self.heartbeat_ms = ticks_ms()
+            step = ms if ms < IDLE_POLL_MS else IDLE_POLL_MS
+            await asyncio.sleep_ms(step)
+            ms -= step
+        self.heartbeat_ms = ticks_ms()
 
     def _note(self, status, why=None):
         """A change of the connection's state, as a "network" event (console and MQTT)."""
@@ -125,7 +145,7 @@ class Telemetry:
             self.topics = M.Topics(m["topic"] or "boot/" + self.node_id, m["discovery_prefix"])
         if not self.wifi.connected():
             self._note("joining")
-            if not await self.wifi.up(self._idle):
+            if not await self.wifi.up(self._idle, self._beat):
                 self._note("wifi_down", self.wifi.why)
                 return                            # run() backs off
             self._note("wifi_up")
@@ -158,9 +178,9 @@ class Telemetry:
         reset, otherwise once no session runs."""
         if self.guard.hung == step:
             while True:
-                await asyncio.sleep_ms(3600000)
+                await self._sleep(3600000)
         while not self._idle():
-            await asyncio.sleep_ms(IDLE_POLL_MS)
+            await self._sleep(IDLE_POLL_MS)
 
     def _client(self, link):
         from umqtt.simple import MQTTClient
@@ -192,7 +212,7 @@ class Telemetry:
         while not ready():
             if ticks_diff(ticks_ms(), t0) >= timeout_ms:
                 raise LinkError("%s: no answer within %d ms" % (what, timeout_ms))
-            await asyncio.sleep_ms(STEP_MS)
+            await self._sleep(STEP_MS)
 
     # --- the name lookup, once ------------------------------------------------------------
     async def _resolve(self):
@@ -232,7 +252,7 @@ class Telemetry:
             if ticks_diff(ticks_ms(), t0) >= REPLY_TIMEOUT_MS:
                 raise LinkError("the broker accepted the connection but did not answer within "
                                 "%d ms" % REPLY_TIMEOUT_MS)
-            await asyncio.sleep_ms(STEP_MS)
+            await self._sleep(STEP_MS)
         first, head, size = pk
         body = link.take(head + size)[head:]
         if first != 0x20 or size != 2:
@@ -285,7 +305,7 @@ class Telemetry:
                 self._ping_ms = now
             self._publish_some(client, link, now)
             link.pump()
-            await asyncio.sleep_ms(STEP_MS)
+            await self._sleep(STEP_MS)
 
     def _dispatch(self, client, link, pk):
         first, head, size = pk

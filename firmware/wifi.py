@@ -39,19 +39,23 @@ class Wifi:
     def connected(self):
         return self.wlan.isconnected()
 
-    async def up(self, may_block):
+    async def up(self, may_block, beat=None):
         """Join if needed. Returns True when connected, False when the join failed (self.why
         says why; the caller backs off). may_block(): True when a call of unknown length is
-        acceptable now."""
+        acceptable now. beat(): called at every wait step (the caller's heartbeat)."""
         if self.wlan.isconnected():
             return True
         if not self.wlan.active():
             while not may_block():
+                if beat is not None:
+                    beat()
                 await asyncio.sleep_ms(POLL_MS)
             self.wlan.active(True)
         self.wlan.connect(self.ssid, self.password)
         t0 = ticks_ms()
         while ticks_diff(ticks_ms(), t0) < JOIN_TIMEOUT_MS:
+            if beat is not None:
+                beat()
             await asyncio.sleep_ms(POLL_MS)
             if self.wlan.isconnected():
                 return True

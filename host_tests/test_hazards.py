@@ -470,3 +470,129 @@ def test_soak_finding_a_sensor_reading_far_below_zero_cannot_verify_a_vent():
     _soak_teardown(b)
     assert "VENT_FAILED" in fault_codes(b), fault_codes(b)
     assert not b.watch.violations, b.watch.violations
+
+
+# --- every task is supervised (issue 11, part 4) ----------------------------------------------
+
+def _run_until_reset(b, limit_ms=3000):
+    t0 = b.t_ms
+    while b.resets == 0 and b.t_ms - t0 < limit_ms:
+        b.run(10)
+    return b.t_ms - t0
+
+
+def test_a_dead_service_task_resets_the_board_and_the_next_boot_names_it(tmp_path):
+    """The service task raises (a MemoryError while it rewrites a log): TASK_CRASH at once,
+    and, since nothing else would write the fault log, keep the session marker or draw the
+    display, its heartbeat stops, the watchdog is no longer fed and the board resets within
+    1 s. The boot after it is vented, says which task, and keeps TASK_CRASH latched."""
+    b = Boot(settings={"minutes": 2, "fit_check": False}, flash_dir=str(tmp_path))
+    b.press("start")
+    b.run(7000)
+    b.inject({"fault": "service_crash"})
+    took_ms = _run_until_reset(b)
+    print(f"\nservice task dead to watchdog reset: {took_ms} ms")
+    assert b.resets == 1 and took_ms <= 1000
+    assert fault_codes(b)[0] == "TASK_CRASH"
+    stopped = [r for r in events(b, "warning") if r.get("task") == "service"]
+    assert len(stopped) == 2 and "restarted by the watchdog" in stopped[1]["text"]
+    assert b.app.sup.fault == safety.TASK_CRASH
+    assert not (tmp_path / "task.dead").exists()            # read once, by the boot after it
+    b.run(3000)
+    assert not b.app.seq.active() and max(b.vb.plant.p_chambers) < L.SAFE_MMHG
+    assert not b.watch.violations, b.watch.violations
+    log = [json.loads(x) for x in (tmp_path / "faults.log").read_text().splitlines()]
+    assert {"code": "TASK_CRASH", "why": "watchdog reset", "task": "service"} in log
+
+
+def test_a_network_service_that_stops_beating_resets_the_board_and_is_named():
+    """A watched service (as App.main registers MQTT telemetry) beats at least every
+    NET_HEARTBEAT_MS while it lives; when it stops, the board resets within 1 s."""
+    b = Boot(settings={"minutes": 2})
+
+    class Service:
+        name = "telemetry"
+        heartbeat_max_ms = L.NET_HEARTBEAT_MS
+        heartbeat_ms = b.vb.ticks_ms()
+    svc = Service()
+    b.app._watched.append(svc)
+    for _ in range(20):                     # beating every 500 ms: nothing happens
+        svc.heartbeat_ms = b.vb.ticks_ms()
+        b.run(500)
+    assert b.resets == 0 and not fault_codes(b)
+    took_ms = _run_until_reset(b)           # its last beat was 500 ms ago
+    assert b.resets == 1 and took_ms + 500 <= 1000
+    assert b.app.sup.fault == safety.TASK_CRASH
+    assert any(r.get("task") == "telemetry" and "restarted" in r["text"]
+               for r in events(b, "warning"))
+
+
+def test_a_stalled_loop_is_still_a_loop_stall_not_a_task():
+    """The whole loop held up (a blocking call): the supervisor itself did not run either, so
+    no task is named and the boot after the reset says LOOP_STALL, as before."""
+    b = Boot(settings={"minutes": 2, "fit_check": False})
+    b.press("start")
+    b.run(7000)
+    b.inject({"fault": "loop_stall", "ms": 1000})
+    _run_until_reset(b)
+    assert b.resets == 1 and b.app.sup.fault == safety.LOOP_STALL
+    assert not [r for r in events(b, "warning") if "task" in r]
+
+
+# --- a reset the network caused is not a stalled loop (issue 11, part 5) ---------------------
+
+def _hang_network_step(b, step):
+    """The step begins under netguard's marker and holds the whole board (a lookup that never
+    returns): nothing runs, the watchdog is not fed."""
+    import netguard
+    netguard.Guard(b.flash).begin(step)
+    b.loop_alive = False
+    _run_until_reset(b)
+    assert b.resets == 1
+
+
+def test_a_watchdog_reset_in_a_hung_network_step_is_a_warning_and_the_step_stays_skipped(
+        tmp_path):
+    import alarm
+    import netguard
+    secrets = tmp_path / "secrets.json"
+    secrets.write_text('{"mqtt": {"host": "broker.lan"}}')
+    b = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    b.run(2000)
+    _hang_network_step(b, "dns")
+    b.run(3000)
+    assert not b.app.sup.tripped() and not fault_codes(b)
+    assert b.app._alarm_state == alarm.IDLE                 # no alarm
+    warn = [r for r in events(b, "warning") if r.get("step") == "dns"]
+    assert len(warn) == 1 and netguard.ADVICE["dns"] in warn[0]["text"]
+    assert not (tmp_path / "mqtt.block").exists()
+    assert not (tmp_path / "faults.log").exists()
+    assert netguard.Guard(b.flash).hung == "dns"            # this boot's network service
+    b2 = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))    # a power cycle later
+    assert not b2.app.sup.tripped()
+    assert netguard.Guard(b2.flash).hung == "dns"           # same secrets.json: still skipped
+    secrets.write_text('{"mqtt": {"host": "192.168.1.10"}}')
+    assert netguard.Guard(b2.flash).hung == ""              # changed: the step runs again
+    assert not (tmp_path / "mqtt.skip").exists()
+
+
+def test_a_hung_network_step_keeps_an_unacknowledged_fault_latched(tmp_path):
+    """The steps run while no session runs, which includes a latched fault: the reset they
+    cause must not clear it."""
+    b = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    b.run(1000)
+    b.inject({"fault": "sensor_open"})
+    b.run(1000)
+    assert b.app.sup.fault == safety.SENSOR_RANGE
+    _hang_network_step(b, "tls")
+    assert b.app.sup.fault == safety.SENSOR_RANGE
+    assert any(r.get("step") == "tls" for r in events(b, "warning"))
+
+
+def test_a_watchdog_reset_without_the_network_marker_is_a_loop_stall(tmp_path):
+    b = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    b.run(1000)
+    b.loop_alive = False
+    _run_until_reset(b)
+    assert b.resets == 1 and b.app.sup.fault == safety.LOOP_STALL
+    assert not (tmp_path / "mqtt.skip").exists()

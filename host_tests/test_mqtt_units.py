@@ -355,18 +355,31 @@ def test_umqtt_runs_on_the_link_without_ever_blocking(mp_umqtt):
 
 GUARD = """
 import json, netguard
+def save(name, text):
+    with open(name, "w") as f:
+        f.write(text)
+save("secrets.json", '{"mqtt": {"host": "broker.lan"}}')
 g = netguard.Guard("")
 out = [g.hung]
 g.begin("dns")          # ... and the board resets here: no end()
-g2 = netguard.Guard("")
-out.append(g2.hung)
-out.append(netguard.Guard("").hung)     # the marker is taken once
+out.append(netguard.Guard("").hung)             # made before restore: skipped this boot
+out.append(netguard.after_reset("", True))      # restore, after a watchdog reset: recorded
+out.append(netguard.Guard("").hung)             # every later boot with the same secrets
+out.append(netguard.Guard("").hung)
+save("secrets.json", '{"mqtt": {"host": "10.0.0.2"}}')
+out.append(netguard.Guard("").hung)             # secrets.json changed: the step runs again
+out.append(netguard.Guard("").hung)
+g.begin("tls")
+out.append(netguard.after_reset("", False))     # a power cut mid-step proves no hang
+out.append(netguard.Guard("").hung)
+out.append(netguard.after_reset("", True))      # nothing left behind
 out.append([netguard.is_ip(h) for h in ("192.168.1.10", "broker.lan", "1.2.3", "1.2.3.999")])
 print(json.dumps(out))
 """
 
 
-def test_a_step_that_hung_until_the_watchdog_is_remembered_once(micropython, tmp_path,
-                                                                   monkeypatch):
+def test_a_step_that_hung_until_the_watchdog_is_skipped_until_the_secrets_change(
+        micropython, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert both(micropython, GUARD) == ["", "dns", "", [True, False, False, False]]
+    assert both(micropython, GUARD) == ["", "dns", "dns", "dns", "dns", "", "", "", "", "",
+                                        [True, False, False, False]]

@@ -39,6 +39,7 @@ FAULTS = {
     "no_garment": ("chamber",),     # the chamber is not around a leg (fit check)
     "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
     "task_crash": (),               # the next sensor read raises inside the control task
+    "service_crash": (),            # the service task raises at its next run
     "loop_crash": (),               # the event loop itself raises
     "brownout": (),                 # the chip resets now
     "monitor_off": (),              # a firmware bug: the hazard monitor reports nothing from now

@@ -45,7 +45,7 @@ class BoardReset(SystemExit):
 
 
 class InjectedFault(RuntimeError):
-    """Raised into the firmware by the task_crash and loop_crash faults."""
+    """Raised into the firmware by the task_crash, service_crash and loop_crash faults."""
 
 
 def _deliver_remote():
@@ -87,6 +87,27 @@ def _silence_monitor():
         return real(self, *args)
     monitor.Monitor.check = check
     monitor.Monitor._sim_patched = True
+
+
+def _break_service():
+    """The service_crash fault: a firmware bug that makes the service task raise at its next
+    run (as a MemoryError while it rewrites the usage log would). App.service calls
+    housekeeping.service; that function is patched once, and the patch asks the current board,
+    so other boards in the same process are not affected."""
+    import housekeeping
+    import simctx
+    if getattr(housekeeping, "_sim_patched", False):
+        return
+    real = housekeeping.service
+
+    def service(app, now_ms):
+        board = simctx.board
+        if board is not None and board._crash == "service_crash":
+            board._crash = None
+            raise InjectedFault("injected fault: the service task crashed")
+        return real(app, now_ms)
+    housekeeping.service = service
+    housekeeping._sim_patched = True
 
 
 class VirtualBoard:
@@ -436,6 +457,9 @@ class VirtualBoard:
             self._stall_ms = f["ms"]
         elif kind in ("task_crash", "loop_crash"):
             self._crash = kind
+        elif kind == "service_crash":
+            self._crash = kind
+            _break_service()
         elif kind == "brownout":
             self._reset_at = self.ms
         elif kind == "monitor_off":
