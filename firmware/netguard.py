@@ -14,6 +14,7 @@
 #      secrets.json is the same (a changed secrets.json clears the record: try again).
 # An IP address needs no lookup at all.
 import os
+from time import ticks_ms, ticks_diff
 
 MARK = "mqtt.block"             # the step running now
 SKIP = "mqtt.skip"              # "<step> <fingerprint>": the step that hung with these secrets
@@ -91,6 +92,9 @@ class Guard:
         self.flash_dir = flash_dir
         self.path = flash_dir + MARK
         self.hung = self._skipped()    # the step that hung with these secrets, or ""
+        self.step = ""                 # the step under way now, or ""
+        self._ended_ms = 0
+        self._ended = ""               # the step that ended last (until held_loop has aged it)
 
     def _skipped(self):
         parts = _read(self.flash_dir + SKIP).split(" ")
@@ -106,7 +110,23 @@ class Guard:
     def begin(self, step):
         with open(self.path, "w") as f:
             f.write(step)
+        self.step = step
 
     def end(self):
         """Not in a `finally`: a reset must leave the marker behind, as on the device."""
         _remove(self.path)
+        if self.step:
+            self._ended = self.step
+            self._ended_ms = ticks_ms()
+        self.step = ""
+
+    def held_loop(self, now_ms, window_ms):
+        """The step that may have held the whole loop up just now: one under way, or one that
+        ended within window_ms; else "". (App.supervise: a loop held while idle by the
+        network's own blocking step is the network's, not a stalled control task.)"""
+        if self.step:
+            return self.step
+        if self._ended and ticks_diff(now_ms, self._ended_ms) <= window_ms:
+            return self._ended
+        self._ended = ""                # aged: never compared again (ticks wrap)
+        return ""

@@ -112,6 +112,10 @@ class Telemetry:
     def _beat(self):
         self.heartbeat_ms = ticks_ms()
 
+    def holding_step(self, now_ms, window_ms):
+        """The guarded blocking step (netguard) under way or just ended, or "" (App.supervise)."""
+        return self.guard.held_loop(now_ms, window_ms) if self.guard is not None else ""
+
     async def _sleep(self, ms):
         """Every wait of this task: asyncio sleeps of at most IDLE_POLL_MS, the heartbeat
         beaten before and after each (App.supervise watches it)."""

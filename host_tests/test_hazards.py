@@ -599,3 +599,49 @@ def test_a_watchdog_reset_without_the_network_marker_is_a_loop_stall(tmp_path):
     _run_until_reset(b)
     assert b.resets == 1 and b.app.sup.fault == safety.LOOP_STALL
     assert not (tmp_path / "mqtt.skip").exists()
+
+
+def _telemetry_with_guard(b):
+    """The real MQTT service object (not running: no broker here), watched as App.main watches
+    it, with its real netguard.Guard on the boot's flash."""
+    import netconf
+    import netguard
+    import telemetry
+    conf = netconf.validate({"wifi": {"ssid": "home"}, "mqtt": {"host": "192.0.2.1"}})
+    svc = telemetry.Telemetry(conf, None, flash_dir=b.flash)
+    svc.guard = netguard.Guard(b.flash)
+    svc.heartbeat_ms = b.vb.ticks_ms()
+    b.app._watched.append(svc)
+    return svc
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_a_loop_held_briefly_by_the_networks_own_step_while_idle_is_no_fault(guarded):
+    """A guarded network step (a TLS handshake on a slow module) holds the whole loop 160 ms
+    while idle, under the watchdog's 250 ms, and the supervisor runs first after it: the
+    network's, a warning and no fault. The same hold with no network step under way is a
+    stalled loop (LOOP_STALL)."""
+    b = Boot(settings={"minutes": 2})
+    svc = _telemetry_with_guard(b)
+    for _ in range(2):                      # it beats every 500 ms, as its _sleep does
+        svc.heartbeat_ms = b.vb.ticks_ms()
+        b.run(500)
+    svc.heartbeat_ms = b.vb.ticks_ms()
+    if guarded:
+        svc.guard.begin("tls")
+    # the step's blocking call holds the whole loop 160 ms (with the last feed, under the
+    # watchdog's 250 ms); then the supervisor happens to run before the control task
+    b.vb.advance(160)
+    b.app.supervise(b.vb.ticks_ms())
+    b.run(100)
+    svc.heartbeat_ms = b.vb.ticks_ms()
+    if guarded:
+        svc.guard.end()
+    for _ in range(6):
+        svc.heartbeat_ms = b.vb.ticks_ms()
+        b.run(500)
+    if guarded:
+        assert b.resets == 0 and not fault_codes(b) and not b.app.sup.tripped()
+        assert [r["step"] for r in events(b, "warning") if "step" in r] == ["tls"]
+    else:
+        assert "LOOP_STALL" in fault_codes(b) or b.app.sup.fault == safety.LOOP_STALL
