@@ -19,7 +19,7 @@ CHAMBERS = 4
 FAULT = st.one_of(
     st.sampled_from([{"fault": f} for f in (
         "pump_stuck_on", "pump_dead", "dump_stuck_closed", "sensor_open", "sensor_short",
-        "sensor_frozen", "task_crash", "loop_crash", "brownout")]),
+        "sensor_frozen", "task_crash", "service_crash", "loop_crash", "brownout")]),
     st.builds(lambda f, c: {"fault": f, "chamber": c},
               st.sampled_from(["valve_stuck_closed", "valve_stuck_open", "hose_disconnect"]),
               st.integers(1, CHAMBERS)),
