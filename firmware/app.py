@@ -275,7 +275,8 @@ class App:
             mon.chamber = chamber
             self._no_rise(now_ms)
             return
-        if phase == sq.ZERO and seq.phase != sq.ZERO:
+        if phase == sq.ZERO and (seq.phase == sq.FILL or seq.phase == sq.FIT):
+            # the zero phase ran its course (a stop during it takes no zero at all)
             if not self.sensor.zero_commit():
                 sup.trip(safety.ZERO_OFFSET, now_ms)
                 return

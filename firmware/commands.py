@@ -37,6 +37,12 @@ def on_input(app, now_ms, ev, detents, stop, contact=False):
         command(app, now_ms, "set_target", u.value)
     elif action == ui.SAVE:
         apply_settings(app, now_ms, u.settings(target))
+    elif action == ui.MENU_CLOSED:
+        app.event(now_ms, "menu", {"closed": "stop button: nothing saved"})
+    elif action == ui.OPEN_MENU:
+        u.load(app.settings)
+        app.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
+                                    "mode": u.mode, "enabled": u.enabled})
     elif u.menu:
         app.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
                                     "mode": u.mode, "enabled": u.enabled})
@@ -94,15 +100,29 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL):
             seq.stop(now_ms)
         return None
     if name == "pause":
-        if seq.active() and not seq.ending() and seq.phase not in (sq.ZERO, sq.PAUSED):
-            g.calm_down(now_ms)
-            seq.pause(now_ms)
-            app.sup.begin_vent(now_ms)
-            app.event(now_ms, "pause", {"source": gate.SOURCES[source]})
+        if app.sup.tripped():
+            return "a fault is latched: the boot is already vented"
+        if not seq.active() or seq.ending():
+            return "not running"
+        if seq.phase == sq.PAUSED:
+            return "already paused"
+        g.calm_down(now_ms)
+        if seq.phase == sq.ZERO:
+            # the start-up vent has no zero to keep yet, nor a wave to resume: a pause this
+            # early ends the session, before anything inflates
+            seq.stop(now_ms)
+            app.event(now_ms, "pause", {"source": gate.SOURCES[source],
+                                        "text": "paused in the start-up vent: the session "
+                                                "is stopped; start again when ready"})
             return None
-        return "not running"
+        seq.pause(now_ms)
+        app.sup.begin_vent(now_ms)
+        app.event(now_ms, "pause", {"source": gate.SOURCES[source]})
+        return None
     if name == "clear":
         return _clear(app, now_ms)
+    if app.sup.tripped():
+        return LATCHED_TEXT
     raises = False
     if name == "set_target":
         lo, hi = settings_bounds("pressure_mmhg", app.cfg)
@@ -113,14 +133,13 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL):
         return "unknown command"
     why = g.why_not(now_ms, name, source, raises)
     if why is not None:
-        app.event(now_ms, "refused", {"cmd": name, "why": why, "source": gate.SOURCES[source]})
+        if source == gate.LOCAL:    # (a remote one is answered with an "error" event)
+            app.event(now_ms, "refused", {"cmd": name, "why": why})
         return why
     if name == "set_target":
         seq.set_target(value * 10)              # the next fill uses it
         app.event(now_ms, "target", {"target_mmhg": value, "source": gate.SOURCES[source]})
         return None
-    if app.sup.tripped():
-        return "a fault is latched: acknowledge it first"
     if name == "resume":
         if seq.phase != sq.PAUSED:
             return "not paused"
@@ -152,11 +171,23 @@ def _clear(app, now_ms):
     if app.trip.ack_running():
         return "checking the chambers"
     if not sup.may_clear(app.sensor.p_dmmhg, app.sensor.bad_run):
-        app.event(now_ms, "clear_refused", {"why": "not verified vented yet"})
-        return "not verified vented yet"
-    app.trip.begin_ack(now_ms, app.sensor.p_dmmhg, app.seq.enabled_mask)
-    app.event(now_ms, "clear_check", {"chambers": app.seq.enabled_mask})
+        app.event(now_ms, "clear_refused", {"why": "not verified vented", "advice": NOT_VENTED})
+        return "not verified vented"
+    mask = app.seq.enabled_mask
+    app.trip.begin_ack(now_ms, app.sensor.p_dmmhg, mask)
+    chambers = []
+    for k in range(app.seq.chambers):
+        if mask & (1 << k):
+            chambers.append(k + 1)
+    app.event(now_ms, "clear_check", {"chambers": chambers})
     return None
+
+
+NOT_VENTED = ("the boot does not read vented (a sensor out of range or frozen, a manifold "
+              "still under pressure, or isolation): make sure every chamber is soft (open the "
+              "hoses by hand), check the sensor and the dump valve, then hold the button again")
+LATCHED_TEXT = ("a fault is latched: nothing but stop until someone acknowledges it with a "
+                "long press on the boot")
 
 
 ACK_ADVICE = {
@@ -166,8 +197,8 @@ ACK_ADVICE = {
     ACK_NO_AIR: "the check's puff into chamber %d did not reach the sensor (a dead pump, a "
                 "sensor that cannot see): no chamber can be proven empty. Make sure every "
                 "chamber is soft (open the hoses by hand), then check the pump and the sensor",
-    ACK_CANCELLED: "the check was stopped before it finished (a press, the stop button, or the "
-                   "sensor) at chamber %d: hold the button again to retry",
+    ACK_CANCELLED: "the check was stopped at chamber %d before it finished (a press, the stop "
+                   "button, or the sensor): hold the button again to retry",
 }
 
 

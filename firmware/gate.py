@@ -19,7 +19,8 @@ LOCAL = 0               # the button, the knob, the menu, the stop button
 REMOTE = 1              # MQTT (telemetry.py)
 SOURCES = ("local", "remote")
 
-QUIET_TEXT = "refused: nothing may inflate within 3 s of a stop, pause or fault; try again"
+QUIET_TEXT = ("nothing may inflate within 3 s of a stop, pause, fault or acknowledgement: "
+              "wait 3 s and try again")
 REMOTE_TEXT = ("start and resume over MQTT are off (set mqtt.allow_start in secrets.json to "
                "allow them)")
 

@@ -23,7 +23,7 @@ MAX_COMMAND_BYTES = 256
 COMMANDS = ("stop", "pause", "resume", "set_target", "start")
 # the app's events worth telling a dashboard about (phase and status are in the state already)
 FORWARD = ("start", "stop", "end", "fault", "pause", "resume", "target", "clear",
-           "clear_refused", "warning", "crash", "settings", "network", "command", "error")
+           "clear_check", "clear_refused", "refused", "warning", "crash", "settings", "network", "command", "error")
 # fields of the state whose change is published at once (the pressure and the time left are
 # published once a second)
 DISCRETE = ("phase", "chamber", "target_mmhg", "fault")
@@ -184,9 +184,10 @@ def _entities(topics, target_lo, target_hi, phases, allow_start):
                                     "icon": "mdi:stop-circle"}),
         ("button", "pause", "Pause", {"command_topic": cmd, "payload_press": "pause",
                                       "icon": "mdi:pause-circle"}),
+        # start and resume (it refills the legs as a start does) are listed only when allowed;
+        # otherwise their configs are removed (empty payload)
         ("button", "resume", "Resume", {"command_topic": cmd, "payload_press": "resume",
-                                        "icon": "mdi:play-circle"}),
-        # start is listed only when allowed; otherwise its config is removed (empty payload)
+                                        "icon": "mdi:play-circle"} if allow_start else None),
         ("button", "start", "Start", {"command_topic": cmd, "payload_press": "start",
                                       "icon": "mdi:play"} if allow_start else None),
     ]

@@ -14,7 +14,7 @@
 #      secrets.json is the same (a changed secrets.json clears the record: try again).
 # An IP address needs no lookup at all.
 import os
-from time import ticks_ms, ticks_diff
+from time import ticks_diff
 
 MARK = "mqtt.block"             # the step running now
 SKIP = "mqtt.skip"              # "<step> <fingerprint>": the step that hung with these secrets
@@ -93,7 +93,7 @@ class Guard:
         self.path = flash_dir + MARK
         self.hung = self._skipped()    # the step that hung with these secrets, or ""
         self.step = ""                 # the step under way now, or ""
-        self._ended_ms = 0
+        self._ended_ms = 0             # (meaningful only while _ended is set)
         self._ended = ""               # the step that ended last (until held_loop has aged it)
 
     def _skipped(self):
@@ -112,12 +112,13 @@ class Guard:
             f.write(step)
         self.step = step
 
-    def end(self):
-        """Not in a `finally`: a reset must leave the marker behind, as on the device."""
+    def end(self, now_ms):
+        """The step is over (now_ms: ticks_ms). Not in a `finally`: a reset must leave the
+        marker behind, as on the device."""
         _remove(self.path)
         if self.step:
             self._ended = self.step
-            self._ended_ms = ticks_ms()
+            self._ended_ms = now_ms
         self.step = ""
 
     def held_loop(self, now_ms, window_ms):

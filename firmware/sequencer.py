@@ -360,6 +360,8 @@ class WaveSequencer:
             self.chamber = 0
         if phase != CHECK:
             self.checking = 0
+        if phase != ZERO:
+            self.want_zero = False      # a stop in the zero phase takes no zero
         self.sealing = False
 
     def _start_cycle(self, now_ms):

@@ -170,9 +170,9 @@ class Telemetry:
             client = self._client(link)
             await self._handshake(client, link)
         except Exception:
-            self.guard.end()
+            self.guard.end(ticks_ms())
             raise
-        self.guard.end()
+        self.guard.end(ticks_ms())
         self.backoff.reset()
         self._note("connected")
         await self._serve(client, link)
@@ -233,7 +233,7 @@ class Telemetry:
         except (OSError, IndexError) as e:
             self._note("down", "cannot look up %s: %s" % (host, e))
         if named:
-            self.guard.end()
+            self.guard.end(ticks_ms())
         return self.addr
 
     # --- connecting -----------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class TripResponse:
 
     def cancel_ack(self):
         if self._ack == ACK_RUNNING:
-            self._ack = ACK_CANCELLED
+            self._ack_end(ACK_CANCELLED)
 
     def take_ack(self):
         """The check's result once it has one (then ACK_NONE again), else ACK_NONE."""

@@ -20,6 +20,8 @@ RESUME = 4
 CLEAR = 5
 SET_TARGET = 6        # value: the new target, mmHg
 SAVE = 7              # the menu was left with a long press: store the settings
+OPEN_MENU = 8         # the menu opened: load() the stored settings into it
+MENU_CLOSED = 9       # the menu was left with the stop button: nothing saved
 
 MENU_ITEMS = ("minutes", "mode")   # then one "chamber N" item per chamber
 TARGET_STEP_MMHG = 5
@@ -64,8 +66,11 @@ class UI:
         """contact: the button's first debounced contact this tick; target_mmhg: the target in
         force (the knob moves it from there, whoever set it last)."""
         if stop_pressed:
+            was_menu = self.menu
             self.menu = False
-            return STOP if active else NONE
+            if active:
+                return STOP
+            return MENU_CLOSED if was_menu else NONE
         if tripped:
             self.menu = False
             self._contact_paused = False
@@ -97,7 +102,7 @@ class UI:
             self.menu = True
             self.item = 0
             self._menu_ms = now_ms
-            return NONE
+            return OPEN_MENU
         if ev == btn.PRESS:
             return START
         if detents:
@@ -139,6 +144,12 @@ class UI:
                     self.enabled.append(k)
                     self.enabled.sort()
         return NONE
+
+    def load(self, settings):
+        """The menu shows what is stored (edits left unsaved last time are gone)."""
+        self.minutes = settings["minutes"]
+        self.mode = settings["mode"]
+        self.enabled = list(settings["enabled"])
 
     def settings_value(self):
         """The value of the menu item shown."""

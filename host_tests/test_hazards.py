@@ -636,7 +636,7 @@ def test_a_loop_held_briefly_by_the_networks_own_step_while_idle_is_no_fault(gua
     b.run(100)
     svc.heartbeat_ms = b.vb.ticks_ms()
     if guarded:
-        svc.guard.end()
+        svc.guard.end(b.vb.ticks_ms())
     for _ in range(6):
         svc.heartbeat_ms = b.vb.ticks_ms()
         b.run(500)

@@ -194,6 +194,7 @@ def test_discovery_follows_home_assistants_schema():
     assert kinds["binary_sensor"] == ["alarm"]
     by_obj = {t.split("/")[3]: c for t, c in configs}
     assert by_obj["start"] is None              # not allowed: its config is removed
+    assert by_obj["resume"] is None             # (a resume refills the legs as a start does)
     assert by_obj["pressure"]["device_class"] == "pressure"
     assert by_obj["pressure"]["unit_of_measurement"] == "mmHg"
     assert by_obj["phase"]["options"] == list(PHASES)
@@ -204,9 +205,11 @@ def test_discovery_follows_home_assistants_schema():
     # what Home Assistant sends for the number and the buttons parses as the command it means
     sent = num["command_template"].replace("{{ value | int }}", "65").encode()
     assert M.parse_command(sent) == ("set_target", 65)
-    for obj in ("stop", "pause", "resume"):
+    for obj in ("stop", "pause"):
         assert M.parse_command(by_obj[obj]["payload_press"].encode()) == (obj, None)
-    assert _discovery(allow_start=True)[-1][1]["payload_press"] == "start"
+    allowed = {t.split("/")[3]: c for t, c in _discovery(allow_start=True)}
+    for obj in ("resume", "start"):
+        assert M.parse_command(allowed[obj]["payload_press"].encode()) == (obj, None)
 
 
 # --- secrets.json ---------------------------------------------------------------------------
