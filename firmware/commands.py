@@ -7,7 +7,8 @@ import safety
 import ui
 import gate
 import program
-from tripped import ACK_PASSED, ACK_SHUT, ACK_NO_AIR, ACK_CANCELLED, ACK_NAMES
+from tripped import ACK_PASSED, ACK_SHUT, ACK_NO_AIR, ACK_CANCELLED, ACK_PUMP_ON, ACK_NO_SEAL, \
+    ACK_NAMES
 from settings import bounds as settings_bounds, validate as settings_validate, SettingsError
 
 
@@ -198,7 +199,16 @@ ACK_ADVICE = {
                 "sensor that cannot see): no chamber can be proven empty. Make sure every "
                 "chamber is soft (open the hoses by hand), then check the pump and the sensor",
     ACK_CANCELLED: "the check was stopped at chamber %d before it finished (a press, the stop "
-                   "button, or the sensor): hold the button again to retry",
+                   "button, or the sensor; 0: before the chamber puffs): hold the button again "
+                   "to retry",
+    ACK_PUMP_ON: "the pressure climbed with the pump switched off and every path closed: the "
+                 "pump still runs. Unplug the boot's power now, open the chamber hoses by hand, "
+                 "then check the pump driver",
+    ACK_NO_SEAL: "a puff into the closed manifold built no pressure: the pump gives no air, the "
+                 "sensor cannot see, or a path does not close (a chamber valve or the dump stuck "
+                 "open, which could hide a chamber shut in behind another valve). Make sure "
+                 "every chamber is soft (open the hoses by hand), then check the pump, the "
+                 "sensor and each valve",
 }
 
 
@@ -214,5 +224,7 @@ def ack_done(app, now_ms, result):
     if result == ACK_SHUT:
         sup.trip(safety.VENT_FAILED, now_ms)      # a valve stuck shut: the worst there is
         app.monitor.chamber = k
-    text = ACK_ADVICE[result] % k if result in ACK_ADVICE else "not verified vented"
+    text = ACK_ADVICE[result] if result in ACK_ADVICE else "not verified vented"
+    if "%d" in text:
+        text = text % k
     app.event(now_ms, "clear_refused", {"why": ACK_NAMES[result], "chamber": k, "advice": text})

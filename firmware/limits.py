@@ -71,10 +71,13 @@ HOLD_BUMP_DMMHG = 50           # ... then a 5 mmHg bump is a valve letting go, o
                                # stuck on blows 1.3 mmHg through the open dump, 2.2 at 130 %,
                                # 5 at 190 %; 0.5 L at 80 mmHg letting go: a 20 mmHg bump)
 VALVE_CHECK_RISE_DMMHG = 50    # a check puff lifting the manifold 5 mmHg: valve stuck shut
-ACK_PUFF_MS = 200              # acknowledging a fault: a longer puff per chamber in use ...
-ACK_AIR_DMMHG = 10             # ... that must lift the reading 1 mmHg over two readings (air
+ACK_PROBE_MS = 100             # acknowledging a fault: every path closed, pump off: no climb;
+ACK_CONTROL_MS = 30            # then every path closed, a puff this long at most: the sealed
+                               # manifold must climb VALVE_CHECK_RISE (pump 50 %: in 20 ms);
+ACK_PUFF_MS = 200              # then a longer puff per chamber in use ...
+ACK_AIR_DMMHG = 6              # ... that must lift the reading 0.6 mmHg over two readings (air
                                # seen arriving), and not by 5 mmHg within its first 40 ms (valve
-                               # shut). Plant: 1.4 mmHg worst (1.5 L, pump 50 %), a dead pump
+                               # shut). Plant: 1.1 mmHg worst (1.5 L, pump 50 %), a dead pump
                                # 0.4 (noise); confirm on a real boot (HARDWARE.md)
 FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (200 ms)
 PUMP_SILENT_DMMHG = 25         # a fill that never read 2.5 mmHg: the pump gave no air (a dead

@@ -8,16 +8,23 @@
 #     wave. The sensor cannot see a chamber shut in behind a stuck valve, and a trip is when
 #     that is most likely. A puff that lifts the manifold trips VENT_FAILED (found_shut says
 #     which chamber).
-# And when a person asks to acknowledge the fault (begin_ack): the acknowledgement check, a
-# longer puff per chamber in use, which must both find the valve open (no sharp climb, as above)
-# and see the pump's air arrive (the reading rises a little): a dead pump, or a sensor that
-# cannot see, proves nothing, so it fails too. Only a passed check lets the fault clear: a
-# chamber shut in behind a stuck valve must never sit on a leg behind a quiet "ready" boot.
+# And when a person asks to acknowledge the fault (begin_ack): the acknowledgement check, which
+# proves at that moment that every chamber is empty, in three steps:
+#   1. the pump is off: every path closed, pump off, ACK_PROBE_MS; a climb means it still runs;
+#   2. the manifold seals: every path closed, a puff of at most ACK_CONTROL_MS must lift the
+#      reading VALVE_CHECK_RISE (the one command allowed past the dead-head interlock, valves.
+#      CONTROL_PUFF). It proves the pump gives air, the sensor sees it, and that no other path
+#      (a valve stuck open, a dump stuck open, a hose off) would swallow a later puff: without
+#      it a valve stuck open hides a second one stuck shut;
+#   3. a longer puff per chamber in use, which must find the valve open (no sharp climb in the
+#      first PUFF_MS, as above) and see its air arrive (a small held rise).
+# Only a passed check lets the fault clear: a chamber shut in behind a stuck valve must never
+# sit on a leg behind a quiet "ready" boot.
 from time import ticks_diff
 import limits as L
 import safety
 from sequencer import PUFF_MS, PUFF_VENT_MS, VENT_MIN_MS, VENTED_DMMHG
-from valves import SAFE, PUMP_ON, DUMP_CLOSED, closed_mask
+from valves import SAFE, PUMP_ON, DUMP_CLOSED, CONTROL_PUFF, closed_mask
 
 # the sensor cannot judge a puff after these
 _BLIND = (safety.SENSOR_RANGE, safety.SENSOR_FROZEN, safety.SENSOR_DRIFT)
@@ -29,7 +36,12 @@ ACK_PASSED = 2
 ACK_SHUT = 3        # a puff climbed at once: the chamber's valve is shut (air may be behind it)
 ACK_NO_AIR = 4      # a puff did not lift the reading: the pump or the sensor cannot prove it
 ACK_CANCELLED = 5   # a press, the stop button, isolation or a sensor out of range ended it
-ACK_NAMES = ("", "running", "passed", "valve shut", "no air seen", "cancelled")
+ACK_PUMP_ON = 6     # the manifold climbed with the pump off: the pump still runs
+ACK_NO_SEAL = 7     # the closed manifold did not build pressure: a path does not close
+ACK_NAMES = ("", "running", "passed", "valve shut", "no air seen", "cancelled",
+             "pump still runs", "no pressure in the closed manifold")
+_PROBE = -2         # _ack_k during step 1
+_CONTROL = -1       # _ack_k during step 2
 
 
 class TripResponse:
@@ -55,7 +67,7 @@ class TripResponse:
         """A person asked to acknowledge: prove every chamber in use open, now."""
         self.ack_chamber = 0
         self._ack = ACK_RUNNING
-        self._ack_start(self._next(0, enabled_mask), now_ms, p)
+        self._ack_start(_PROBE, now_ms, p)
 
     def ack_running(self):
         return self._ack == ACK_RUNNING
@@ -83,7 +95,7 @@ class TripResponse:
 
     def _ack_end(self, result):
         self._ack = result
-        self.ack_chamber = self._ack_k
+        self.ack_chamber = self._ack_k if self._ack_k > 0 else 0
         self._ack_k = 0
         return SAFE
 
@@ -93,8 +105,29 @@ class TripResponse:
         t = ticks_diff(now_ms, self._ms)
         k = self._ack_k
         rise = p - self._p0
+        if k == _PROBE:
+            if t > 0 and rise > L.PUMP_OFF_RISE_DMMHG:
+                return self._ack_end(ACK_PUMP_ON)
+            if t < L.ACK_PROBE_MS:
+                return self._all_closed | DUMP_CLOSED
+            self._ack_start(_CONTROL, now_ms, p)
+            k = _CONTROL
+            t = 0
+            rise = 0
+        if k == _CONTROL:
+            if self._ack_peak == 0:
+                if t > 0 and rise > L.VALVE_CHECK_RISE_DMMHG:
+                    self._ack_peak = rise           # sealed: stop the puff at once
+                    self._ms = now_ms
+                    return SAFE
+                if t < L.ACK_CONTROL_MS:
+                    return CONTROL_PUFF | PUMP_ON | DUMP_CLOSED | self._all_closed
+                return self._ack_end(ACK_NO_SEAL)
+            if t >= PUFF_VENT_MS:
+                self._ack_start(self._next(0, enabled_mask), now_ms, p)
+            return SAFE
         if t < L.ACK_PUFF_MS:
-            if t > 0 and t <= PUFF_MS and rise > L.VALVE_CHECK_RISE_DMMHG:
+            if t > 0 and t < PUFF_MS and rise > L.VALVE_CHECK_RISE_DMMHG:
                 return self._ack_end(ACK_SHUT)
             # the air seen: the rise held over two readings in a row (one noisy sample is not
             # air arriving)

@@ -7,10 +7,15 @@
 # manifold is open to the air: power loss, reset and a crash all vent the boot.
 #
 # Command bits: bit i (0..7) energises (closes) the valve of chamber i+1, DUMP_CLOSED closes the
-# dump, PUMP_ON runs the pump. SAFE (0) is pump off, every path open.
+# dump, PUMP_ON runs the pump. SAFE (0) is pump off, every path open. CONTROL_PUFF drives no
+# pin: it marks the acknowledgement check's control puff (tripped.py), the one command allowed
+# to run the pump with every path closed, for at most CONTROL_PUFF_MAX_WRITES commands in a row
+# (3 ticks, 30 ms: the manifold alone climbs about 10 mmHg).
 SAFE = 0
 DUMP_CLOSED = 1 << 8
 PUMP_ON = 1 << 9
+CONTROL_PUFF = 1 << 10
+CONTROL_PUFF_MAX_WRITES = 3
 
 
 def closed_mask(chambers):
@@ -35,13 +40,19 @@ class Outputs:
         self._all_closed = closed_mask(len(valve_pins))
         self.cmd = -1            # last command written; -1 forces the first write
         self.interlocks = 0      # how many commands had the pump removed
+        self._control_writes = 0  # control-puff commands in a row (CONTROL_PUFF)
         self.safe()
 
     def apply(self, cmd):
         """Drive the outputs to cmd (with the dead-head interlock). Returns what was written."""
+        if cmd & CONTROL_PUFF:
+            self._control_writes += 1
+        else:
+            self._control_writes = 0
         if cmd & PUMP_ON and cmd & DUMP_CLOSED and (cmd & self._all_closed) == self._all_closed:
-            cmd &= ~PUMP_ON
-            self.interlocks += 1
+            if not cmd & CONTROL_PUFF or self._control_writes > CONTROL_PUFF_MAX_WRITES:
+                cmd &= ~PUMP_ON
+                self.interlocks += 1
         if cmd == self.cmd:
             return cmd
         inv = self._invert
@@ -72,4 +83,5 @@ class Outputs:
         for v in self._valves:
             v.value(inv)
         self._dump.value(inv)
+        self._control_writes = 0
         self.cmd = SAFE

@@ -645,3 +645,82 @@ def test_a_loop_held_briefly_by_the_networks_own_step_while_idle_is_no_fault(gua
         assert [r["step"] for r in events(b, "warning") if "step" in r] == ["tls"]
     else:
         assert "LOOP_STALL" in fault_codes(b) or b.app.sup.fault == safety.LOOP_STALL
+
+
+# --- acknowledging a fault proves every chamber empty, now (issue 11, part 1) ----------------
+
+def _tripped_boot(plant=None, faults=(), code=safety.LOOP_STALL):
+    """An idle boot with a fault latched and vented, the faults given injected first."""
+    b = Boot(settings={"pressure_mmhg": 80, "minutes": 5, "fit_check": False}, plant=plant)
+    b.run(500)
+    for f in faults:
+        b.inject(f)
+    b.app.sup.trip(code, b.vb.ticks_ms())
+    b.run(7000)
+    return b
+
+
+def _acknowledge(b):
+    n = len(b.events)
+    b.press("long_press")
+    b.run(5000)
+    return [r for r in map(json.loads, b.events[n:]) if r["event"] in ("clear", "clear_refused")]
+
+
+def _hold(b):
+    import sequencer as sq
+    while b.app.seq.phase != sq.HOLD:
+        b.run(10)
+
+
+def test_a_valve_stuck_open_cannot_hide_a_chamber_shut_in_from_the_acknowledgement():
+    """Review finding: chamber 2's valve sticks shut in a hold, then chamber 1's sticks open.
+    Each puff of the per-chamber check then reaches chamber 1, so it would pass; the puff into
+    the closed manifold first builds nothing (chamber 1 takes it), and nothing clears."""
+    b = Boot(settings={"pressure_mmhg": 80, "minutes": 5, "fit_check": False})
+    b.press("start")
+    _hold(b)
+    b.run(2000)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 2})
+    b.run(500)
+    b.inject({"fault": "valve_stuck_open", "chamber": 1})
+    b.run(15000)
+    assert b.app.sup.fault == safety.VENT_FAILED
+    res = _acknowledge(b)
+    assert [r["event"] for r in res] == ["clear_refused"], res
+    assert res[0]["why"] == "no pressure in the closed manifold"
+    assert b.app.sup.fault == safety.VENT_FAILED and b.vb.plant.p_chambers[1] > 70
+    b.run(6000)
+    assert not b.watch.violations, b.watch.violations        # (g): never idle and unfaulted
+
+
+def test_a_pump_that_still_runs_cannot_be_acknowledged():
+    """Review finding: PUMP_STUCK_ON was acknowledged while the pump ran on; the probe at the
+    start of the check sees the closed manifold climb with the pump off."""
+    b = _tripped_boot(faults=[{"fault": "pump_stuck_on"}], code=safety.PUMP_STUCK_ON)
+    res = _acknowledge(b)
+    assert [(r["event"], r["why"]) for r in res] == [("clear_refused", "pump still runs")]
+    assert "unplug" in res[0]["advice"].lower() and b.app.sup.tripped()
+
+
+def test_a_pump_that_dies_during_the_chamber_puffs_proves_nothing():
+    b = _tripped_boot()
+    b.press("long_press")
+    while b.app.trip._ack_k != 1:
+        b.run(10)
+    b.inject({"fault": "pump_dead"})
+    n = len(b.events)
+    b.run(3000)
+    res = [r for r in map(json.loads, b.events[n:]) if r["event"] in ("clear", "clear_refused")]
+    assert [(r["event"], r["why"], r["chamber"]) for r in res] == \
+        [("clear_refused", "no air seen", 1)]
+
+
+@pytest.mark.parametrize("strength, volume", [(3.0, 300), (2.0, 500), (0.5, 1500), (0.7, 1500)])
+def test_a_healthy_boot_can_be_acknowledged_with_any_pump(strength, volume):
+    """Review finding: a strong pump's puff was judged one tick later than the wave's check and
+    named a healthy valve shut; the weakest pump must still show its air."""
+    b = _tripped_boot(plant={"pump_strength": strength, "chamber_volume_ml": volume})
+    res = _acknowledge(b)
+    assert [r["event"] for r in res] == ["clear"], res
+    assert b.app.outputs.interlocks == 0        # the control puff stayed within its 3 writes

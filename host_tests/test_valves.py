@@ -185,3 +185,26 @@ print(json.dumps(res))
     # the dead-heading command (third) was written without the pump, in every configuration
     assert res[2][0] == DUMP_CLOSED | 0b1111 and res[2][1] == 1
     assert res[8 + 2][2][0] == 1                     # active low: pump pin high = off
+
+
+def test_the_control_puff_may_dead_head_the_pump_for_three_commands_only(micropython):
+    """The acknowledgement check's control puff (tripped.py) is the one command the interlock
+    lets run the pump with every path closed, and only CONTROL_PUFF_MAX_WRITES times in a row;
+    any other command in between starts the count again; safe() too."""
+    code = PINS + r'''
+import json
+from valves import PUMP_ON, DUMP_CLOSED, CONTROL_PUFF, CONTROL_PUFF_MAX_WRITES
+out, pins, log = make(4)
+puff = CONTROL_PUFF | PUMP_ON | DUMP_CLOSED | 0b1111
+res = [out.apply(puff) & PUMP_ON for _ in range(5)]
+out.apply(0)
+res += [out.apply(puff) & PUMP_ON for _ in range(2)]
+out.safe()
+res += [out.apply(puff) & PUMP_ON]
+res += [out.apply(PUMP_ON | DUMP_CLOSED | 0b1111) & PUMP_ON]     # no mark: never
+print(json.dumps([res, CONTROL_PUFF_MAX_WRITES, out.interlocks]))
+'''
+    res, most, stripped = both(micropython, code)
+    on = PUMP_ON
+    assert most == 3
+    assert res == [on, on, on, 0, 0, on, on, on, 0] and stripped == 3
