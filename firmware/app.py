@@ -153,6 +153,8 @@ class App:
             housekeeping.remove(self.flash_dir + MAINTENANCE)
         dead = housekeeping.take(self.flash_dir + TASK_MARK)
         hung = netguard.after_reset(self.flash_dir, wdt)
+        if hung and housekeeping.exists(self.mark_path):
+            hung = ""       # a session ran: a blocked loop then is a stall, whoever caused it
         if wdt and maintenance:
             self.event(now_ms, "warning", {"text": "restarted after maintenance at the console "
                                                    "(Ctrl-C): no fault"})

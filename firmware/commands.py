@@ -19,19 +19,19 @@ def on_input(app, now_ms, ev, detents, stop, contact=False):
     trip = app.trip
     if (contact or stop) and trip.ack_running():
         trip.cancel_ack()           # a press while the check puffs: stop puffing at once
+    if contact:
+        app.gate.note_contact()
     target = seq.next_target_dmmhg // 10
     action = u.handle(now_ms, ev, detents, stop, contact, seq.active(),
                       seq.phase == sq.PAUSED, seq.ending(), app.sup.tripped(), target)
     if action == ui.START:
-        if command(app, now_ms, "start") is None and target != app.settings["pressure_mmhg"]:
-            app.settings["pressure_mmhg"] = target      # remembered for next time
-            app._save = dict(app.settings)
+        command(app, now_ms, "start", pressed=True)
     elif action == ui.STOP:
         command(app, now_ms, "stop")
     elif action == ui.PAUSE:
         command(app, now_ms, "pause")
     elif action == ui.RESUME:
-        command(app, now_ms, "resume")
+        command(app, now_ms, "resume", pressed=True)
     elif action == ui.CLEAR:
         command(app, now_ms, "clear")
     elif action == ui.SET_TARGET:
@@ -88,7 +88,7 @@ def use_program(app, values):
         mode, app.cfg["chambers"], app.cfg["limits"]["max_target_mmhg"] * 10, values,
         custom)
 
-def command(app, now_ms, name, value=None, source=gate.LOCAL):
+def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
     """The one way anything asks the boot to do something (the button, the knob, the menu, the
     stop button, MQTT). Every request passes the one gate (gate.py). Returns None when done, else
     why not (a short text; a refusal by the gate is also an event). Stopping is never refused."""
@@ -132,7 +132,7 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL):
         raises = value * 10 > seq.next_target_dmmhg
     elif name not in ("start", "resume"):
         return "unknown command"
-    why = g.why_not(now_ms, name, source, raises)
+    why = g.why_not(now_ms, name, source, raises, pressed)
     if why is not None:
         if source == gate.LOCAL:    # (a remote one is answered with an "error" event)
             app.event(now_ms, "refused", {"cmd": name, "why": why})
@@ -149,6 +149,10 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL):
         return None
     if seq.active():
         return "already running"
+    target = seq.next_target_dmmhg // 10
+    if target != app.settings["pressure_mmhg"]:
+        app.settings["pressure_mmhg"] = target          # remembered for next time, whoever
+        app._save = dict(app.settings)                  # set it (knob, MQTT)
     seq.start(now_ms)
     app.session_start_ms = now_ms
     app.monitor.begin_session(now_ms)

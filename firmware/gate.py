@@ -30,6 +30,7 @@ class Gate:
         self.remote_inflate = False     # mqtt.allow_start: set by the MQTT service
         self.quiet = False              # within PANIC_MS of the last stop, pause or fault
         self._quiet_ms = 0
+        self._contact_quiet = False     # it was quiet when the button's contact closed
 
     def calm_down(self, now_ms):
         """A stop, a pause, a fault or an acknowledgement, from any source."""
@@ -41,16 +42,21 @@ class Gate:
         if self.quiet and ticks_diff(now_ms, self._quiet_ms) >= PANIC_MS:
             self.quiet = False
 
-    def why_not(self, now_ms, name, source, raises_target=False):
+    def note_contact(self):
+        """The button's contact closed: a press is judged from that moment, not its release
+        (a press begun in the quiet window and released after it is still refused)."""
+        self._contact_quiet = self.quiet
+
+    def why_not(self, now_ms, name, source, raises_target=False, pressed=False):
         """None if the command may go on, else why not (a short text for the person).
         name: the command; source: LOCAL or REMOTE; raises_target: a set_target above the
-        target in force."""
+        target in force; pressed: it comes from a button press (judged at its contact)."""
         self.tick(now_ms)
         inflates = name == "start" or name == "resume" or raises_target
         if not inflates:
             return None
         if source == REMOTE and name != "set_target" and not self.remote_inflate:
             return REMOTE_TEXT
-        if self.quiet:
+        if self.quiet or (pressed and self._contact_quiet):
             return QUIET_TEXT
         return None

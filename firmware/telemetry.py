@@ -21,7 +21,7 @@ import remote
 from mqttlink import Link, LinkError, Pending, SocketModule, der
 from netguard import Guard, ADVICE, is_ip
 from wifi import Wifi, Backoff
-from limits import NET_HEARTBEAT_MS
+from limits import NET_HEARTBEAT_MS, HEARTBEAT_MS
 
 STEP_MS = 20                  # the service loop period while connected
 CONNECT_TIMEOUT_MS = 5000     # TCP connect
@@ -121,6 +121,8 @@ class Telemetry:
         beaten before and after each (App.supervise watches it)."""
         while ms > 0:
             self.heartbeat_ms = ticks_ms()
+            if self.guard is not None:      # age the last step's end (ticks wrap): see held_loop
+                self.guard.held_loop(self.heartbeat_ms, HEARTBEAT_MS)
             step = ms if ms < IDLE_POLL_MS else IDLE_POLL_MS
             await asyncio.sleep_ms(step)
             ms -= step
@@ -249,6 +251,10 @@ class Telemetry:
             setattr(simple, "socket", saved)
         t0 = ticks_ms()
         while True:
+            if self.guard.step and not self._idle():
+                # the TLS steps block: they run only while no session runs (netguard)
+                raise LinkError("a session started during the TLS handshake: connecting "
+                                "again once it has ended")
             link.pump()
             pk = link.packet()
             if pk is not None:

@@ -177,3 +177,21 @@ def test_nothing_but_stop_while_a_fault_is_latched(tmp_path):
     errors = ev(rec, "error")
     assert "long press on the boot" in errors[0]["why"] and "already vented" in errors[1]["why"]
     assert not ev(rec, "target") and ev(rec, "status")[-1]["target_mmhg"] == 80
+
+
+def test_a_press_begun_in_the_quiet_window_does_not_resume_when_released_after_it(tmp_path):
+    # review finding: paused at ~7.03 s; a press whose contact closes at 9.6 s (quiet) and is
+    # released at ~10.5 s (no longer quiet) must not resume: a press is judged at its contact
+    summary, rec = session(tmp_path, [(0, "start"), (7, "press"), (9.6, "long_press")],
+                           duration_s=14)
+    assert not ev(rec, "resume")
+    assert ev(rec, "stop")          # (held on, the press became a stop)
+
+
+def test_a_target_set_over_mqtt_is_remembered_at_the_start(tmp_path):
+    flash = tmp_path / "flash"
+    summary, rec = session(tmp_path, [remote(1, '{"cmd": "set_target", "value": 40}'),
+                                      remote(2, "start", allow_start=True)], flash=flash,
+                           duration_s=5)
+    assert ev(rec, "start")[0]["target_mmhg"] == 40
+    assert json.loads((flash / "settings.json").read_text())["pressure_mmhg"] == 40

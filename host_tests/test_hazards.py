@@ -107,7 +107,7 @@ def test_fault_log_survives_reboot_and_keeps_the_fault_latched(tmp_path):
     b2.run(3000)
     assert not b2.app.seq.active()
     b2.press("long_press")                      # acknowledge: vented, sensor fine again
-    b2.run(3000)
+    b2.run(4000)                                # (1.5 s to a long press, 1.6 s of checking)
     assert not b2.app.sup.tripped()
     assert json.loads((tmp_path / "faults.log").read_text().splitlines()[-1]).get("ack")
     b3 = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
@@ -724,3 +724,15 @@ def test_a_healthy_boot_can_be_acknowledged_with_any_pump(strength, volume):
     res = _acknowledge(b)
     assert [r["event"] for r in res] == ["clear"], res
     assert b.app.outputs.interlocks == 0        # the control puff stayed within its 3 writes
+
+
+def test_a_hung_network_step_during_a_session_is_still_a_loop_stall():
+    """Review finding: the TLS marker stays on flash across the handshake's awaits, so a
+    session could start inside it; a stall then was excused as the network's. With the
+    session marker there, a watchdog reset is a stalled loop, whatever the network marker."""
+    b = Boot(settings={"minutes": 2, "fit_check": False})
+    b.press("start")
+    b.run(6000)                                 # filling; the service wrote session.run
+    _hang_network_step(b, "tls")
+    assert b.app.sup.fault == safety.LOOP_STALL
+    assert not [r for r in events(b, "warning") if r.get("step")]
