@@ -199,3 +199,21 @@ def test_a_target_set_over_mqtt_is_remembered_at_the_start(tmp_path):
                            duration_s=5)
     assert ev(rec, "start")[0]["target_mmhg"] == 40
     assert json.loads((flash / "settings.json").read_text())["pressure_mmhg"] == 40
+
+
+def test_the_summary_says_what_the_boot_answered(tmp_path, capsys):
+    """A run's summary lists refused commands and acknowledgements with the boot's reasons,
+    not only the trace."""
+    from sim.cli import main
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({
+        "settings": {"minutes": 2, "fit_check": False},
+        "faults": [{"t_s": 7, "fault": "pump_dead"}],
+        "actions": [{"t_s": 0, "do": "start"}, {"t_s": 12, "do": "long_press"},
+                    {"t_s": 16, "do": "remote", "payload": "resume"}],
+        "duration_s": 18}))
+    assert main(["run", "--scenario", str(scenario), "--quiet"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "acknowledgement refused at 13.7 s (no pressure in the closed manifold)" in out
+    assert "check the pump" in out
+    assert "MQTT command 'resume' refused at 16.0 s: a fault is latched" in out

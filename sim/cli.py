@@ -19,7 +19,32 @@ paths.import_device_modules()
 import boardcfg  # noqa: E402
 
 
-def _summary_text(s, config):
+SAID_MAX = 6    # lines of each kind below; the trace has them all
+
+
+def _said(events):
+    """What the boot answered a person or a dashboard: acknowledgements (cleared or refused,
+    and why) and commands it turned down."""
+    out, acks, refused = [], 0, 0
+    for t, name, rec in events:
+        when = f"at {t / 1000:.1f} s"
+        if name == "clear" and acks < SAID_MAX:
+            acks += 1
+            out.append(f"acknowledged {when}: the check proved every chamber empty")
+        elif name == "clear_refused" and acks < SAID_MAX:
+            acks += 1
+            k = f", chamber {rec['chamber']}" if rec.get("chamber") else ""
+            out.append(f"acknowledgement refused {when} ({rec.get('why')}{k}): "
+                       f"{rec.get('advice', '')}".rstrip(": "))
+        elif name in ("refused", "error") and refused < SAID_MAX:
+            refused += 1
+            what = rec.get("cmd") or rec.get("payload", "")
+            src = "button/knob" if name == "refused" else "MQTT"
+            out.append(f"{src} command '{what}' refused {when}: {rec.get('why')}")
+    return out
+
+
+def _summary_text(s, config, events=None):
     target = config["settings"]["pressure_mmhg"]
     lines = [f"end: {s['end_reason']} after {s['duration_ms'] / 1000:.1f} s simulated"]
     if s["fills"]:
@@ -36,6 +61,8 @@ def _summary_text(s, config):
         lines.append(f"fault injected at {f['t_ms'] / 1000:.1f} s: {f['fault']}")
     for f in s["faults"]:
         lines.append(f"firmware fault {f['code']} at {f['t_ms'] / 1000:.1f} s")
+    for line in _said(events or ()):
+        lines.append(line)
     vent = "vented" if s["vented_at_end"] else "NOT VENTED"
     lines.append("at the end: " + ", ".join(f"{p:.1f}" for p in s["final_p_chambers_mmhg"]) +
                  f" mmHg ({vent})")
@@ -56,7 +83,7 @@ def cmd_run(args):
           f"simulated, firmware under {args.runtime}", file=sys.stderr)
     summary, follower = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
                             firmware_dir=args.firmware)
-    print(_summary_text(summary, config))
+    print(_summary_text(summary, config, follower.events))
     if args.trace:
         print(f"trace: {args.trace}")
     if args.plot:
