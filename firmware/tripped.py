@@ -58,6 +58,8 @@ class TripResponse:
         self._p0 = 0
         self._ack = ACK_NONE
         self._ack_k = 0             # chamber the acknowledgement check is puffing
+        self._ack_ms = 0            # (its own clock and base: the post-trip valve check's
+        self._ack_p0 = 0            # _k, _ms and _p0 go on where they were after it)
         self._ack_peak = 0
         self._ack_last = 0
         self.ack_chamber = 0        # the chamber an acknowledgement check failed on
@@ -86,8 +88,8 @@ class TripResponse:
 
     def _ack_start(self, k, now_ms, p):
         self._ack_k = k
-        self._ms = now_ms
-        self._p0 = p
+        self._ack_ms = now_ms
+        self._ack_p0 = p
         self._ack_peak = 0
         self._ack_last = 0
         if not k:
@@ -102,9 +104,9 @@ class TripResponse:
     def _ack_check(self, now_ms, p, bad_run, enabled_mask):
         if bad_run:
             return self._ack_end(ACK_CANCELLED)     # the sensor cannot judge: prove nothing
-        t = ticks_diff(now_ms, self._ms)
+        t = ticks_diff(now_ms, self._ack_ms)
         k = self._ack_k
-        rise = p - self._p0
+        rise = p - self._ack_p0
         if k == _PROBE:
             if t > 0 and rise > L.PUMP_OFF_RISE_DMMHG:
                 return self._ack_end(ACK_PUMP_ON)
@@ -118,7 +120,7 @@ class TripResponse:
             if self._ack_peak == 0:
                 if t > 0 and rise > L.VALVE_CHECK_RISE_DMMHG:
                     self._ack_peak = rise           # sealed: stop the puff at once
-                    self._ms = now_ms
+                    self._ack_ms = now_ms
                     return SAFE
                 if t < L.ACK_CONTROL_MS:
                     return CONTROL_PUFF | PUMP_ON | DUMP_CLOSED | self._all_closed
