@@ -292,9 +292,12 @@ class App:
         resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
         code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,
                          seq.probing or seq.sealing, resting, seq.checking,
-                         seq.phase == sq.SEAL or seq.phase == sq.HOLD or seq.phase == sq.DWELL)
+                         seq.phase == sq.SEAL or seq.phase == sq.HOLD or seq.phase == sq.DWELL,
+                         self.sensor.bad_run == 0)
         if not code:
             code = mon.check_time_at_pressure(now_ms, seq.active())
+        if not code:
+            code = mon.check_reading(p, self.sensor.zeroed, self.sensor.bad_run == 0)
         if code == safety.NO_RISE:
             self._no_rise(now_ms)
         elif code:

@@ -83,6 +83,12 @@ FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (
 PUMP_SILENT_DMMHG = 25         # a fill that never read 2.5 mmHg: the pump gave no air (a dead
                                # pump coasting to a stop gives 1-2; a hose off reads 2-6 mmHg
                                # from the pump's flow, so a weak pump's may count as silent)
+IMPOSSIBLE_LOW_DMMHG = -80     # below -8 mmHg (zeroed): no air makes that, a sensor step does
+IMPOSSIBLE_LOW_TICKS = 3       # ... for this many readings in a row (30 ms)
+FILL_FALL_DMMHG = 50           # filling an open chamber, a fall of 5 mmHg in one tick ...
+FILL_FALL_NEXT_DMMHG = -10     # ... then a next tick that does not fall on (by 1 mmHg): the
+                               # sensor stepped (air escaping, a hose off, keeps falling: plant
+                               # 2.2 mmHg or more on the next tick)
 DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT

@@ -40,6 +40,9 @@ class Monitor:
         self._drift_ms = -1
         # time at pressure
         self.last_vented_ms = 0
+        # impossible readings
+        self._low_run = 0
+        self._fall_p = _NO_BASE          # a fill's reading just after a sharp fall, to judge
 
     def begin_session(self, now_ms):
         self.last_vented_ms = now_ms
@@ -77,14 +80,27 @@ class Monitor:
             return L.FILL_TIMEOUT_MS
         return max(L.FILL_BUDGET_MIN_MS, L.FILL_BUDGET_FACTOR * learned)
 
+    def check_reading(self, p, zeroed, in_window):
+        """Every tick, whatever the boot does: a zeroed reading far below zero for
+        IMPOSSIBLE_LOW_TICKS in a row, while the sensor's voltage is inside its plausible
+        window (outside it is SENSOR_RANGE's), is no air at all: SENSOR_STEP."""
+        if zeroed and in_window and p < L.IMPOSSIBLE_LOW_DMMHG:
+            self._low_run += 1
+            if self._low_run >= L.IMPOSSIBLE_LOW_TICKS:
+                return safety.SENSOR_STEP
+        else:
+            self._low_run = 0
+        return safety.NONE
+
     def check(self, now_ms, p, uv, cmd, filling, chamber, probing, resting_ms, checking=0,
-              holding=False):
+              holding=False, in_window=True):
         """One tick. p: zeroed pressure (tenths of mmHg); uv: raw mean reading; cmd: the
         command driven; filling: the sequencer is in a fill of chamber (1-based); probing: the
         command is the pump-off probe; resting_ms: ms the boot has been fully open in a rest
         (-1 when not resting); checking: chamber whose valve gets a check puff, or 0; holding:
-        full chambers are closed in (seal check, hold, dwell). Returns a fault code, or
-        safety.NONE."""
+        full chambers are closed in (seal check, hold, dwell); in_window: the sensor's voltage
+        is inside its plausible window (outside it, SENSOR_RANGE judges). Returns a fault code,
+        or safety.NONE."""
         if self._rise_dmmhg:
             # the tick after a climb in the sealed manifold (read before this tick's command
             # took effect, so still sealed): a pump keeps climbing, a leaking valve levels off
@@ -110,7 +126,8 @@ class Monitor:
                 self.chamber = checking         # the puff found no chamber behind the valve
                 fault = safety.BLOCKED
             elif filling:
-                fault = self._check_fill(now_ms, p, chamber, in_state >= L.FILL_IGNORE_MS)
+                fault = self._check_fill(now_ms, p, chamber, in_state >= L.FILL_IGNORE_MS,
+                                         in_window)
         elif cmd & DUMP_CLOSED:
             fault = self._check_pump_off(p, cmd, in_state, probing, holding)
         elif holding:
@@ -137,11 +154,12 @@ class Monitor:
         self._state_ms = now_ms
         self._hold_min = p
         self._probe_p0 = p
+        self._fall_p = _NO_BASE
         if filling:
             self._win_p = p
             self._win_ms = now_ms
 
-    def _check_fill(self, now_ms, p, chamber, settled):
+    def _check_fill(self, now_ms, p, chamber, settled, in_window):
         # too fast: air going nowhere (a kinked hose, or a valve that did not open). Checked
         # from the first tick: the manifold equalising with the chamber only ever falls.
         if p - self._last_p > L.FAST_RISE_DMMHG_PER_TICK:
@@ -149,6 +167,16 @@ class Monitor:
             return safety.BLOCKED
         if not settled:
             return safety.NONE
+        # a sharp fall while the pump fills an open chamber: air escaping (a hose off, a torn
+        # chamber) keeps falling on the next tick; a sensor that stepped reads on as before
+        if self._fall_p != _NO_BASE:
+            fall_p = self._fall_p
+            self._fall_p = _NO_BASE
+            if p - fall_p > L.FILL_FALL_NEXT_DMMHG and in_window:
+                self.chamber = chamber
+                return safety.SENSOR_STEP
+        elif self._last_p - p > L.FILL_FALL_DMMHG:
+            self._fall_p = p
         if p > self.fill_peak:
             self.fill_peak = p
         # progress: the pressure must gain FILL_PROGRESS_DMMHG every FILL_STALL_MS

@@ -52,7 +52,7 @@ class Sensor:
         self.in_window = True        # last reading inside the plausibility window
         self.bad_run = 0             # consecutive readings outside the window
         self.same_run = 0            # consecutive readings identical to the one before
-        self._zeroed = False         # a zero was taken since boot
+        self.zeroed = False          # a zero was taken since boot
         self._zero_sum = 0
         self._zero_n = 0
         self._zero_half = 0
@@ -111,12 +111,12 @@ class Sensor:
             second = (self._zero_sum - self._zero_half) // (n - ZERO_HALF_SAMPLES)
             if second - first > ZERO_DRIFT_DMMHG or first - second > ZERO_DRIFT_DMMHG:
                 return False
-        if self._zeroed and (offset - self.zero_dmmhg > ZERO_REPEAT_DMMHG or
+        if self.zeroed and (offset - self.zero_dmmhg > ZERO_REPEAT_DMMHG or
                              self.zero_dmmhg - offset > ZERO_REPEAT_DMMHG):
             # far from this boot's last zero: air held in the boot (a dump that did not open),
             # not the sensor; zeroing on it would make every later reading that much low
             return False
-        self._zeroed = True
+        self.zeroed = True
         self.zero_dmmhg = offset
         return True
 

@@ -35,14 +35,16 @@ SENSOR_DRIFT = 12
 TIME_AT_PRESSURE = 13
 FIT_FAILED = 14
 VALVE_LEAK = 15
+SENSOR_STEP = 16
 
 # Stable codes (never renumber: the index is in fault logs) and what to tell the user.
 CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
          "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL", "PUMP_STUCK_ON", "BLOCKED",
-         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE", "FIT_FAILED", "VALVE_LEAK")
+         "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE", "FIT_FAILED", "VALVE_LEAK",
+         "SENSOR_STEP")
 # High priority: the boot may still hold pressure or the pump cannot be stopped: act now.
 HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE,
-                 VALVE_LEAK)
+                 VALVE_LEAK, SENSOR_STEP)
 ADVICE = (
     "",
     "pressure went above the ceiling: check for a kinked hose or a valve that does not open",
@@ -69,6 +71,10 @@ ADVICE = (
     "pressure came back into the manifold with every chamber valve closed: a chamber valve "
     "does not close (or the sensor's reading jumped), so no valve can be proven open; open "
     "the chamber hoses by hand, then test each valve and the sensor",
+    "the pressure reading did what no air can do (far below zero, or a sudden fall while the "
+    "pump filled an open chamber): the sensor's zero or its wiring moved, so the chambers may "
+    "be fuller than it reads. Make sure every chamber is soft (open the hoses by hand), then "
+    "check the sensor's wires and recalibrate",
 )
 
 

@@ -27,7 +27,7 @@ from sequencer import PUFF_MS, PUFF_VENT_MS, VENT_MIN_MS, VENTED_DMMHG
 from valves import SAFE, PUMP_ON, DUMP_CLOSED, CONTROL_PUFF, closed_mask
 
 # the sensor cannot judge a puff after these
-_BLIND = (safety.SENSOR_RANGE, safety.SENSOR_FROZEN, safety.SENSOR_DRIFT)
+_BLIND = (safety.SENSOR_RANGE, safety.SENSOR_FROZEN, safety.SENSOR_DRIFT, safety.SENSOR_STEP)
 
 # acknowledgement check results (take_ack)
 ACK_NONE = 0

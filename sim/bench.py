@@ -273,7 +273,8 @@ def bench_alloc(quick=False):
         return sum(pm[k][0] for k in names if k in pm) / n
 
     safety_parts = ["Sensor.read", "Supervisor.check_sample", "Monitor.check",
-                    "Supervisor.check_session", "Monitor.check_time_at_pressure"]
+                    "Supervisor.check_session", "Monitor.check_time_at_pressure",
+                    "Monitor.check_reading"]
     a = per_tick(safety_parts)
     b = per_tick(["WaveSequencer.step"])
     t = tick["meters"]["App.tick"]
@@ -308,7 +309,7 @@ def bench_alloc(quick=False):
                       f"({quiet[0] / quiet[1]:.1f} B/tick): " + where())
     rows = [
         ("1a heap/tick: Sensor.read + Supervisor.check_sample/check_session + "
-         "Monitor.check/check_time_at_pressure", f"{a:.1f} B/tick", "0", a == 0,
+         "Monitor.check/check_time_at_pressure/check_reading", f"{a:.1f} B/tick", "0", a == 0,
          "" if a == 0 else "allocates in: " + where(set(safety_parts))),
         ("1b heap/tick: WaveSequencer.step", f"{b:.1f} B/tick", "0 (drive down)", b == 0,
          "" if b == 0 else "allocates in: " + where({"WaveSequencer.step"})),

@@ -55,9 +55,9 @@ def _new_acc():
 def _meter(func, obj, acc):
     """A function standing in for obj.<func>: calls func(obj, ...) and adds what the call
     allocated, less the simulated machine layer's share, to acc (see _new_acc). Calls are
-    positional, up to 10 arguments. What the meter's own frame costs falls outside its window
+    positional, up to 11 arguments. What the meter's own frame costs falls outside its window
     (checked by the calibration)."""
-    def w(a=_N, b=_N, c=_N, d=_N, e=_N, f=_N, g=_N, h=_N, i=_N, j=_N):
+    def w(a=_N, b=_N, c=_N, d=_N, e=_N, f=_N, g=_N, h=_N, i=_N, j=_N, k=_N):
         xn = _EXN[0]
         xg = _EXG[0]
         g0 = mem_total()
@@ -82,8 +82,10 @@ def _meter(func, obj, acc):
             r = func(obj, a, b, c, d, e, f, g, h)
         elif j is _N:
             r = func(obj, a, b, c, d, e, f, g, h, i)
-        else:
+        elif k is _N:
             r = func(obj, a, b, c, d, e, f, g, h, i, j)
+        else:
+            r = func(obj, a, b, c, d, e, f, g, h, i, j, k)
         net = mem_current() - n0 - (_EXN[0] - xn)
         acc[0] += net
         acc[1] += mem_total() - g0 - (_EXG[0] - xg) - net
@@ -104,7 +106,7 @@ _IN_TICK = [False]      # an App.tick is running (the self pass also counts byte
 def _self_meter(func, obj, acc):
     """Like _meter, but adds only the call's own bytes: what it allocated less what its metered
     callees did (so the method that allocates is the one that shows)."""
-    def w(a=_N, b=_N, c=_N, d=_N, e=_N, f=_N, g=_N, h=_N, i=_N, j=_N):
+    def w(a=_N, b=_N, c=_N, d=_N, e=_N, f=_N, g=_N, h=_N, i=_N, j=_N, k=_N):
         dep = _DEPTH[0]
         _STACK[dep] = 0
         _DEPTH[0] = dep + 1
@@ -131,8 +133,10 @@ def _self_meter(func, obj, acc):
                 r = func(obj, a, b, c, d, e, f, g, h)
             elif j is _N:
                 r = func(obj, a, b, c, d, e, f, g, h, i)
-            else:
+            elif k is _N:
                 r = func(obj, a, b, c, d, e, f, g, h, i, j)
+            else:
+                r = func(obj, a, b, c, d, e, f, g, h, i, j, k)
         finally:
             net = mem_current() - n0 - (_EXN[0] - xn)
             _DEPTH[0] = dep
@@ -340,6 +344,7 @@ def _run(config, mode):
         wrap("Outputs.apply", app.outputs, "apply")
         wrap("Monitor.check", app.monitor, "check")
         wrap("Monitor.check_time_at_pressure", app.monitor, "check_time_at_pressure")
+        wrap("Monitor.check_reading", app.monitor, "check_reading")
         wrap("App._indicators", app, "_indicators")
         wrap("App.event", app, "event")
         # the service task's slow work
