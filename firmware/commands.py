@@ -81,6 +81,10 @@ def use_program(app, values):
         try:
             custom = program.load(path, app.cfg["chambers"],
                                   app.cfg["limits"]["max_target_mmhg"])
+            note = program.gradient_note(custom)
+            if note:
+                app.event(ticks_ms(), "warning", {"text": "program %s: %s" %
+                                                  (values["program"], note)})
         except program.ProgramError as e:
             app.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % e})
             mode = "wave"

@@ -45,6 +45,9 @@ MAX_ZERO_OFFSET_MMHG = 12     # zero reading further from 0 than this: refuse to
 ZERO_DRIFT_DMMHG = 10         # zero window's halves 1 mmHg apart: air is moving, no zero
 ZERO_REPEAT_DMMHG = 50        # a new zero 5 mmHg from this boot's last: air trapped (a dump that
                               # did not open) or a drifting sensor, no zero
+GRADIENT_SLACK_MMHG = 3       # within a wave no chamber is filled more than this above the
+                              # chamber below it (higher up the leg pushes fluid back down),
+                              # except a chamber a program boosts on purpose
 CHAMBERS_MIN = 1
 CHAMBERS_MAX = 8
 # A fill that has not reached its target after this long has a leak, a dead pump or a loose hose.

@@ -11,6 +11,7 @@
 #   custom    a program file: per-chamber pressures and holds, its own hold and rest times
 # Pressures are in tenths of a mmHg, never below MIN_DMMHG nor above the board's maximum.
 import json
+from limits import GRADIENT_SLACK_MMHG
 
 MIN_DMMHG = 200
 WARMUP_START_PCT = 60
@@ -47,6 +48,15 @@ class Program:
         elif mode == "custom" and self.custom:
             t = self.custom["chambers"][chamber - 1]["mmhg"] * 10
         return min(max(t, MIN_DMMHG), self.max_dmmhg)
+
+    def raises(self, chamber):
+        """True where this program fills a chamber above the one below on purpose (the zone
+        boost's chamber); elsewhere the sequencer keeps the gradient order."""
+        if self.mode == "boost":
+            return chamber == self.boost_chamber
+        if self.mode == "custom" and self.custom:
+            return bool(self.custom["chambers"][chamber - 1].get("boost"))
+        return False
 
     def dwell_ms(self, chamber):
         """Extra hold after chamber's fill, before the next chamber."""
@@ -92,13 +102,35 @@ def validate(data, chambers, max_mmhg, source="program"):
         if not isinstance(c, dict):
             fail(where, "must be an object with mmhg and hold_s")
         for key in c:
-            if key not in ("mmhg", "hold_s"):
-                fail(where + "." + key, "unknown; allowed: mmhg, hold_s")
+            if key not in ("mmhg", "hold_s", "boost"):
+                fail(where + "." + key, "unknown; allowed: mmhg, hold_s, boost")
+        if not isinstance(c.get("boost", False), bool):
+            fail(where + ".boost", "must be true or false (true: this chamber is filled above "
+                                   "the one below on purpose)")
         if "mmhg" not in c or "hold_s" not in c:
             fail(where, "needs mmhg and hold_s")
         whole(c["mmhg"], where + ".mmhg", 20, max_mmhg)
         whole(c["hold_s"], where + ".hold_s", 0, 30)
     return data
+
+
+def gradient_note(data):
+    """What the gradient order does to a checked program: "" when every chamber asks at most
+    GRADIENT_SLACK_MMHG above the one below it, else a text naming the chambers."""
+    notes = []
+    ch = data["chambers"]
+    for i in range(1, len(ch)):
+        up = ch[i]["mmhg"] - ch[i - 1]["mmhg"]
+        if up <= GRADIENT_SLACK_MMHG:
+            continue
+        if ch[i].get("boost"):
+            notes.append("chamber %d is filled %d mmHg above chamber %d on purpose (boost)"
+                         % (i + 1, up, i))
+        else:
+            notes.append("chamber %d asks %d mmHg above chamber %d: it is held to %d mmHg "
+                         "above it (gradient order; set \"boost\": true on that chamber if "
+                         "you mean it)" % (i + 1, up, i, GRADIENT_SLACK_MMHG))
+    return "; ".join(notes)
 
 
 def load(path, chambers, max_mmhg):

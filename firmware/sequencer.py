@@ -6,7 +6,7 @@
 # to chamber N (thigh); hold with every chamber closed; vent all; check every valve opens;
 # rest; repeat until the session time is up. A stop, or the end of the session, vents at once, checks the valves, then idles.
 from time import ticks_diff, ticks_add
-from limits import PROBE_EVERY_MS, PROBE_MS
+from limits import PROBE_EVERY_MS, PROBE_MS, GRADIENT_SLACK_MMHG
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
 
 IDLE = 0
@@ -84,7 +84,8 @@ class WaveSequencer:
         self._all_closed = closed_mask(chambers)
         self.enabled_mask = self._all_closed    # chambers in use (zone skip)
         self.skip_mask = 0                      # their valves: held shut while in session
-        self.next_target_dmmhg = target_dmmhg   # a new target applies from the next fill
+        self.next_target_dmmhg = target_dmmhg   # the target in force (set_target)
+        self._wave_dmmhg = target_dmmhg         # the base this wave fills to (see _begin_fill)
         self.program = None         # program.Program (modes); None: the plain wave
         self.tuning = True          # learn each chamber's overshoot and stop early by it
         self.fit_check = False      # check the garment and hoses at the start (the app sets it)
@@ -151,7 +152,11 @@ class WaveSequencer:
             self._enter(VENT, now_ms)
 
     def set_target(self, dmmhg):
+        """The target in force. A lower one applies from the next fill (it hurts: now); a
+        higher one from the foot of the next wave, so no wave climbs the leg in pressure."""
         self.next_target_dmmhg = dmmhg
+        if dmmhg < self._wave_dmmhg:
+            self._wave_dmmhg = dmmhg
 
     def set_enabled(self, chambers):
         """Chambers in use (1-based); the others are never inflated nor checked."""
@@ -366,6 +371,7 @@ class WaveSequencer:
 
     def _start_cycle(self, now_ms):
         self.cycle += 1
+        self._wave_dmmhg = self.next_target_dmmhg
         self._begin_fill(self._next_enabled(0), now_ms)
 
     def _begin_fit(self, chamber, now_ms):
@@ -406,9 +412,18 @@ class WaveSequencer:
         return self._all_closed
 
     def _begin_fill(self, chamber, now_ms):
-        base = self.next_target_dmmhg
+        base = self._wave_dmmhg
         prog = self.program
-        self.target_dmmhg = prog.target_dmmhg(self.cycle, chamber, base) if prog else base
+        t = prog.target_dmmhg(self.cycle, chamber, base) if prog else base
+        # gradient order: never more than GRADIENT_SLACK_MMHG above the chamber filled below
+        # it in this wave (a higher pressure up the leg pushes fluid back down), except where
+        # a program raises one zone on purpose (zone boost; its check says so)
+        below = self._filled if self._filled < chamber else 0
+        if below and not (prog and prog.raises(chamber)):
+            cap = self._targets[below - 1] + GRADIENT_SLACK_MMHG * 10
+            if t > cap:
+                t = cap
+        self.target_dmmhg = t
         self._targets[chamber - 1] = self.target_dmmhg
         self._filled = chamber
         self.chamber = chamber

@@ -200,3 +200,47 @@ def test_usage_log_keeps_every_session_and_the_simulator_reads_it(tmp_path):
                          capture_output=True, text=True, cwd=paths.ROOT)
     assert out.returncode == 0 and "of 5.0 planned minutes" in out.stdout
     assert "1 of 3 sessions complete" in out.stdout
+
+
+# --- gradient order (issue 17, part 2) ---------------------------------------------------------
+def _held(summary):
+    return {(f["cycle"], f["chamber"]): f["p_mmhg"] for f in summary["fills"]}
+
+
+def test_a_higher_target_mid_wave_never_reverses_the_gradient(tmp_path):
+    """The issue's case: gradient mode at 60 mmHg, 8 lower per chamber; eight detents up while
+    chamber 2 fills gave foot 59.8, calf 51.9, knee 85.4, thigh 76.7 in one wave. Now the
+    higher target starts from the foot of the next wave."""
+    from host_tests.test_ui import session
+    summary, rec = session(tmp_path, [(0, "start"), (6.5, "turn", {"detents": 8})],
+                           settings={"minutes": 3, "fit_check": False, "mode": "gradient",
+                                     "pressure_mmhg": 60, "gradient_step_mmhg": 8},
+                           duration_s=120)
+    held = _held(summary)
+    for (cycle, k), p in held.items():
+        if (cycle, k - 1) in held:
+            assert p <= held[(cycle, k - 1)] + 3 + 1.5, (cycle, k, held)   # + accuracy
+    assert abs(held[(1, 4)] - 36) <= 3 and abs(held[(2, 1)] - 100) <= 3
+
+
+def test_a_program_that_climbs_the_leg_is_held_to_the_gradient_unless_it_says_boost(tmp_path):
+    from host_tests.test_ui import session
+    flash = tmp_path / "flash"
+    (flash / "programs").mkdir(parents=True)
+    climb = {"name": "climb", "hold_s": 2, "rest_s": 10,
+             "chambers": [{"mmhg": 40, "hold_s": 0}, {"mmhg": 60, "hold_s": 0},
+                          {"mmhg": 70, "hold_s": 0, "boost": True}, {"mmhg": 80, "hold_s": 0}]}
+    (flash / "programs" / "climb.json").write_text(json.dumps(climb))
+    summary, rec = session(tmp_path, [(0, "start")], flash=flash, duration_s=30,
+                           settings={"minutes": 2, "fit_check": False, "mode": "custom",
+                                     "program": "climb"})
+    warning = [e["text"] for e in rec if e["kind"] == "event" and e["event"] == "warning"]
+    note = [w for w in warning if w.startswith("program climb:")]
+    assert len(note) == 1
+    assert "chamber 2 asks 20 mmHg above chamber 1: it is held to 3 mmHg above it" in note[0]
+    assert "chamber 3 is filled 10 mmHg above chamber 2 on purpose (boost)" in note[0]
+    assert "chamber 4 asks 10 mmHg above chamber 3" in note[0]
+    held = _held(summary)
+    assert abs(held[(1, 2)] - 43) <= 2.5          # held to 40 + 3
+    assert abs(held[(1, 3)] - 70) <= 2.5          # boosted on purpose: as asked
+    assert abs(held[(1, 4)] - 73) <= 2.5          # held to 70 + 3

@@ -79,13 +79,22 @@ def test_idle_long_press_opens_settings_which_survive_a_reboot(tmp_path):
     assert max(s["p_chambers_mmhg"][1] for s in samples(rec)) < 1     # never took air
 
 
-def test_running_knob_changes_the_target_from_the_next_fill(tmp_path):
-    # chamber 2 fills from about 5.9 s: turn +2 (90 mmHg) while it fills
+def test_running_knob_raises_the_target_from_the_foot_of_the_next_wave(tmp_path):
+    # chamber 2 fills from about 5.9 s: turn +2 (90 mmHg) while it fills. A higher target
+    # never starts halfway up the leg (the gradient would reverse): the next wave, from the foot
     summary, rec = session(tmp_path, [(0, "start"), (6.5, "turn", {"detents": 2})],
-                           duration_s=40)
+                           duration_s=80)
     assert [e["target_mmhg"] for e in ev(rec, "target")] == [85, 90]
+    held = {(f["cycle"], f["chamber"]): f["p_mmhg"] for f in summary["fills"]}
+    assert all(abs(held[(1, k)] - 80) <= 3 for k in (2, 3, 4))
+    assert all(abs(held[(2, k)] - 90) <= 3 for k in (1, 2, 3, 4))
+
+
+def test_running_knob_lowers_the_target_from_the_next_fill(tmp_path):
+    summary, rec = session(tmp_path, [(0, "start"), (6.5, "turn", {"detents": -2})],
+                           duration_s=40)
     held = {f["chamber"]: f["p_mmhg"] for f in summary["fills"] if f["cycle"] == 1}
-    assert abs(held[2] - 80) <= 5 and abs(held[3] - 90) <= 5 and abs(held[4] - 90) <= 5
+    assert abs(held[2] - 80) <= 5 and abs(held[3] - 70) <= 3 and abs(held[4] - 70) <= 3
 
 
 def test_running_short_press_pauses_and_a_later_press_resumes(tmp_path):

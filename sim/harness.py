@@ -38,7 +38,9 @@ class Watcher:
     (f) no chamber above the ceiling + 10 mmHg for more than 500 ms, vent path or not (unless
         its own valve is stuck open or the sensor is broken: nothing can then hold it back);
     (g) the boot never shows idle with no fault latched while any chamber is at 15 mmHg or more
-        for longer than 5 s (a chamber shut in behind a quiet, "ready" boot)."""
+        for longer than 5 s (a chamber shut in behind a quiet, "ready" boot);
+    (h) within a wave no chamber's fill target is more than GRADIENT_SLACK_MMHG above the
+        chamber filled below it, except a chamber a program boosts on purpose."""
 
     IDLE_FULL_MS = 5000
 
@@ -52,6 +54,8 @@ class Watcher:
         self.above_safe_since = [None] * n
         self.deadhead_since = None
         self.idle_full_since = None
+        self.fill_seen = (0, 0)             # (cycle, chamber) of the fill last looked at
+        self.wave_targets = {}              # chamber -> fill target (dmmhg) in this wave
         self.trip_ms = None
         self.session_start = None
         self.worst = {"above_ceiling_ms": 0, "above_safe_ms": 0, "deadhead_ms": 0,
@@ -130,6 +134,21 @@ class Watcher:
                               f"{[round(x, 1) for x in pc]}")
         else:
             self.idle_full_since = None
+        # (h)
+        seq = app.seq
+        if seq.phase == 2 and (seq.cycle, seq.chamber) != self.fill_seen:     # FILL
+            if seq.cycle != self.fill_seen[0]:
+                self.wave_targets = {}
+            self.fill_seen = (seq.cycle, seq.chamber)
+            k = seq.chamber
+            below = [j for j in self.wave_targets if j < k]
+            boosted = seq.program is not None and seq.program.raises(k)
+            if below and not boosted and \
+                    seq.target_dmmhg > self.wave_targets[max(below)] + L.GRADIENT_SLACK_MMHG * 10:
+                self._fail(t, f"(h) wave {seq.cycle}: chamber {k} fills to "
+                              f"{seq.target_dmmhg / 10} mmHg, chamber {max(below)} to "
+                              f"{self.wave_targets[max(below)] / 10}")
+            self.wave_targets[k] = seq.target_dmmhg
         # (e)
         isolating = plant.pump_forced is True and plant.dump_forced is True
         closed = plant.pump_running() and not plant.dump_open() and not isolating and \
