@@ -435,12 +435,12 @@ class App:
             # idle (every output safe) and the whole loop was held up: if the network's own
             # guarded step (a name lookup, a TLS handshake) did it, it is the network's, not a
             # stalled loop: a warning, no fault. Longer than the watchdog allows, the board
-            # resets with netguard's marker there, and the next boot says the same.
+            # resets with netguard's marker there, and the next boot says the same. Nothing is
+            # written back: the next run (50 ms on, not held) judges the control task afresh.
             for svc in self._watched:
                 step = svc.holding_step(now_ms, L.HEARTBEAT_MS) \
                     if hasattr(svc, "holding_step") else ""
                 if step:
-                    self.heartbeat_ms = now_ms
                     dead = ""
                     self.event(now_ms, "warning", {
                         "text": "the network's %s step held the board up (idle, every output "

@@ -40,11 +40,9 @@ def on_input(app, now_ms, ev, detents, stop, contact=False):
         apply_settings(app, now_ms, u.settings(target))
     elif action == ui.MENU_CLOSED:
         app.event(now_ms, "menu", {"closed": "stop button: nothing saved"})
-    elif action == ui.OPEN_MENU:
-        u.load(app.settings)
-        app.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
-                                    "mode": u.mode, "enabled": u.enabled})
     elif u.menu:
+        if action == ui.OPEN_MENU:
+            u.load(app.settings)            # it shows what is stored
         app.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
                                     "mode": u.mode, "enabled": u.enabled})
 

@@ -736,3 +736,18 @@ def test_a_hung_network_step_during_a_session_is_still_a_loop_stall():
     _hang_network_step(b, "tls")
     assert b.app.sup.fault == safety.LOOP_STALL
     assert not [r for r in events(b, "warning") if r.get("step")]
+
+
+def test_a_control_task_that_dies_under_an_excused_network_hold_is_still_found():
+    """The supervisor excuses one held run while a network step is under way; it writes
+    nothing back, so a control task that is really dead is found at its next run."""
+    b = Boot(settings={"minutes": 2})
+    svc = _telemetry_with_guard(b)
+    svc.heartbeat_ms = b.vb.ticks_ms()
+    svc.guard.begin("tls")
+    b.control_alive = False                 # it dies, and the loop is held
+    b.vb.advance(160)
+    b.app.supervise(b.vb.ticks_ms())
+    assert not b.app.sup.tripped()          # excused: the network held the loop
+    took_ms = _run_until_reset(b)
+    assert b.resets == 1 and took_ms <= 500
