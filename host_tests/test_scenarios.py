@@ -19,6 +19,8 @@ within its budget and a safe end. Each file's "expect" block says what must happ
   not_cleared  K: a person's acknowledgement is refused because the check's puff finds chamber
              K's valve shut: no "clear" event, the refusal names chamber K, the fault stays
              latched to the end (the last status still shows it)
+  cleared    a person's acknowledgement is accepted (a "clear" event; the last status shows no
+             fault)
 """
 import json
 from pathlib import Path
@@ -131,6 +133,9 @@ def test_scenario(path, tmp_path):
         assert worst < exp["chambers_below_mmhg"], worst
     if "reason" in exp:
         assert summary["end_reason"] == exp["reason"], summary
+    if exp.get("cleared"):
+        assert _events(records, "clear"), _events(records, "clear_refused")
+        assert _events(records, "status")[-1]["fault"] == "NONE"
     if exp.get("not_cleared"):
         refused = _events(records, "clear_refused")
         assert refused and not _events(records, "clear")

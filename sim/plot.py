@@ -51,6 +51,8 @@ def plot(trace_path, png_path, title=None):
             ax.axvline(e["t_ms"] / 60000, color="tab:orange", lw=1)
             ax.text(e["t_ms"] / 60000, ceiling * 0.97, " " + e["fault"], color="tab:orange",
                     fontsize=8, va="top", rotation=90)
+        elif e["event"] == "fault_end":
+            ax.axvline(e["t_ms"] / 60000, color="tab:orange", lw=1, ls=":")
         elif e["event"] == "fault" and e.get("source") != "sim":
             ax.axvline(e["t_ms"] / 60000, color="tab:red", lw=1, ls="--")
             ax.text(e["t_ms"] / 60000, ceiling * 0.6, " " + str(e.get("code")), color="tab:red",

@@ -44,6 +44,8 @@ FAULTS = {
     "brownout": (),                 # the chip resets now
     "monitor_off": (),              # a firmware bug: the hazard monitor reports nothing from now
 }
+# faults that happen once and cannot end: they refuse "until_s" (loop_stall has its own "ms")
+ONE_SHOT = ("loop_stall", "task_crash", "service_crash", "loop_crash", "brownout")
 PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
 # plant parameter -> (lowest, highest) accepted
 PLANT_RANGES = {
@@ -106,7 +108,7 @@ def check_events(items, where, chambers, duration_s):
                 got = item.get("fault") if isinstance(item, dict) else item
                 raise ScenarioError(f"{w}.fault: must be one of {', '.join(FAULTS)}, got {got!r}")
             need = FAULTS[item["fault"]]
-            _obj(item, w, ("t_s", "fault") + need)
+            _obj(item, w, ("t_s", "fault", "until_s") + need)
             for key in need:
                 if key not in item:
                     raise ScenarioError(f"{w}: fault '{item['fault']}' needs '{key}'")
@@ -145,6 +147,16 @@ def check_events(items, where, chambers, duration_s):
         if "t_s" not in item:
             raise ScenarioError(f"{w}: needs 't_s' (seconds from the start of the run)")
         _num(item["t_s"], f"{w}.t_s", 0, duration_s)
+        if "until_s" in item:
+            if item["fault"] in ONE_SHOT:
+                why = "its length is 'ms'" if item["fault"] == "loop_stall" else \
+                    "it happens once"
+                raise ScenarioError(f"{w}.until_s: fault '{item['fault']}' cannot end ({why}); "
+                                    "remove 'until_s'")
+            _num(item["until_s"], f"{w}.until_s", item["t_s"], duration_s)
+            if item["until_s"] <= item["t_s"]:
+                raise ScenarioError(f"{w}.until_s: must be after t_s ({item['t_s']}), "
+                                    f"got {item['until_s']}")
     return items
 
 

@@ -67,9 +67,17 @@ def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=No
         "board_file": str(board_file), "board": board, "settings": settings,
         "plant": merged_plant, "seed": seed if seed is not None else scenario.get("seed", 1),
         "duration_ms": int(duration_s * 1000), "sample_ms": 20,
-        "faults": [dict(f, t_ms=int(f["t_s"] * 1000)) for f in faults],
+        "faults": [_timed(f) for f in faults],
         "actions": [dict(a, t_ms=int(a["t_s"] * 1000)) for a in actions],
     }
+
+
+def _timed(fault):
+    """A fault with its times in ms (until_ms only for a fault that ends)."""
+    out = dict(fault, t_ms=int(fault["t_s"] * 1000))
+    if "until_s" in fault:
+        out["until_ms"] = int(fault["until_s"] * 1000)
+    return out
 
 
 class Follower:

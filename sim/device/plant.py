@@ -272,6 +272,10 @@ class Plant:
         reach the same low pressure (a stand-in for a bladder that balloons)."""
         self._v_span[i] *= 20.0
 
+    def garment_on(self, i):
+        """The end of no_garment: the bladder is around the leg again (its pressure kept)."""
+        self._v_span[i] /= 20.0
+
     def add_leak(self, i, ml_per_min_at_80):
         self._leak[i] += ml_per_min_at_80 / 60.0 / 80.0
 

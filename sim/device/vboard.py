@@ -155,6 +155,7 @@ class VirtualBoard:
         self.ended = False
         self.faults = sorted(config.get("faults", []), key=lambda f: f["t_ms"])
         self._fi = 0
+        self._ends = []             # (until_ms, fault, what to put back): faults that end
         self._rng = config.get("seed", 1) * 7919 + 17
         self._edges = self._input_edges(config.get("actions", []))
         self._ei = 0
@@ -192,6 +193,8 @@ class VirtualBoard:
                 nxt = self._next_sample
             if self._fi < len(self.faults) and self.faults[self._fi]["t_ms"] < nxt:
                 nxt = self.faults[self._fi]["t_ms"]
+            if self._ends and self._ends[0][0] < nxt:
+                nxt = self._ends[0][0]
             if self._ei < len(self._edges) and self._edges[self._ei][0] < nxt:
                 nxt = self._edges[self._ei][0]
             if self._ri < len(self._remote) and self._remote[self._ri]["t_ms"] < nxt:
@@ -215,6 +218,8 @@ class VirtualBoard:
             while self._fi < len(self.faults) and self.faults[self._fi]["t_ms"] <= self.ms:
                 self._inject(self.faults[self._fi])
                 self._fi += 1
+            while self._ends and self._ends[0][0] <= self.ms:
+                self._end(self._ends.pop(0))
             while self._ri < len(self._remote) and self._remote[self._ri]["t_ms"] <= self.ms:
                 a = self._remote[self._ri]
                 self._ri += 1
@@ -429,6 +434,7 @@ class VirtualBoard:
         p = self.plant
         kind = f["fault"]
         i = f.get("chamber", 1) - 1
+        prev_offset = p.sensor_offset_mmhg      # what an ending sensor_offset puts back
         if kind == "pump_stuck_on":
             p.pump_forced = True
         elif kind == "pump_dead":
@@ -470,6 +476,41 @@ class VirtualBoard:
         rec = {"sim": "fault", "t_ms": self.ms}
         rec.update(f)
         self.emit("@sim " + json.dumps(rec))
+        if f.get("until_ms") is not None:
+            # a fault that ends (a connector pulled on and off, a kink that opens)
+            entry = (f["until_ms"], f, prev_offset)
+            k = 0
+            while k < len(self._ends) and self._ends[k][0] <= entry[0]:
+                k += 1
+            self._ends.insert(k, entry)
+
+    def _end(self, entry):
+        """A fault's "until_s" has come: the part works again, its effect is gone."""
+        _, f, prev_offset = entry
+        p = self.plant
+        kind = f["fault"]
+        i = f.get("chamber", 1) - 1
+        if kind in ("pump_stuck_on", "pump_dead"):
+            p.pump_forced = None
+        elif kind in ("valve_stuck_closed", "valve_stuck_open"):
+            p.valve_forced[i] = None
+        elif kind == "dump_stuck_closed":
+            p.dump_forced = None
+        elif kind in ("sensor_open", "sensor_short", "sensor_frozen"):
+            p.sensor_mode = 0
+        elif kind == "sensor_offset":
+            p.sensor_offset_mmhg = prev_offset
+        elif kind == "leak":
+            p.add_leak(i, -f["ml_per_min"])
+        elif kind == "hose_disconnect":
+            p.disconnected[i] = False
+        elif kind == "no_garment":
+            p.garment_on(i)
+        elif kind == "monitor_off":
+            self.monitor_off = False
+        else:
+            raise ValueError("fault %r cannot end" % kind)
+        self.emit("@sim " + json.dumps({"sim": "fault_end", "t_ms": self.ms, "fault": kind}))
 
     def _sample(self):
         p = self.plant
