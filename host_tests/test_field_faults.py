@@ -114,3 +114,17 @@ def test_one_shot_faults_refuse_until_s(name):
 
 def test_until_s_accepted():
     assert check({"t_s": 1, "until_s": 2.5, "fault": "valve_stuck_closed", "chamber": 3})
+
+
+@pytest.mark.parametrize("mmhg", [0, -10, 201])
+def test_a_squeeze_only_presses(mmhg):
+    with pytest.raises(ScenarioError, match="mmhg: must be a number from 1 to 200"):
+        check({"t_s": 1, "fault": "squeeze", "chamber": 2, "mmhg": mmhg})
+
+
+def test_a_squeeze_that_ends_takes_its_load_off():
+    vb, _ = board([{"fault": "squeeze", "chamber": 3, "mmhg": 30, "t_ms": 0, "until_ms": 2000}])
+    vb.advance(1000)
+    assert vb.plant.load_mmhg[2] == 30
+    vb.advance(2000)
+    assert vb.plant.load_mmhg == [0.0] * N

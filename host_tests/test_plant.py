@@ -578,3 +578,75 @@ def test_any_accepted_parameters_keep_the_state_finite_and_in_range(params, seed
     p.pump_forced = True
     p.dump_forced = True
     run(500)
+
+
+# --- an outside load on a chamber (squeeze) --------------------------------------------------
+
+def closed_at(pc, i=1, params=None):
+    """A plant with chamber i shut in at pc and everything else closed."""
+    p = make(params)
+    p.valve_cmd = [True] * N
+    p.dump_cmd = True
+    p.p_chambers[i] = pc
+    return p
+
+
+@pytest.mark.parametrize("load", [0.5, 10.0, 30.0, 150.0])
+def test_a_loaded_chambers_capacity_is_the_derivative_of_its_air(load):
+    p = make({"chamber_volume_ml": [300, 500, 700, 900]})
+    for i in range(N):
+        p.load_mmhg[i] = load
+        for pc in (0.2, 5.0, 30.0, 80.0, 250.0):
+            h = 1e-4
+            p.p_chambers[i] = pc + h
+            hi = p.chamber_air_ml(i)
+            p.p_chambers[i] = pc - h
+            lo = p.chamber_air_ml(i)
+            assert p.chamber_capacity(i, pc) == pytest.approx((hi - lo) / (2 * h), rel=1e-5)
+
+
+@pytest.mark.parametrize("load,rise_lo,rise_hi", [(10, 6.0, 7.5), (30, 18.5, 21.5),
+                                                  (60, 34.0, 39.0)])
+def test_a_squeeze_raises_a_closed_chamber_by_up_to_its_load_at_the_same_air(load, rise_lo,
+                                                                           rise_hi):
+    p = closed_at(80.0)
+    air = p.chamber_air_ml(1)
+    p.squeeze(1, load)
+    p.advance(250)
+    assert 80.0 < p.p_chambers[1] < 80.0 + rise_hi        # still ramping (SQUEEZE_RAMP_S)
+    p.advance(1000)
+    assert rise_lo < p.p_chambers[1] - 80.0 < min(rise_hi, load)
+    assert p.chamber_air_ml(1) == pytest.approx(air, rel=5e-4)
+    assert p.p_chambers[0] == 0.0 and p.p_chambers[2] == 0.0    # only its own chamber
+    p.squeeze(1, 0)                                            # the leg moves off
+    p.advance(2000)
+    assert p.p_chambers[1] == pytest.approx(80.0, abs=0.3)
+    assert p.load_mmhg[1] == 0.0
+
+
+def test_a_vented_chamber_under_a_load_stays_vented():
+    p = make()                              # everything open, pump off
+    p.squeeze(2, 60)
+    p.advance(2000)
+    assert p.p_chambers[2] < 0.01 and p.p_manifold < 0.01
+
+
+def test_a_squeezed_chamber_fills_sooner_with_less_air_and_no_jump():
+    times, airs = [], []
+    for load in (0, 30):
+        p = make()
+        p.squeeze(0, load)
+        p.advance(1000)
+        fill(p, 0)
+        t0, last, worst = p.t_ms, p.p_manifold, 0.0
+        while p.p_chambers[0] < 80:
+            p.advance(p.t_ms + 10)
+            worst = max(worst, p.p_manifold - last)
+            last = p.p_manifold
+        times.append(p.t_ms - t0)
+        airs.append(p.chamber_air_ml(0))
+        # the load is spread over the bladder: air goes in from the first mmHg, no blocked-hose
+        # climb (the firmware's fast-rise check is 8 mmHg in 10 ms)
+        assert worst < 2.0, (load, worst)
+    assert 2850 <= times[0] <= 3000 and 2650 <= times[1] <= 2800, times
+    assert airs[1] < 0.93 * airs[0], airs

@@ -37,6 +37,7 @@ FAULTS = {
     "leak": ("chamber", "ml_per_min"),
     "hose_disconnect": ("chamber",),
     "no_garment": ("chamber",),     # the chamber is not around a leg (fit check)
+    "squeeze": ("chamber", "mmhg"), # an outside load on a chamber (the user lies on the calf)
     "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
     "task_crash": (),               # the next sensor read raises inside the control task
     "service_crash": (),            # the service task raises at its next run
@@ -115,7 +116,10 @@ def check_events(items, where, chambers, duration_s):
             if "chamber" in need:
                 _num(item["chamber"], f"{w}.chamber", 1, chambers, integer=True)
             if "mmhg" in need:
-                _num(item["mmhg"], f"{w}.mmhg", -300, 300)
+                if item["fault"] == "squeeze":
+                    _num(item["mmhg"], f"{w}.mmhg", 1, 200)     # a load only presses
+                else:
+                    _num(item["mmhg"], f"{w}.mmhg", -300, 300)
             if "ms" in need:
                 _num(item["ms"], f"{w}.ms", 1, 600000, integer=True)
             if "ml_per_min" in need:

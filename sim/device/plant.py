@@ -17,6 +17,8 @@ RAIL_LOW_V = 0.1            # a ratiometric transducer's output cannot reach its
 RAIL_HIGH_V = 4.9
 SHORT_V = 3.3               # sensor line shorted to the 3.3 V supply
 LAMINAR_MMHG = 1.0          # below this pressure drop orifice flow is treated as linear
+SQUEEZE_RAMP_S = 0.5        # an outside load (a leg lying on a chamber) comes and goes this fast
+C_MIN = 0.01                # std mL/mmHg: a loaded, empty, rigid chamber is never infinitely stiff
 
 # name: default (see docs/PLANT.md for where each number comes from)
 DEFAULTS = {
@@ -128,6 +130,11 @@ class Plant:
         self.sensor_mode = 0             # 0 normal, 1 open, 2 short, 3 frozen
         self.sensor_offset_mmhg = 0.0
         self._frozen_uv = 0
+        # squeeze: an outside load on each chamber (mmHg), where it is going, how fast (mmHg/s)
+        self.load_mmhg = [0.0] * chambers
+        self._load_to = [0.0] * chambers
+        self._load_rate = [0.0] * chambers
+        self._loading = False
 
     @staticmethod
     def _gauss_table(rng, n):
@@ -162,9 +169,46 @@ class Plant:
         """d(air)/d(pressure) of chamber i at p: standard mL per mmHg."""
         span = self._v_span[i]
         half = self._half
-        v = self._v_res[i] + span * p / (p + half)
-        dv = span * half / ((p + half) * (p + half))
-        return (v + (PATM_MMHG + p) * dv) / PATM_MMHG
+        q, dq = p, 1.0
+        if self.load_mmhg[i] > 0:
+            q, dq, _ = self._bladder(i, p)
+        v = self._v_res[i] + span * q / (q + half)
+        dv = span * half / ((q + half) * (q + half)) * dq
+        c = (v + (PATM_MMHG + p) * dv) / PATM_MMHG
+        return c if c > C_MIN else C_MIN
+
+    def chamber_air_ml(self, i):
+        """The air in chamber i, standard mL."""
+        q = self._bladder(i, self.p_chambers[i])[0]
+        v = self._v_res[i] + self._v_span[i] * q / (q + self._half)
+        return v * (PATM_MMHG + self.p_chambers[i]) / PATM_MMHG
+
+    def squeeze(self, i, mmhg):
+        """An outside load on chamber i (the leg lying on it) moves to mmhg over
+        SQUEEZE_RAMP_S; 0 takes it off."""
+        self._load_to[i] = float(mmhg)
+        self._load_rate[i] = abs(mmhg - self.load_mmhg[i]) / SQUEEZE_RAMP_S
+        self._loading = True
+
+    def _ramp_loads(self, dt):
+        # the load changes at the same air: dm = 0 gives dp = -(760+p) V'(q) dq/dload dL / (760 C)
+        moving = False
+        pc = self.p_chambers
+        for i in range(self.n):
+            load, to = self.load_mmhg[i], self._load_to[i]
+            if load == to:
+                continue
+            step = self._load_rate[i] * dt
+            dl = (to - load) if abs(to - load) <= step else (step if to > load else -step)
+            p = pc[i]
+            q, _, dq_dl = self._bladder(i, p)
+            half = self._half
+            dv = self._v_span[i] * half / ((q + half) * (q + half))
+            dp = -(PATM_MMHG + p) * dv * dq_dl * dl / (PATM_MMHG * self.chamber_capacity(i, p))
+            pc[i] = p + dp if p + dp > 0 else 0.0
+            self.load_mmhg[i] = load + dl
+            moving = moving or self.load_mmhg[i] != to
+        self._loading = moving
 
     def advance(self, until_ms):
         """Integrate in fixed steps up to until_ms (a remainder smaller than a step waits)."""
@@ -194,6 +238,15 @@ class Plant:
         num = cdt * pm + q0
         den = cdt + q0 / p["pump_max_mmhg"]
         for i in range(self.n):
+    def _bladder(self, i, p):
+        """(q, dq/dp, dq/dload): the part of p that inflates the bladder under the outside load
+        (docs/PLANT.md, squeeze): q = p - load (1 - exp(-p / load))."""
+        load = self.load_mmhg[i]
+        if load <= 1e-9:
+            return p, 1.0, (-1.0 if p > 0 else 0.0)
+        e = math.exp(-p / load)
+        return p - load * (1.0 - e), 1.0 - e, -(1.0 - e) + p / load * e
+
             if self.valve_open(i):
                 other = 0.0 if self.disconnected[i] else pc[i]
                 g[i] = _secant(self._k_valve, pm - other)
@@ -219,6 +272,8 @@ class Plant:
             pm = 0.0
         self.p_manifold = pm
         # chambers: each relaxes toward the manifold through its open valve, and leaks
+        if self._loading:
+            self._ramp_loads(dt)
         for i in range(self.n):
             ci = self.chamber_capacity(i, pc[i])
             if self.disconnected[i]:

@@ -466,6 +466,8 @@ class VirtualBoard:
         elif kind == "service_crash":
             self._crash = kind
             _break_service()
+        elif kind == "squeeze":
+            p.squeeze(i, f["mmhg"])
         elif kind == "brownout":
             self._reset_at = self.ms
         elif kind == "monitor_off":
@@ -516,6 +518,8 @@ class VirtualBoard:
         p = self.plant
         valves = 0
         for i in range(self.n):
+        elif kind == "squeeze":
+            p.squeeze(i, 0)
             if p.valve_open(i):
                 valves |= 1 << i
         self.emit("S %d %s %.2f %.2f %d %d %d" % (
