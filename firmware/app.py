@@ -27,6 +27,7 @@ from settings import bounds as settings_bounds
 import ui
 import commands
 import housekeeping
+import fitorder
 import netguard
 
 FAULT_LOG = "faults.log"
@@ -271,6 +272,13 @@ class App:
             # a slice, not a comprehension: a comprehension would make `seq` a closure cell,
             # allocated on every call of _control
             self.event(now_ms, "fit", {"result": "normal", "ms": seq.fit_ms[:seq.chambers]})
+            garment = self.cfg.get("garment")
+            if garment:
+                small, big = fitorder.crossed(seq.fit_ms, seq.fit_class, garment["chamber_ml"])
+                if small:
+                    self.event(now_ms, "warning", {
+                        "text": fitorder.warning(seq.fit_ms, small, big, garment["chamber_ml"]),
+                        "chambers": [small, big]})
         if seq.fill_timed_out:
             seq.fill_timed_out = False
             seq.end_reason = sq.END_NONE

@@ -14,7 +14,7 @@ MCUS = {
 
 _SCHEMA = {
     "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits",
-         "indicators", "display"),
+         "indicators", "display", "garment"),
     "outputs": ("active_high", "pump_pin", "dump_pin", "valve_pins"),
     "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
     "inputs": ("button_pin", "button_active_low", "encoder_a_pin", "encoder_b_pin", "stop_pin",
@@ -22,8 +22,9 @@ _SCHEMA = {
     "limits": tuple(BOARD_LIMITS),
     "indicators": ("led_pin", "buzzer_pin"),
     "display": ("sda_pin", "scl_pin", "address"),
+    "garment": ("chamber_ml",),
 }
-_OPTIONAL = ("description", "indicators", "display", "led_pin", "buzzer_pin", "encoder_a_pin",
+_OPTIONAL = ("description", "indicators", "display", "garment", "led_pin", "buzzer_pin", "encoder_a_pin",
              "encoder_b_pin", "stop_pin", "stop_active_low")
 
 
@@ -154,6 +155,18 @@ def validate(data, path="<board>"):
         pin("display", "sda_pin", dsp["sda_pin"])
         pin("display", "scl_pin", dsp["scl_pin"])
         c.integer(dsp, "display", "address", 0x08, 0x77)
+
+    if "garment" in data:
+        # the chambers' air at 80 mmHg, foot first (measured, or the maker's figures): only
+        # their ratios are used, by the fit check's crossed-hoses warning (fitorder.py)
+        sizes = c.section(data["garment"], "garment")["chamber_ml"]
+        if not isinstance(sizes, list) or len(sizes) != chambers:
+            c.fail("garment.chamber_ml", "must list one size per chamber (%d), foot first, "
+                   "got %r" % (chambers, sizes))
+        for i in range(chambers):
+            if not _is_int(sizes[i]) or sizes[i] < 20 or sizes[i] > 5000:
+                c.fail("garment.chamber_ml[%d]" % i, "must be a whole number of mL from 20 to "
+                       "5000, got %r" % (sizes[i],))
 
     lim = c.section(data["limits"], "limits")
     for key in BOARD_LIMITS:

@@ -50,6 +50,12 @@ GRADIENT_SLACK_MMHG = 3       # within a wave no chamber is filled more than thi
                               # except a chamber a program boosts on purpose
 CHAMBERS_MIN = 1
 CHAMBERS_MAX = 8
+# Crossed hoses (fitorder.py): a garment chamber stated this much bigger (board file
+# garment.chamber_ml) that filled to 10 mmHg at the fit check this much faster than the smaller
+# one: its valve feeds another chamber. A warning. (Plant, 300/500/700/900 mL: fit times 0.50,
+# 0.77, 1.04, 1.26 s; 1 and 4 crossed: 1.45 and 0.44 s.)
+FIT_ORDER_SIZE_PCT = 130
+FIT_ORDER_TIME_PCT = 120
 # A fill that has not reached its target after this long has a leak, a dead pump or a loose hose.
 FILL_TIMEOUT_MS = 20000
 # Sensor plausibility: volts at the transducer output outside

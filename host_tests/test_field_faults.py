@@ -128,3 +128,64 @@ def test_a_squeeze_that_ends_takes_its_load_off():
     assert vb.plant.load_mmhg[2] == 30
     vb.advance(2000)
     assert vb.plant.load_mmhg == [0.0] * N
+
+
+# --- crossed hoses -------------------------------------------------------------------------
+
+import boardcfg  # noqa: E402
+import fitorder  # noqa: E402
+from sim.harness import Boot  # noqa: E402
+
+LEG = boardcfg.load(str(paths.BOARDS / "esp32-devkitc-4ch-leg.json"))
+SIZES = LEG["garment"]["chamber_ml"]
+OK = [1, 1, 1, 1]
+CASES = [([500, 770, 1040, 1260], OK, (0, 0)),          # plant, hoses right
+         ([1450, 700, 950, 440], OK, (1, 4)),           # 1 and 4 crossed
+         ([500, 1090, 720, 1260], OK, (2, 3)),          # 2 and 3 crossed
+         ([500, 770, 1260, 1040], OK, (0, 0)),          # 3 and 4: 700 / 900 mL, too alike
+         ([1450, 700, 950, 440], [1, 1, 1, 0], (1, 2)), # chamber 4 not checked (off)
+         ([0, 0, 0, 0], [0, 0, 0, 0], (0, 0))]
+
+
+@pytest.mark.parametrize("fit_ms,cls,pair", CASES)
+def test_crossed_hoses_are_the_pair_most_against_the_stated_sizes(fit_ms, cls, pair):
+    assert fitorder.crossed(fit_ms, cls, SIZES) == pair
+
+
+def test_crossed_hoses_rule_runs_the_same_under_micropython(micropython):
+    got = micropython("import fitorder, json\nprint(json.dumps([fitorder.crossed(m, c, %r) "
+                      "for m, c, _ in %r]))" % (SIZES, CASES))
+    assert [tuple(x) for x in got] == [pair for _, _, pair in CASES]
+
+
+@pytest.mark.parametrize("sizes,text", [([300, 500, 700], "one size per chamber (4)"),
+                                        ([300, 500, 700, 9000], "chamber_ml[3]': must be a"),
+                                        ([300, 500, 700, 90.5], "whole number")])
+def test_the_garment_sizes_are_checked(sizes, text):
+    data = json.loads((paths.BOARDS / "esp32-devkitc-4ch-leg.json").read_text())
+    data["garment"]["chamber_ml"] = sizes
+    with pytest.raises(boardcfg.BoardError, match="garment.chamber_ml") as e:
+        boardcfg.validate(data)
+    assert text in str(e.value)
+
+
+def fit_warnings(crossed):
+    b = Boot(board=LEG, settings={"minutes": 2},
+             plant={"chamber_volume_ml": [300, 500, 700, 900]})
+    if crossed:
+        b.inject({"fault": "hoses_crossed", "chambers": crossed})
+    b.press("start")
+    b.run(12000)
+    events = [json.loads(e) for e in b.events]
+    fits = [e for e in events if e["event"] == "fit"]
+    assert fits and fits[0]["result"] == "normal", fits
+    return [e for e in events if "hoses crossed?" in e.get("text", "")]
+
+
+@pytest.mark.parametrize("crossed", [None, [2, 3], [3, 2], [1, 2]])
+def test_the_fit_check_names_crossed_hoses(crossed):
+    found = fit_warnings(crossed)
+    if crossed is None:
+        assert found == []
+    else:
+        assert [w["chambers"] for w in found] == [sorted(crossed)]

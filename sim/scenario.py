@@ -38,6 +38,7 @@ FAULTS = {
     "hose_disconnect": ("chamber",),
     "no_garment": ("chamber",),     # the chamber is not around a leg (fit check)
     "squeeze": ("chamber", "mmhg"), # an outside load on a chamber (the user lies on the calf)
+    "hoses_crossed": ("chambers",), # [a, b]: valve a feeds chamber b and valve b chamber a
     "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
     "task_crash": (),               # the next sensor read raises inside the control task
     "service_crash": (),            # the service task raises at its next run
@@ -115,6 +116,14 @@ def check_events(items, where, chambers, duration_s):
                     raise ScenarioError(f"{w}: fault '{item['fault']}' needs '{key}'")
             if "chamber" in need:
                 _num(item["chamber"], f"{w}.chamber", 1, chambers, integer=True)
+            if "chambers" in need:
+                pair = item["chambers"]
+                if not isinstance(pair, list) or len(pair) != 2:
+                    raise ScenarioError(f"{w}.chambers: must be two chambers, e.g. [1, 4]")
+                for k, c in enumerate(pair):
+                    _num(c, f"{w}.chambers[{k}]", 1, chambers, integer=True)
+                if pair[0] == pair[1]:
+                    raise ScenarioError(f"{w}.chambers: must be two different chambers")
             if "mmhg" in need:
                 if item["fault"] == "squeeze":
                     _num(item["mmhg"], f"{w}.mmhg", 1, 200)     # a load only presses

@@ -198,6 +198,10 @@ MUTANTS = [
     ("a hung network step runs again (secrets changed)", "netguard.py",
      "len(parts) == 2 and parts[1] == fingerprint(self.flash_dir)", "len(parts) == 2",
      "test_hazards.py -k network_step_is_a_warning"),
+    ("crossed hoses: fit times against the garment's stated sizes", "fitorder.py",
+     "            if fit_ms[j] * 100 >= fit_ms[i] * L.FIT_ORDER_TIME_PCT and \\",
+     "            if False and \\",
+     "test_scenarios.py -k hoses_crossed"),
 ]
 
 

@@ -135,6 +135,9 @@ class Plant:
         self._load_to = [0.0] * chambers
         self._load_rate = [0.0] * chambers
         self._loading = False
+        # hoses: valve i feeds chamber feeds[i]; chamber j is fed by valve _fed_by[j]
+        self.feeds = list(range(chambers))
+        self._fed_by = list(range(chambers))
 
     @staticmethod
     def _gauss_table(rng, n):
@@ -165,6 +168,15 @@ class Plant:
         return not closed
 
     # --- model -----------------------------------------------------------------------------
+    def _bladder(self, i, p):
+        """(q, dq/dp, dq/dload): the part of p that inflates the bladder under the outside load
+        (docs/PLANT.md, squeeze): q = p - load (1 - exp(-p / load))."""
+        load = self.load_mmhg[i]
+        if load <= 1e-9:
+            return p, 1.0, (-1.0 if p > 0 else 0.0)
+        e = math.exp(-p / load)
+        return p - load * (1.0 - e), 1.0 - e, -(1.0 - e) + p / load * e
+
     def chamber_capacity(self, i, p):
         """d(air)/d(pressure) of chamber i at p: standard mL per mmHg."""
         span = self._v_span[i]
@@ -227,6 +239,8 @@ class Plant:
         pm = self.p_manifold
         g = self._g
         tau = p["pump_spin_ms"] / 1000.0
+        if self._loading:
+            self._ramp_loads(dt)
         target = 1.0 if self.pump_running() else 0.0
         self.spin += (target - self.spin) * (1.0 - math.exp(-dt / tau))
         # Manifold: implicit Euler over everything joined to it. Its capacity is tiny next to a
@@ -238,17 +252,9 @@ class Plant:
         num = cdt * pm + q0
         den = cdt + q0 / p["pump_max_mmhg"]
         for i in range(self.n):
-    def _bladder(self, i, p):
-        """(q, dq/dp, dq/dload): the part of p that inflates the bladder under the outside load
-        (docs/PLANT.md, squeeze): q = p - load (1 - exp(-p / load))."""
-        load = self.load_mmhg[i]
-        if load <= 1e-9:
-            return p, 1.0, (-1.0 if p > 0 else 0.0)
-        e = math.exp(-p / load)
-        return p - load * (1.0 - e), 1.0 - e, -(1.0 - e) + p / load * e
-
             if self.valve_open(i):
-                other = 0.0 if self.disconnected[i] else pc[i]
+                j = self.feeds[i]           # the chamber valve i's hose goes to
+                other = 0.0 if self.disconnected[j] else pc[j]
                 g[i] = _secant(self._k_valve, pm - other)
                 num += g[i] * other
                 den += g[i]
@@ -272,16 +278,15 @@ class Plant:
             pm = 0.0
         self.p_manifold = pm
         # chambers: each relaxes toward the manifold through its open valve, and leaks
-        if self._loading:
-            self._ramp_loads(dt)
         for i in range(self.n):
             ci = self.chamber_capacity(i, pc[i])
             if self.disconnected[i]:
                 # hose off: the chamber empties through the open end
                 pc[i] = self._to_atm(pc[i], ci, self._k_valve, dt)
                 continue
-            if g[i] > 0:
-                pc[i] = pm + (pc[i] - pm) * math.exp(-g[i] * dt / ci)
+            gi = g[self._fed_by[i]]
+            if gi > 0:
+                pc[i] = pm + (pc[i] - pm) * math.exp(-gi * dt / ci)
             if pc[i] > 0:
                 pc[i] -= self._leak[i] * pc[i] * dt / ci
             if pc[i] < 0:
@@ -326,6 +331,14 @@ class Plant:
         """Chamber i is not around a leg: the free bladder takes some twenty times the air to
         reach the same low pressure (a stand-in for a bladder that balloons)."""
         self._v_span[i] *= 20.0
+
+    def cross_hoses(self, a, b):
+        """The hoses of chambers a and b (0-based) are swapped at the valves: valve a feeds
+        chamber b and valve b chamber a. Doing it again puts them right."""
+        f = self.feeds
+        f[a], f[b] = f[b], f[a]
+        for i in range(self.n):
+            self._fed_by[f[i]] = i
 
     def garment_on(self, i):
         """The end of no_garment: the bladder is around the leg again (its pressure kept)."""

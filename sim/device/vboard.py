@@ -459,6 +459,10 @@ class VirtualBoard:
             p.disconnected[i] = True
         elif kind == "no_garment":
             p.no_garment(i)
+        elif kind == "squeeze":
+            p.squeeze(i, f["mmhg"])
+        elif kind == "hoses_crossed":
+            p.cross_hoses(f["chambers"][0] - 1, f["chambers"][1] - 1)
         elif kind == "loop_stall":
             self._stall_ms = f["ms"]
         elif kind in ("task_crash", "loop_crash"):
@@ -466,8 +470,6 @@ class VirtualBoard:
         elif kind == "service_crash":
             self._crash = kind
             _break_service()
-        elif kind == "squeeze":
-            p.squeeze(i, f["mmhg"])
         elif kind == "brownout":
             self._reset_at = self.ms
         elif kind == "monitor_off":
@@ -508,6 +510,10 @@ class VirtualBoard:
             p.disconnected[i] = False
         elif kind == "no_garment":
             p.garment_on(i)
+        elif kind == "squeeze":
+            p.squeeze(i, 0)
+        elif kind == "hoses_crossed":
+            p.cross_hoses(f["chambers"][0] - 1, f["chambers"][1] - 1)     # put right
         elif kind == "monitor_off":
             self.monitor_off = False
         else:
@@ -518,8 +524,6 @@ class VirtualBoard:
         p = self.plant
         valves = 0
         for i in range(self.n):
-        elif kind == "squeeze":
-            p.squeeze(i, 0)
             if p.valve_open(i):
                 valves |= 1 << i
         self.emit("S %d %s %.2f %.2f %d %d %d" % (
