@@ -42,6 +42,20 @@ NO_AIR_TEXT = ("the pressure did not rise, and a chamber that had air may be out
                "cannot be proven open; check the chambers by hand")
 ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
                 "closed to keep the air out of the leg; unplug the boot's power, then open the "
+REST_NOTE = ("rest lengthened to %.1f s: the fills and hold are long, and every chamber must "
+             "be let down (below 15 mmHg) at least 15 s between squeezes and 30 %% of the time "
+             "(limits.LETDOWN_MIN_S, MAX_PRESSED_PCT); shorten the hold or use fewer chambers "
+             "for shorter waves")
+DUMP_STUCK_TEXT = ("dump valve %d does not open (stuck shut, or its exhaust is blocked): the boot "
+                   "still vents through the other dump, which is checked after every vent, so "
+                   "the session goes on; have dump valve %d freed or replaced before the next "
+                   "session: with one more jam the chambers could not be let out")
+NO_DUMP_TEXT = ("no dump valve opens (each puffed on its own after the vent): nothing can let "
+                "the air out of the boot; open the chamber hoses by hand")
+HOLD_LOSS_TEXT = ("chamber %d lost %.1f mmHg in %.1f s behind its closed valve (%.0f mmHg/min; "
+                  "left at %.1f, read %.1f mmHg at the end of the hold): a leak the pump has to "
+                  "make up at every wave (a torn tube, a loose connector); check that chamber's "
+                  "hose and fittings")
                 "chamber hoses by hand")
 
 
@@ -200,6 +214,9 @@ class App:
         seq = self.seq
         sup = self.sup
         sensor = self.sensor
+            # the leg was squeezed until the reset: the let-down counts from now
+            self.seq.letdown_from(now_ms)
+            self.monitor.letdown_from(now_ms)
         gap = ticks_diff(now_ms, self._last_tick_ms)
         self._last_tick_ms = now_ms
         p = sensor.read()
@@ -288,6 +305,9 @@ class App:
         if phase == sq.ZERO and (seq.phase == sq.FILL or seq.phase == sq.FIT):
             # the zero phase ran its course (a stop during it takes no zero at all)
             if not self.sensor.zero_commit():
+        if seq.rest_note_ms:
+            self.event(now_ms, "warning", {"text": REST_NOTE % (seq.rest_note_ms / 1000)})
+            seq.rest_note_ms = 0
                 sup.trip(safety.ZERO_OFFSET, now_ms)
                 return
             self.event(now_ms, "zero", {"offset_mmhg": _mmhg(self.sensor.zero_dmmhg)})

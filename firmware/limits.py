@@ -19,7 +19,8 @@ SETTING_LIMITS = {
     "minutes": (1, 60, 20, "20-30 min is the usual recovery session"),
     # hold with every chamber full, then all vent; a 45-60 s cycle in all
     "hold_s": (0, 30, 10, "cycle of 45-60 s per wave (RecoveryPump, JetBoots)"),
-    "rest_s": (0, 60, 25, "rest lets the veins refill before the next wave"),
+    # rest lets the veins refill before the next wave; its floor is LETDOWN_MIN_S below
+    "rest_s": (15, 60, 25, "every chamber let down at least 15 s between two squeezes"),
     # programs (firmware/program.py)
     "gradient_step_mmhg": (0, 20, 8, "Kamm et al. 1986: 5-10 mmHg less per chamber up the leg"),
     "boost_chamber": (1, 8, 3, "the chamber zone boost favours; at most the board's chambers"),
@@ -45,6 +46,14 @@ MAX_ZERO_OFFSET_MMHG = 12     # zero reading further from 0 than this: refuse to
 ZERO_DRIFT_DMMHG = 10         # zero window's halves 1 mmHg apart: air is moving, no zero
 ZERO_REPEAT_DMMHG = 50        # a new zero 5 mmHg from this boot's last: air trapped (a dump that
                               # did not open) or a drifting sensor, no zero
+# Let-down (issue 17, part 1): nerve palsy and compartment syndrome under pneumatic compression
+# came from long squeezes with little release in legs that could not feel it; clinical
+# controllers wait for the veins to refill before the next squeeze (Kendall SCD: about 60 s).
+LETDOWN_MIN_S = 15            # every chamber below SAFE_MMHG at least this long between two of
+                              # its squeezes (a rest shorter than this is refused at load)
+MAX_PRESSED_PCT = 70          # and above SAFE_MMHG at most this share of a session: the
+                              # sequencer lengthens the rest when a wave's fills and hold would
+                              # break it; the monitor trips TIME_AT_PRESSURE as a last line
 GRADIENT_SLACK_MMHG = 3       # within a wave no chamber is filled more than this above the
                               # chamber below it (higher up the leg pushes fluid back down),
                               # except a chamber a program boosts on purpose

@@ -40,18 +40,52 @@ class Monitor:
         self._drift_ms = -1
         # time at pressure
         self.last_vented_ms = 0
+        # let-down (limits.LETDOWN_MIN_S, MAX_PRESSED_PCT), judged from the outputs alone
+        self._pressed = False            # a fill ran since the boot was last seen let down
+        self._press_ms = 0
+        self._letdown_known = False      # never squeezed since power-up: let down for long
+        self._letdown_ms = 0             # when the boot was last seen let down after a squeeze
+        self._pressed_total_ms = 0       # this session's squeezes, ended ones
+        self._session_ms = 0
         # impossible readings
         self._low_run = 0
         self._fall_p = _NO_BASE          # a fill's reading just after a sharp fall, to judge
 
     def begin_session(self, now_ms):
         self.last_vented_ms = now_ms
+        self._session_ms = now_ms
+        self._pressed_total_ms = 0
+        if self._pressed:
+            # a squeeze a fault cut short (the trip's vent is not watched here): let down
+            # from now, the cautious end
+            self._pressed = False
+            self.letdown_from(now_ms)
         # a climb still being judged when the last session tripped for another reason
         self._rise_dmmhg = 0
         self._rise_seen = False
         self._hold_base = _NO_BASE
         self._fill_chamber = 0
         self._drift_ms = -1
+
+    def letdown_from(self, now_ms):
+        """The boot is known let down only from now (a reset cut a session short)."""
+        self._letdown_known = True
+        self._letdown_ms = now_ms
+
+    def _check_squeeze(self, now_ms, pump_fill):
+        # A fill begins a squeeze: the boot must have been let down LETDOWN_MIN_S since the
+        # last one, and the session squeezed at most MAX_PRESSED_PCT of its time so far.
+        if not pump_fill or self._pressed:
+            return safety.NONE
+        self._pressed = True
+        self._press_ms = now_ms
+        if self._letdown_known and \
+                ticks_diff(now_ms, self._letdown_ms) < L.LETDOWN_MIN_S * 1000:
+            return safety.TIME_AT_PRESSURE
+        if self._pressed_total_ms * 100 > \
+                L.MAX_PRESSED_PCT * ticks_diff(now_ms, self._session_ms):
+            return safety.TIME_AT_PRESSURE
+        return safety.NONE
 
     def begin_fill(self, chamber):
         """A fresh fill of chamber (1-based) starts (not a top-up)."""
@@ -136,6 +170,13 @@ class Monitor:
             self._hold_base = _NO_BASE
         if cmd & ~self.skip_mask == 0 and p < L.SAFE_MMHG * 10:
             self.last_vented_ms = now_ms
+            if self._pressed:
+                self._pressed = False
+                self._pressed_total_ms += ticks_diff(now_ms, self._press_ms)
+                self._letdown_known = True
+                self._letdown_ms = now_ms
+        if not fault:
+            fault = self._check_squeeze(now_ms, filling and cmd & PUMP_ON)
         if resting_ms >= L.DRIFT_SETTLE_MS and not fault:
             fault = self._check_drift(now_ms, p)
         else:

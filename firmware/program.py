@@ -11,7 +11,7 @@
 #   custom    a program file: per-chamber pressures and holds, its own hold and rest times
 # Pressures are in tenths of a mmHg, never below MIN_DMMHG nor above the board's maximum.
 import json
-from limits import GRADIENT_SLACK_MMHG
+from limits import GRADIENT_SLACK_MMHG, LETDOWN_MIN_S
 
 MIN_DMMHG = 200
 WARMUP_START_PCT = 60
@@ -93,7 +93,12 @@ def validate(data, chambers, max_mmhg, source="program"):
     if not isinstance(data["name"], str) or not data["name"]:
         fail("name", "must be a non-empty text")
     whole(data["hold_s"], "hold_s", 0, 30)
-    whole(data["rest_s"], "rest_s", 0, 60)
+    if isinstance(data["rest_s"], int) and not isinstance(data["rest_s"], bool) and \
+            0 <= data["rest_s"] < LETDOWN_MIN_S:
+        fail("rest_s", "must be at least %d s, got %d: every chamber must be let down (below "
+             "15 mmHg) at least %d s between two squeezes (limits.LETDOWN_MIN_S)"
+             % (LETDOWN_MIN_S, data["rest_s"], LETDOWN_MIN_S))
+    whole(data["rest_s"], "rest_s", LETDOWN_MIN_S, 60)
     ch = data["chambers"]
     if not isinstance(ch, list) or len(ch) != chambers:
         fail("chambers", "must list one entry per chamber (%d)" % chambers)

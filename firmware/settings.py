@@ -1,7 +1,10 @@
 # User settings (target pressure, session length, mode, hold and rest, chambers in use) from
 # settings.json on flash. A missing or bad file never stops the device: it falls back to defaults and says why.
 import json
-from limits import SETTING_LIMITS, SETTING_FLAGS, MODES, check_number
+from limits import SETTING_LIMITS, SETTING_FLAGS, MODES, LETDOWN_MIN_S, check_number
+
+LETDOWN_WHY = (" (every chamber must be let down, below 15 mmHg, at least %d s between two "
+               "squeezes: limits.LETDOWN_MIN_S)" % LETDOWN_MIN_S)
 
 
 class SettingsError(Exception):
@@ -75,6 +78,8 @@ def validate(data, board, source="settings"):
         if key in data:
             lo, hi = bounds(key, board)
             err = check_number(data[key], lo, hi, "field '%s'" % key)
+            if err and key == "rest_s":
+                err += LETDOWN_WHY
             if err:
                 raise SettingsError("%s: %s" % (source, err))
             out[key] = int(data[key])

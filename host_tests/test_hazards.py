@@ -33,6 +33,80 @@ def test_time_at_pressure_is_capped_even_if_the_sequencer_never_lets_go():
     assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG
 
 
+def test_let_down_is_enforced_by_the_monitor_if_the_sequencer_never_rests():
+    """Issue 17, part 1, the last line: a sequencer bug that starts the next wave at once
+    (no rest, no let-down wait): the monitor trips TIME_AT_PRESSURE at that wave's first
+    fill, before the foot is squeezed again."""
+    b = Boot(settings={"minutes": 10, "fit_check": False, "hold_s": 5, "rest_s": 15})
+    b.press("start")
+    b.run(3000)
+    b.app.seq._left_ms = lambda now_ms: 0     # the bug: no let-down wait...
+    b.app.seq.rest_ms = 0                     # ...and no rest
+    b.run(60000)
+    assert fault_codes(b) == ["TIME_AT_PRESSURE"], fault_codes(b)
+    fault = events(b, "fault")[0]["t_ms"]
+    # the buggy rest lasts one tick; the trip is the next wave's first fill tick
+    rest = [e["t_ms"] for e in events(b, "phase") if e.get("phase") == "rest"]
+    assert len(rest) == 1 and 0 < fault - rest[0] <= 20, (rest, fault)
+    assert b.app.monitor.chamber in (0, 1)
+    assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG and not b.watch.violations
+
+
+def test_let_down_after_a_quick_resume_is_enforced_by_the_monitor():
+    """A pause mid-fill and a resume 3.5 s later: the share squeezed is small, but the leg was
+    let down only about 6 s. A sequencer that forgets the let-down wait (the bug) is stopped
+    by the monitor's LETDOWN_MIN_S at the resumed wave's first fill; without the bug the
+    resumed wave waits in a rest."""
+    import sequencer as sq
+    for bug in (True, False):
+        b = Boot(settings={"minutes": 10, "fit_check": False})
+        b.press("start")
+        while not (b.app.seq.phase == sq.FILL and b.app.sensor.p_dmmhg > 300):
+            b.run(10)
+        if bug:
+            b.app.seq._left_ms = lambda now_ms: 0
+        b.press("press")                        # pause
+        paused = b.t_ms
+        b.run(3500)
+        b.press("press")                        # resume
+        b.run(20000)
+        fills = [e["t_ms"] for e in events(b, "phase") if e.get("phase") == "fill"
+                 and e["t_ms"] > paused]
+        if bug:
+            assert fault_codes(b) == ["TIME_AT_PRESSURE"], fault_codes(b)
+            assert events(b, "fault")[0]["t_ms"] - paused < L.LETDOWN_MIN_S * 1000
+        else:
+            assert fault_codes(b) == [] and fills, fault_codes(b)
+            assert fills[0] - paused >= L.LETDOWN_MIN_S * 1000
+        assert not b.watch.violations, b.watch.violations
+
+
+def test_share_squeezed_is_enforced_by_the_monitor_if_the_sequencer_miscounts(monkeypatch):
+    """The sequencer's share rule broken (it lets the leg go only LETDOWN_MIN_S after a long
+    squeeze: 8 slow fills and a 30 s hold): the monitor trips TIME_AT_PRESSURE at the second
+    wave, when the foot has been squeezed more than MAX_PRESSED_PCT of the session."""
+    import sequencer as sq
+    monkeypatch.setattr(sq, "MAX_PRESSED_PCT", 100)        # the bug
+    b = Boot(settings={"minutes": 10, "fit_check": False, "hold_s": 30, "rest_s": 15},
+             plant={"chamber_volume_ml": 1500, "pump_strength": 0.7})
+    b.press("start")
+    b.run(150000)
+    assert fault_codes(b) == ["TIME_AT_PRESSURE"], fault_codes(b)
+    assert not b.watch.violations, b.watch.violations
+    # and without the bug the same session runs on, its rest lengthened and said once
+    monkeypatch.setattr(sq, "MAX_PRESSED_PCT", L.MAX_PRESSED_PCT)
+    b = Boot(settings={"minutes": 10, "fit_check": False, "hold_s": 30, "rest_s": 15},
+             plant={"chamber_volume_ml": 1500, "pump_strength": 0.7})
+    b.press("start")
+    b.run(150000)
+    assert fault_codes(b) == [] and not b.watch.violations, b.watch.violations
+    notes = [e["text"] for e in events(b, "warning") if e["text"].startswith("rest length")]
+    assert len(notes) == 1, notes
+    # (the plant counts from 15 mmHg, the firmware from the fill's start: a few % apart)
+    assert L.MAX_PRESSED_PCT - 12 < b.watch.worst["pressed_pct"] <= L.MAX_PRESSED_PCT, \
+        b.watch.worst
+
+
 def test_session_overrun_is_caught_even_if_the_sequencer_forgets_to_stop():
     """The supervisor keeps its own session clock: a sequencer that never ends is stopped."""
     b = Boot(settings={"minutes": 1})
@@ -177,7 +251,7 @@ def test_soak_finding_a_chamber_shut_in_by_a_double_fault_is_found_after_the_tri
     """The soak found it: the pump sticks on and chamber 1's valve sticks shut while it fills.
     The manifold vents, so the sensor reads vented, but chamber 1 holds its air. The valve
     check after the trip finds the valve shut and raises VENT_FAILED."""
-    b = Boot(settings={"pressure_mmhg": 20, "hold_s": 0, "rest_s": 0, "minutes": 1,
+    b = Boot(settings={"pressure_mmhg": 20, "hold_s": 0, "rest_s": 15, "minutes": 1,
                        "fit_check": False},
              plant={"chamber_volume_ml": [300] * 4, "pump_strength": 0.7,
                     "leak_ml_per_min": [0] * 4}, seed=0)
@@ -226,7 +300,7 @@ def test_a_valve_stuck_open_is_found_by_the_first_seal_check(chamber, volume_ml,
     after that fill (every chamber closed, manifold drained, then shut) sees the air come back
     into the shut manifold. No valve check can be trusted after it: it ends as VENT_FAILED."""
     import sequencer as sq
-    b = Boot(settings={"pressure_mmhg": pressure_mmhg, "hold_s": 0, "rest_s": 0, "minutes": 2,
+    b = Boot(settings={"pressure_mmhg": pressure_mmhg, "hold_s": 0, "rest_s": 15, "minutes": 2,
                        "fit_check": False},
              plant={"chamber_volume_ml": volume_ml})
     b.press("start")
@@ -241,7 +315,7 @@ def test_a_valve_stuck_open_is_found_by_the_first_seal_check(chamber, volume_ml,
 
 
 def test_no_seal_check_alarm_in_a_healthy_session_with_no_hold():
-    b = Boot(settings={"pressure_mmhg": 120, "hold_s": 0, "rest_s": 0, "minutes": 2,
+    b = Boot(settings={"pressure_mmhg": 120, "hold_s": 0, "rest_s": 15, "minutes": 2,
                        "fit_check": False},
              plant={"chamber_volume_ml": 1500, "leak_ml_per_min": 40})
     b.press("start")
@@ -288,7 +362,7 @@ def test_soak_finding_a_valve_stuck_open_masking_one_stuck_shut_is_found():
     """The soak found it: valve 1 sticks open, later valve 2 sticks shut while its chamber is
     full. The valve check after the vent puffed valve 2's air into chamber 1 and passed it. Now
     the seal check finds valve 1 at the first hold, long before the second fault."""
-    b = Boot(settings={"pressure_mmhg": 75, "hold_s": 0, "rest_s": 0, "minutes": 1,
+    b = Boot(settings={"pressure_mmhg": 75, "hold_s": 0, "rest_s": 15, "minutes": 1,
                        "mode": "gradient", "fit_check": True, "tuning": False},
              plant={"chamber_volume_ml": [1500, 300, 1107, 1390], "pump_strength": 0.808,
                     "leak_ml_per_min": [0] * 4}, seed=912)
@@ -363,8 +437,9 @@ def test_soak_finding_a_dead_pump_cannot_check_the_valves_so_full_chambers_are_u
     next fill reads nothing (NO_RISE), and the valve check after the trip has no air to puff
     with, so the chamber shut in behind its valve was never found. A fill that never read
     1.5 mmHg while a chamber was full now ends in VENT_FAILED."""
-    b = _props_boot([300] * 4, 0.7, [0] * 4, 20, 0, 0, 1, 0, "wave", False, False)
+    b = _props_boot([300] * 4, 0.7, [0] * 4, 20, 0, 15, 1, 0, "wave", False, False)
     b.run(30000)
+    assert b.vb.plant.p_chambers[0] > 15          # chamber 1 full
     b.inject({"fault": "valve_stuck_closed", "chamber": 1})
     b.run(50)
     b.inject({"fault": "pump_dead"})
@@ -409,7 +484,7 @@ def test_soak_finding_a_zero_taken_on_trapped_air_is_refused():
     the boot, and the new session's zero took it as the sensor's offset: every reading after was
     11 mmHg low, and a chamber sat at 20.6 mmHg 'vented'. A zero 5 mmHg away from this boot's
     last one is refused (ZERO_OFFSET)."""
-    b = _props_boot([1224, 871, 789, 593], 1.013086873068636, [0] * 4, 44, 0, 0, 3, 698,
+    b = _props_boot([1224, 871, 789, 593], 1.013086873068636, [0] * 4, 44, 0, 15, 3, 698,
                     "custom", False, False)
     b.run(9298)
     b.inject({"fault": "dump_stuck_closed"})
@@ -427,7 +502,7 @@ def test_soak_finding_a_chamber_cut_off_mid_fill_by_a_dead_pump_and_a_stuck_valv
     """The soak found it (the other order of the dead-pump finding above): the pump dies, then
     chamber 1's valve sticks shut with 17 mmHg in it. The next fill reads only the pump's
     coasting (about 1.5 mmHg): that counts as no air, so VENT_FAILED."""
-    b = _props_boot([300] * 4, 1.233741153988639, [0] * 4, 20, 0, 0, 1, 0, "wave", False, False)
+    b = _props_boot([300] * 4, 1.233741153988639, [0] * 4, 20, 0, 15, 1, 0, "wave", False, False)
     b.run(26243)
     b.inject({"fault": "pump_dead"})
     b.run(50)
@@ -462,9 +537,10 @@ def test_soak_finding_a_sensor_reading_far_below_zero_cannot_verify_a_vent():
     """The soak found it: chamber 1's valve sticks shut with 100 mmHg in it, then the sensor's
     zero drops 33 mmHg. The trip (SENSOR_RANGE) vented the rest, and a reading of -33 mmHg
     'verified' the vent. A vented boot reads near zero: far below it verifies nothing."""
-    b = _props_boot([1427, 300, 300, 300], 0.7, [0] * 4, 100, 0, 0, 1, 0, "wave", False, True)
-    b.run(2198)
-    b.run(44575)
+    b = _props_boot([1427, 300, 300, 300], 0.7, [0] * 4, 100, 0, 15, 1, 0, "wave", False, True)
+    while not (b.app.seq.cycle == 2 and b.app.seq.chamber == 2):   # chamber 1 full again
+        b.run(10)
+    assert b.vb.plant.p_chambers[0] > 90
     b.inject({"fault": "valve_stuck_closed", "chamber": 1})
     b.run(50)
     b.inject({"fault": "sensor_offset", "mmhg": -33})

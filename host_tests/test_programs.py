@@ -118,7 +118,7 @@ def test_custom_program_sets_each_chamber_and_the_times(tmp_path):
 
 def test_a_broken_program_file_falls_back_to_the_wave_and_says_why(tmp_path):
     broken = json.dumps({"name": "x", "chambers": [{"mmhg": 300, "hold_s": 0}] * N,
-                         "hold_s": 5, "rest_s": 5})
+                         "hold_s": 5, "rest_s": 15})
     summary, rec = session(tmp_path, {"mode": "custom", "program": "mine"}, duration_s=60,
                            flash_files={"programs/mine.json": broken})
     warn = [e["text"] for e in ev(rec, "warning")]
@@ -128,6 +128,8 @@ def test_a_broken_program_file_falls_back_to_the_wave_and_says_why(tmp_path):
 
 @pytest.mark.parametrize("change,field", [
     ({"hold_s": 31}, "hold_s"),
+    ({"rest_s": 14}, "rest_s"),     # shorter than the let-down minimum (limits.LETDOWN_MIN_S)
+    ({"rest_s": 0}, "rest_s"),
     ({"speed": 1}, "speed"),
     ({"chambers": [{"mmhg": 80, "hold_s": 0}] * 3}, "chambers"),
     ({"chambers": [{"mmhg": 80}] * 4}, "chambers[0]"),
@@ -227,7 +229,7 @@ def test_a_program_that_climbs_the_leg_is_held_to_the_gradient_unless_it_says_bo
     from host_tests.test_ui import session
     flash = tmp_path / "flash"
     (flash / "programs").mkdir(parents=True)
-    climb = {"name": "climb", "hold_s": 2, "rest_s": 10,
+    climb = {"name": "climb", "hold_s": 2, "rest_s": 15,
              "chambers": [{"mmhg": 40, "hold_s": 0}, {"mmhg": 60, "hold_s": 0},
                           {"mmhg": 70, "hold_s": 0, "boost": True}, {"mmhg": 80, "hold_s": 0}]}
     (flash / "programs" / "climb.json").write_text(json.dumps(climb))

@@ -35,7 +35,7 @@ class BootMachine(RuleBasedStateMachine):
         volumes=st.lists(st.integers(300, 1500), min_size=CHAMBERS, max_size=CHAMBERS),
         strength=st.floats(0.7, 1.3),
         leaks=st.lists(st.integers(0, 200), min_size=CHAMBERS, max_size=CHAMBERS),
-        pressure=st.integers(20, 120), hold=st.integers(0, 30), rest=st.integers(0, 60),
+        pressure=st.integers(20, 120), hold=st.integers(0, 30), rest=st.integers(15, 60),
         minutes=st.integers(1, 3), seed=st.integers(0, 1000),
         mode=st.sampled_from(["wave", "gradient", "boost", "pulse", "warmup", "custom"]),
         fit_check=st.booleans(), tuning=st.booleans())

@@ -15,6 +15,7 @@ within its budget and a safe end. Each file's "expect" block says what must happ
   chambers_below_mmhg  no chamber ever above this (an air source that cannot be stopped is
              kept off the leg)
   warning    text a firmware warning must contain
+  warning_within_ms  ...and the first such warning comes this soon after the injection
   reason     the session's end reason
   not_cleared  K: a person's acknowledgement is refused because the check's puff finds chamber
              K's valve shut: no "clear" event, the refusal names chamber K, the fault stays
@@ -68,7 +69,8 @@ def reference_time(records, after, t_inj):
 def measure(scenario, summary, records):
     """The figures the expectations are checked against (also used for docs/SAFETY.md)."""
     exp = scenario["expect"]
-    t_inj = min(e["t_ms"] for e in _events(records, "fault_injected"))
+    # (a scenario with no fault at all, e.g. letdown_long_squeeze: measured from the start)
+    t_inj = min((e["t_ms"] for e in _events(records, "fault_injected")), default=0)
     faults = [e for e in _events(records, "fault") if e.get("source") != "sim"
               and e["t_ms"] >= t_inj]
     out = {"t_injected_ms": t_inj, "codes": [f["code"] for f in faults]}
@@ -128,6 +130,10 @@ def test_scenario(path, tmp_path):
     if "warning" in exp:
         texts = [e.get("text", "") for e in _events(records, "warning")]
         assert any(exp["warning"] in t for t in texts), texts
+        if "warning_within_ms" in exp:
+            first = min(e["t_ms"] for e in _events(records, "warning")
+                        if exp["warning"] in e.get("text", ""))
+            assert first - m["t_injected_ms"] <= exp["warning_within_ms"], first
     if "chambers_below_mmhg" in exp:
         worst = max(max(s["p_chambers_mmhg"]) for s in samples)
         assert worst < exp["chambers_below_mmhg"], worst

@@ -8,6 +8,7 @@ from hypothesis import given, strategies as st
 
 import sequencer as sq
 from dual import DET, both
+import limits as L
 from limits import FILL_TIMEOUT_MS, PROBE_EVERY_MS, PROBE_MS
 from valves import DUMP_CLOSED, PUMP_ON, SAFE, closed_mask, dead_headed
 
@@ -80,8 +81,12 @@ def check(s, cmd, n):
         bad.append("probing flag without the probe command")
     if s.phase == sq.SEAL and cmd != (probe if s.sealing else m):
         bad.append("seal check is not every chamber closed, then the dump shut too")
-    if s.sealing and (s.phase != sq.SEAL or cmd != probe):
-        bad.append("sealing flag outside the seal check's shut manifold")
+    if s.sealing and (s.phase not in (sq.SEAL, sq.PEEK) or cmd != probe):
+        bad.append("sealing flag outside the seal check's or the peek's shut manifold")
+    if s.phase == sq.PEEK and not s.sealing and cmd not in (
+            m, DUMP_CLOSED | (m & ~(1 << (s.peeking - 1)))):
+        bad.append("peek is not every chamber closed, or only chamber %d joined to the shut "
+                   "manifold" % s.peeking)
     return bad
 
 
@@ -232,19 +237,20 @@ def phases_only(result):
 
 @pytest.mark.parametrize("chambers", [1, 2, 4, 6, 8])
 def test_wave_fills_foot_to_thigh_then_holds_vents_checks_rests(chambers):
-    r = run(chambers=chambers, session_ms=40000, ms=50000)
+    r = run(chambers=chambers, session_ms=80000, ms=90000)
     assert r["bad"] == []
     w = waves(r)
     complete = [c for c in w if c < max(w)]
     assert len(complete) >= 3, w
     for c in complete:
         assert w[c] == list(range(1, chambers + 1)), (c, w[c])
-    # every wave: fill/settle per chamber, then hold, vent, valve check, rest, the next wave
+    # every wave: fill/settle per chamber, then hold, the hold watch's peek, vent, valve
+    # check, rest, the next wave
     ph = phase_list(r)
     assert ph[:2] == [sq.ZERO, sq.FILL]
     body = [p for p in ph if p not in (sq.FILL, sq.SETTLE, sq.SEAL)]
     n = len(complete)
-    assert body[1:1 + 4 * n] == [sq.HOLD, sq.VENT, sq.CHECK, sq.REST] * n
+    assert body[1:1 + 5 * n] == [sq.HOLD, sq.PEEK, sq.VENT, sq.CHECK, sq.REST] * n
     # every chamber's fill ends in a seal check: fill, settle, seal, then the next fill or hold
     for a, b in zip(ph, ph[1:]):
         if a == sq.SETTLE:
@@ -260,17 +266,19 @@ def test_wave_fills_foot_to_thigh_then_holds_vents_checks_rests(chambers):
 
 
 def test_hold_and_rest_last_as_set():
-    r = run(hold_ms=3000, rest_ms=2000, session_ms=30000, ms=30000)
+    # (a rest long enough for the let-down: see test_let_down_*)
+    r = run(hold_ms=3000, rest_ms=20000, session_ms=60000, ms=60000)
     ph = phases_only(r)
+    assert [a for _t, a in ph].count(sq.REST) >= 2
     for (t0, a), (t1, _b) in zip(ph, ph[1:]):
-        if t1 >= 30000:
+        if t1 >= 60000:
             break                                # the session's end cut this one short
         if a == sq.SEAL:
             assert t1 - t0 == sq.SEAL_DRAIN_MS + sq.SEAL_SHUT_MS
         if a == sq.HOLD:
             assert t1 - t0 == 3000
         if a == sq.REST:
-            assert t1 - t0 == 2000
+            assert t1 - t0 == 20000
         if a == sq.VENT:
             assert sq.VENT_MIN_MS <= t1 - t0 <= sq.VENT_MAX_MS
 
@@ -348,15 +356,15 @@ def test_stop_early_ends_each_fill_below_target():
 
 
 def test_session_end_gives_complete_vents_checks_and_idles_safe():
-    r = run(session_ms=9705, ms=14000)           # ends in the third chamber's fill
-    assert r["ended"] == 9710                        # first tick at or after session_ms
-    assert ending(r)[0] == [9710, sq.VENT]           # every path opens at once
+    r = run(session_ms=3705, ms=8000)            # ends in the third chamber's fill
+    assert r["ended"] == 3710                        # first tick at or after session_ms
+    assert ending(r)[0] == [3710, sq.VENT]           # every path opens at once
     assert [ph for _t, ph in ending(r)] == [sq.VENT, sq.CHECK, sq.IDLE]
-    assert [ph for t, ph in phases_only(r) if t < 9710][-1] == sq.FILL
+    assert [ph for t, ph in phases_only(r) if t < 3710][-1] == sq.FILL
     assert r["end"] == sq.END_COMPLETE and r["cmd"] == SAFE and r["remaining"] == 0
     assert not r["timed_out"] and r["bad"] == []
     # after the end the pump runs only for the valve-check puffs (no new fill)
-    assert not [f for f in r["fills"] if f[0] >= 9710]
+    assert not [f for f in r["fills"] if f[0] >= 3710]
     assert r["pump_after_end"] * 10 == 4 * sq.PUFF_MS
 
 
@@ -398,18 +406,20 @@ def test_fill_timeout_counts_the_topups_too():
 
 
 def test_pause_vents_and_resume_restarts_the_wave_at_the_foot():
-    r = run(session_ms=20000, ms=20000, events={2800: "pause", 6000: "resume"})
+    r = run(session_ms=40000, ms=40000, events={2800: "pause", 6000: "resume"})
     assert r["bad"] == []
     ph = phases_only(r)
-    # a resume goes through a full vent and the valve check before the next wave
+    # a resume goes through a full vent and the valve check before the next wave, and a rest
+    # until the chambers have been let down LETDOWN_MIN_MS since the pause vented them
     assert [2800, sq.PAUSED] in ph and [6000, sq.VENT] in ph
     after = [p for p in ph if p[0] >= 6000]
-    assert [p[1] for p in after[:3]] == [sq.VENT, sq.CHECK, sq.FILL]
+    assert [p[1] for p in after[:4]] == [sq.VENT, sq.CHECK, sq.REST, sq.FILL]
+    assert 2800 + sq.LETDOWN_MIN_MS <= after[3][0] <= 2800 + sq.LETDOWN_MIN_MS + 200
     # no pump while paused; the resumed wave is cycle 2 and starts at chamber 1
     assert not [f for f in r["fills"] if 2800 <= f[0] < 6000]
     assert not [f for f in r["puffs"] if 2800 <= f[0] < 6000]
     first = [f for f in r["fills"] if f[0] >= 6000][0]
-    assert first[1:] == [2, 1] and first[0] == after[2][0]
+    assert first[1:] == [2, 1] and first[0] == after[3][0]
 
 
 def test_pause_is_ignored_while_zeroing_and_stop_vents_checks_then_idles():
@@ -555,3 +565,105 @@ print(json.dumps(res))
     res = both(micropython, code)
     assert all(bad == 0 for bad, _c, _p, _cy in res)
     assert any(cycle >= 2 for _b, _c, _p, cycle in res)
+
+
+# --- let-down (issue 17, part 1: limits.LETDOWN_MIN_S, MAX_PRESSED_PCT) ---------------------
+def _squeezes(chambers, hold_ms, rest_ms, rise, ms, events=None, start=0):
+    """Drive the toy plant; per chamber, the intervals [from, to) it spent at or above
+    SAFE_MMHG, and the sequencer's rest notes. Times are ms since start."""
+    s = sq.WaveSequencer(chambers, 800, hold_ms, rest_ms, 3600000, FILL_TIMEOUT_MS)
+    plant = NS["Plant"](chambers, rise, 0, 0)
+    s.start(start)
+    p = 0
+    above = [None] * chambers
+    spans = [[] for _ in range(chambers)]
+    notes = []
+    events = dict(events or {})
+    for t in range(0, ms, 10):
+        now = time.ticks_add(start, t)
+        ev = events.get(t)
+        if ev:
+            getattr(s, ev)(now)
+            if ev == "stop":
+                s.start(time.ticks_add(now, 3000))    # the gate's 3 s, then a new session
+        cmd = s.step(now, p)
+        if s.rest_note_ms:
+            notes.append([t, s.rest_note_ms])
+            s.rest_note_ms = 0
+        p = plant.step(cmd)
+        for i, c in enumerate(plant.c):
+            if c >= L.SAFE_MMHG * 10 and above[i] is None:
+                above[i] = t
+            elif c < L.SAFE_MMHG * 10 and above[i] is not None:
+                spans[i].append([above[i], t])
+                above[i] = None
+    for i in range(chambers):
+        if above[i] is not None:
+            spans[i].append([above[i], ms])
+    # (the toy plant lifts a chamber 16 mmHg with a valve-check puff: that is no squeeze)
+    spans = [[sp for sp in spl if sp[1] - sp[0] > 200] for spl in spans]
+    return spans, notes, s
+
+
+def _letdown_figures(spans, ms):
+    """Shortest let-down between two squeezes of any chamber, and the highest share of the run
+    any chamber spent squeezed, judged at the start of each of its squeezes after the first
+    (the session so far: a session that ends mid-squeeze ends its share there)."""
+    gaps = [b[0] - a[1] for sp in spans for a, b in zip(sp, sp[1:])]
+    shares = []
+    for sp in spans:
+        pressed = 0
+        for a, b in zip(sp, sp[1:]):
+            pressed += a[1] - a[0]
+            shares.append(100 * pressed / b[0])
+    return min(gaps), max(shares)
+
+
+@pytest.mark.parametrize("chambers,hold_ms,rise", [(4, 30000, 40), (1, 0, 40), (8, 30000, 40),
+                                                   (8, 30000, 4), (4, 10000, 2)])
+def test_let_down_at_least_15_s_and_squeezed_at_most_70_pct(chambers, hold_ms, rise):
+    # a rest of 0 (a program the loader would refuse; here the sequencer must cope alone):
+    # every chamber still rests LETDOWN_MIN_S between squeezes and at most MAX_PRESSED_PCT
+    # of the time squeezed. rise 2-4: slow fills (8 chambers of 20 s), the share rule binds.
+    spans, notes, _s = _squeezes(chambers, hold_ms, 0, rise, 400000)
+    assert all(len(sp) >= 3 for sp in spans), [len(sp) for sp in spans]
+    gap, share = _letdown_figures(spans, 400000)
+    assert gap >= L.LETDOWN_MIN_S * 1000, gap
+    assert share <= L.MAX_PRESSED_PCT, share
+    # the lengthened rest is said once, with its length
+    assert len(notes) == 1 and notes[0][1] >= L.LETDOWN_MIN_S * 1000 - 3000, notes
+
+
+def test_let_down_figures_are_not_padded_when_the_rest_is_long_enough():
+    # the default rest (25 s): no note, the rest lasts as set
+    spans, notes, _s = _squeezes(4, 10000, 25000, 40, 200000)
+    gap, share = _letdown_figures(spans, 200000)
+    assert notes == [] and gap >= 25000 and share < L.MAX_PRESSED_PCT
+
+
+def test_let_down_after_a_stop_and_a_quick_restart():
+    # a stop, then a start 3 s later (the gate's least): the new session's first squeeze
+    # waits until the chambers have been let down LETDOWN_MIN_S since the stop's vent
+    spans, _notes, s = _squeezes(4, 1000, 15000, 40, 60000, events={5000: "stop"})
+    assert len(spans[0]) >= 2
+    gap, _share = _letdown_figures(spans, 60000)
+    assert gap >= L.LETDOWN_MIN_S * 1000
+
+
+def test_let_down_after_a_reset_counts_from_the_restart():
+    s = sq.WaveSequencer(4, 800, 1000, 15000, 600000, FILL_TIMEOUT_MS)
+    s.letdown_from(1000)        # a session was cut short by a reset: let down only from now
+    s.start(1000)
+    t = 1000
+    while s.phase != sq.FILL:
+        t += 10
+        s.step(t, 0)
+    assert t >= 1000 + sq.LETDOWN_MIN_MS
+    # at power-up with no session cut short, the first wave does not wait
+    s = sq.WaveSequencer(4, 800, 1000, 15000, 600000, FILL_TIMEOUT_MS)
+    s.start(0)
+    t = 0
+    while s.phase != sq.FILL:
+        t += 10
+        s.step(t, 0)
+    assert t == sq.ZERO_VENT_MS + sq.ZERO_SAMPLE_MS

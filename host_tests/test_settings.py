@@ -45,8 +45,8 @@ def test_bounds_are_narrowed_by_the_board():
 
 
 def test_validate_fills_in_defaults_and_keeps_given_values():
-    s = st_mod.validate({"pressure_mmhg": 60, "rest_s": 0}, BOARD)
-    assert s == dict(st_mod.defaults(BOARD), pressure_mmhg=60, rest_s=0)
+    s = st_mod.validate({"pressure_mmhg": 60, "rest_s": 15}, BOARD)
+    assert s == dict(st_mod.defaults(BOARD), pressure_mmhg=60, rest_s=15)
     assert st_mod.validate({}, BOARD) == st_mod.defaults(BOARD)
 
 
@@ -54,8 +54,19 @@ def test_the_edges_are_allowed():
     s = st_mod.validate({"pressure_mmhg": 120, "minutes": 60, "hold_s": 30, "rest_s": 60},
                         BOARD)
     assert (s["pressure_mmhg"], s["minutes"], s["hold_s"], s["rest_s"]) == (120, 60, 30, 60)
-    s = st_mod.validate({"pressure_mmhg": 20, "minutes": 1, "hold_s": 0, "rest_s": 0}, BOARD)
-    assert (s["pressure_mmhg"], s["minutes"], s["hold_s"], s["rest_s"]) == (20, 1, 0, 0)
+    s = st_mod.validate({"pressure_mmhg": 20, "minutes": 1, "hold_s": 0, "rest_s": 15}, BOARD)
+    assert (s["pressure_mmhg"], s["minutes"], s["hold_s"], s["rest_s"]) == (20, 1, 0, 15)
+
+
+@pytest.mark.parametrize("rest_s", [0, 14, 14.9])
+def test_a_rest_shorter_than_the_let_down_minimum_is_refused_naming_the_figure(rest_s):
+    # issue 17, part 1: {"pressure_mmhg": 120, "hold_s": 30, "rest_s": 0} let the leg go 3-4 s
+    with pytest.raises(SettingsError) as e:
+        st_mod.validate({"pressure_mmhg": 120, "hold_s": 30, "rest_s": rest_s}, BOARD,
+                        "settings.json")
+    msg = str(e.value)
+    assert "'rest_s'" in msg and "from 15 to 60" in msg and "let down" in msg, msg
+    assert "LETDOWN_MIN_S" in msg, msg
 
 
 def test_whole_numbers_come_back_as_int():

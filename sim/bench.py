@@ -255,7 +255,7 @@ def bench_alloc(quick=False):
     """Bytes each part of the control tick leaves on the heap, in steady state (MicroPython)."""
     settings = {"pressure_mmhg": TARGET_MMHG, "minutes": 10}
     if quick:
-        settings.update(hold_s=2, rest_s=2)
+        settings.update(hold_s=2, rest_s=15)
     config = build_config({"settings": settings, "actions": [{"t_s": 0, "do": "start"}]})
     config["bench"] = {"warm_cycles": 1, "window_ticks": 600 if quick else 0,
                        "max_ms": 400000}
@@ -536,7 +536,7 @@ def reaction_run(strength):
     hazard monitor switched off (a firmware bug): the manifold climbs past the ceiling and only
     the supervisor's ceiling stands. Returns the reaction figures for this pump strength."""
     ceiling = json.loads(Path(paths.DEFAULT_BOARD).read_text())["limits"]["ceiling_mmhg"]
-    base = {"settings": _settings(pressure_mmhg=TARGET_MMHG, minutes=2, hold_s=20, rest_s=5),
+    base = {"settings": _settings(pressure_mmhg=TARGET_MMHG, minutes=2, hold_s=20, rest_s=15),
             "plant": {"pump_strength": strength}}
     start, _end, probes = _hold_window(dict(base, duration_s=70))
     # inject half way between two pump-off probes, so the ceiling (not the probe) finds it

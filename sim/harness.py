@@ -40,9 +40,14 @@ class Watcher:
     (g) the boot never shows idle with no fault latched while any chamber is at 15 mmHg or more
         for longer than 5 s (a chamber shut in behind a quiet, "ready" boot);
     (h) within a wave no chamber's fill target is more than GRADIENT_SLACK_MMHG above the
-        chamber filled below it, except a chamber a program boosts on purpose."""
+        chamber filled below it, except a chamber a program boosts on purpose;
+    (i) a chamber squeezed (above 15 mmHg for over 1 s) was let down (below 15 mmHg) at least
+        LETDOWN_MIN_S - 0.5 s since its last squeeze, and in a session it has spent at most
+        MAX_PRESSED_PCT + 2 % of the time so far squeezed (unless the sensor is broken: the
+        firmware then cannot see the let-down it times)."""
 
     IDLE_FULL_MS = 5000
+    SQUEEZE_MS = 1000           # (i): above 15 mmHg this long is a squeeze, not a puff's blip
 
     def __init__(self, n, ceiling_mmhg, session_limit_ms):
         self.n = n
@@ -58,12 +63,29 @@ class Watcher:
         self.wave_targets = {}              # chamber -> fill target (dmmhg) in this wave
         self.trip_ms = None
         self.session_start = None
+        self.letdown_from = [None] * n      # (i) below 15 mmHg since, after a squeeze
+        self.squeezed = [False] * n         # (i) the current time above 15 counts as a squeeze
+        self.pressed_ms = [0] * n           # (i) this session's squeezes, ended ones
         self.worst = {"above_ceiling_ms": 0, "above_safe_ms": 0, "deadhead_ms": 0,
                       "vent_after_trip_ms": 0, "idle_full_ms": 0}
 
     def _fail(self, t, text):
         if len(self.violations) < 20:
             self.violations.append(f"t={t} ms: {text}")
+
+    def _squeeze_began(self, t, i, since, plant):
+        # (i) judged once a squeeze has lasted SQUEEZE_MS, from when it crossed 15 mmHg
+        if plant.sensor_mode != 0 or plant.sensor_offset_mmhg != 0:
+            return
+        if self.letdown_from[i] is not None:
+            gap = since - self.letdown_from[i]
+            if gap < L.LETDOWN_MIN_S * 1000 - 500:
+                self._fail(t, f"(i) chamber {i + 1} squeezed again after {gap} ms let down")
+        if self.session_start is not None and since > self.session_start:
+            share = 100 * self.pressed_ms[i] / (since - self.session_start)
+            self.worst["pressed_pct"] = max(self.worst.get("pressed_pct", 0), share)
+            if share > L.MAX_PRESSED_PCT + 2:
+                self._fail(t, f"(i) chamber {i + 1} squeezed {share:.1f} % of the session")
 
     def check(self, t, plant, app):
         pc = plant.p_chambers
@@ -91,11 +113,20 @@ class Watcher:
                 if self.above_safe_since[i] is None:
                     self.above_safe_since[i] = t
                 d = t - self.above_safe_since[i]
+                if d > self.SQUEEZE_MS and not self.squeezed[i]:
+                    self.squeezed[i] = True
+                    self._squeeze_began(t, i, self.above_safe_since[i], plant)
                 if not vent_failed:
                     self.worst["above_safe_ms"] = max(self.worst["above_safe_ms"], d)
                     if d > 180000:
                         self._fail(t, f"(d) chamber {i + 1} above 15 mmHg for {d} ms")
             else:
+                if self.squeezed[i]:
+                    self.squeezed[i] = False
+                    self.letdown_from[i] = t
+                    if self.session_start is not None:
+                        self.pressed_ms[i] += t - max(self.above_safe_since[i],
+                                                      self.session_start)
                 self.above_safe_since[i] = None
         # (b)
         if app.sup.tripped():
@@ -118,6 +149,7 @@ class Watcher:
         if app.seq.active():
             if self.session_start is None:
                 self.session_start = t
+                self.pressed_ms = [0] * self.n
             if t - self.session_start > self.session_limit_ms:
                 self._fail(t, f"(c) session running {t - self.session_start} ms")
         else:
