@@ -189,3 +189,47 @@ def test_the_fit_check_names_crossed_hoses(crossed):
         assert found == []
     else:
         assert [w["chambers"] for w in found] == [sorted(crossed)]
+
+
+# --- the transducer: span, drift, and the plant's own part ---------------------------------
+
+from sim.scenario import check_plant  # noqa: E402
+
+
+def test_sensor_gain_and_drift_end():
+    vb, _ = board([{"fault": "sensor_gain", "factor": 0.8, "t_ms": 0, "until_ms": 1000},
+                   {"fault": "sensor_drift", "mmhg_per_min": 6, "t_ms": 0, "until_ms": 30000}])
+    vb.advance(500)
+    assert vb.plant.sensor_gain == 0.8
+    vb.advance(19500)
+    assert vb.plant.sensor_gain == 1.0
+    assert vb.plant.sensed_mmhg() == pytest.approx(2.0, abs=1e-6)
+    vb.advance(10000)
+    assert vb.plant.sensed_mmhg() == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("bad,text", [
+    ({"t_s": 1, "fault": "sensor_gain", "factor": 0.1}, "factor: must be a number from 0.2"),
+    ({"t_s": 1, "fault": "sensor_gain"}, "needs 'factor'"),
+    ({"t_s": 1, "fault": "sensor_drift", "mmhg_per_min": 500}, "mmhg_per_min: must be"),
+])
+def test_sensor_faults_are_checked(bad, text):
+    with pytest.raises(ScenarioError) as e:
+        check(bad)
+    assert text in str(e.value)
+
+
+@pytest.mark.parametrize("plant,text", [
+    ({"transducer": {"adc_pin": 34}}, "unknown key 'adc_pin'"),
+    ({"transducer": {"full_scale_mmhg": 50}}, "transducer.full_scale_mmhg: must be a number"),
+    ({"transducer": []}, "must be a JSON object"),
+])
+def test_the_plants_transducer_is_checked(plant, text):
+    with pytest.raises(ScenarioError) as e:
+        check_plant(plant, N)
+    assert text in str(e.value)
+
+
+def test_the_plants_transducer_accepted():
+    assert check_plant({"transducer": {"full_scale_mmhg": 400, "v_at_zero": 0.6}}, N)
+    assert check_plant({"transducer": None}, N)

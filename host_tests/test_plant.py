@@ -650,3 +650,51 @@ def test_a_squeezed_chamber_fills_sooner_with_less_air_and_no_jump():
         assert worst < 2.0, (load, worst)
     assert 2850 <= times[0] <= 3000 and 2650 <= times[1] <= 2800, times
     assert airs[1] < 0.93 * airs[0], airs
+
+
+# --- a transducer wrong in span, drifting, or not the one the board file says ---------------
+
+def read_mmhg(p, n=8):
+    return sum(uv_to_mmhg(p.read_uv()) for _ in range(n)) / n
+
+
+def at_80(params=None):
+    p = closed_at(80.0, 0, dict(QUIET, **(params or {})))
+    p.valve_cmd[0] = False                  # the manifold shares chamber 1's 80 mmHg
+    p.advance(300)
+    return p
+
+
+def test_sensor_gain_scales_the_reading():
+    p = at_80()
+    assert read_mmhg(p) == pytest.approx(p.p_manifold, abs=0.15) and p.p_manifold > 75
+    p.sensor_gain = 0.8
+    assert read_mmhg(p) == pytest.approx(0.8 * p.p_manifold, abs=0.15)
+    assert p.sensed_mmhg() == pytest.approx(0.8 * p.p_manifold, abs=1e-9)
+
+
+def test_sensor_drift_grows_with_time_and_goes_when_it_ends():
+    p = make(QUIET)
+    p.advance(1000)
+    p.drift_sensor(-2.0)
+    p.advance(61000)
+    assert read_mmhg(p) == pytest.approx(-2.0, abs=0.15)
+    assert p.sensed_mmhg() == pytest.approx(-2.0, abs=1e-9)
+    p.advance(91000)                        # 1.5 min: 3 mmHg
+    assert p.sensed_mmhg() == pytest.approx(-3.0, abs=1e-9)
+    p.drift_sensor(0)
+    assert p.sensed_mmhg() == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("transducer,reads", [({"full_scale_mmhg": 400}, 0.75),
+                                              ({"full_scale_mmhg": 200}, 1.5)])
+def test_a_transducer_other_than_the_board_files_reads_through_the_boards_function(transducer,
+                                                                                  reads):
+    p = at_80({"transducer": transducer})
+    assert read_mmhg(p) == pytest.approx(reads * p.p_manifold, abs=0.2)
+    assert p.sensed_mmhg() == pytest.approx(reads * p.p_manifold, abs=1e-9)
+
+
+def test_a_transducer_zero_other_than_the_board_files_is_an_offset():
+    p = make(dict(QUIET, transducer={"v_at_zero": 0.7}))
+    assert read_mmhg(p) == pytest.approx(15.0, abs=0.15)   # 0.2 V at 13.3 mV/mmHg

@@ -39,6 +39,8 @@ FAULTS = {
     "no_garment": ("chamber",),     # the chamber is not around a leg (fit check)
     "squeeze": ("chamber", "mmhg"), # an outside load on a chamber (the user lies on the calf)
     "hoses_crossed": ("chambers",), # [a, b]: valve a feeds chamber b and valve b chamber a
+    "sensor_gain": ("factor",),     # the transducer's span is off: it sees factor x the pressure
+    "sensor_drift": ("mmhg_per_min",),  # its zero wanders this fast from t_s on
     "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
     "task_crash": (),               # the next sensor read raises inside the control task
     "service_crash": (),            # the service task raises at its next run
@@ -49,6 +51,9 @@ FAULTS = {
 # faults that happen once and cannot end: they refuse "until_s" (loop_stall has its own "ms")
 ONE_SHOT = ("loop_stall", "task_crash", "service_crash", "loop_crash", "brownout")
 PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
+# plant "transducer": the part fitted, where it differs from the board file's sensor block
+TRANSDUCER_RANGES = {"v_at_zero": (0.2, 4.0), "v_at_full_scale": (1.0, 10.0),
+                     "full_scale_mmhg": (100, 2000), "divider_ratio": (0.05, 1.0)}
 # plant parameter -> (lowest, highest) accepted
 PLANT_RANGES = {
     "pump_free_flow_lpm": (0.5, 60), "pump_max_mmhg": (100, 1500), "pump_strength": (0.0, 3.0),
@@ -86,6 +91,12 @@ def _obj(value, where, allowed):
 def check_plant(plant, chambers, where="plant"):
     _obj(plant, where, tuple(PLANT_DEFAULTS))
     for key, value in plant.items():
+        if key == "transducer":
+            if value is not None:
+                _obj(value, f"{where}.transducer", tuple(TRANSDUCER_RANGES))
+                for k, v in value.items():
+                    _num(v, f"{where}.transducer.{k}", *TRANSDUCER_RANGES[k])
+            continue
         lo, hi = PLANT_RANGES[key]
         if key == "relief_mmhg" and value is None:
             continue
@@ -131,6 +142,10 @@ def check_events(items, where, chambers, duration_s):
                     _num(item["mmhg"], f"{w}.mmhg", -300, 300)
             if "ms" in need:
                 _num(item["ms"], f"{w}.ms", 1, 600000, integer=True)
+            if "factor" in need:
+                _num(item["factor"], f"{w}.factor", 0.2, 5)
+            if "mmhg_per_min" in need:
+                _num(item["mmhg_per_min"], f"{w}.mmhg_per_min", -100, 100)
             if "ml_per_min" in need:
                 _num(item["ml_per_min"], f"{w}.ml_per_min", 0, 20000)
         else:

@@ -39,6 +39,8 @@ DEFAULTS = {
     "sensor_noise_mmhg": 0.3,      # transducer output noise, 1 sigma
     "adc_noise_mv": 2.0,           # ESP32 ADC noise after calibration, 1 sigma
     "step_ms": 5,                  # integration step
+    "transducer": None,            # the plant's own transducer (keys of the board's "sensor"
+                                   # block); None: as the board file says
 }
 
 
@@ -101,11 +103,17 @@ class Plant:
         # V(p) = residual + span * p / (p + half), with V(80) = chamber_volume_ml
         self._v_span = [(v - r) * (80.0 + half) / 80.0 for v, r in zip(vols, self._v_res)]
         self._leak = [q / 60.0 / 80.0 for q in _per_chamber(p["leak_ml_per_min"], chambers)]
-        # sensor transfer (from the board file)
-        self._v0 = sensor["v_at_zero"]
-        self._vfs = sensor["v_at_full_scale"]
-        self._fs = sensor["full_scale_mmhg"]
-        self._ratio = sensor["divider_ratio"]
+        # the transducer fitted: the board file's, unless "transducer" says the real part
+        # differs (a miscalibrated board file); the board's stays the nominal one, as the
+        # firmware converts (sensed_mmhg)
+        self._nominal = (sensor["v_at_zero"], sensor["v_at_full_scale"],
+                         sensor["full_scale_mmhg"], sensor["divider_ratio"])
+        real = dict(sensor)
+        real.update(p.get("transducer") or {})
+        self._v0 = real["v_at_zero"]
+        self._vfs = real["v_at_full_scale"]
+        self._fs = real["full_scale_mmhg"]
+        self._ratio = real["divider_ratio"]
         self._noise_mmhg = p["sensor_noise_mmhg"]
         self._noise_v = p["adc_noise_mv"] / 1000.0
         self._gauss = self._gauss_table(_Rng(seed), 1024)
@@ -129,6 +137,9 @@ class Plant:
         self.disconnected = [False] * chambers
         self.sensor_mode = 0             # 0 normal, 1 open, 2 short, 3 frozen
         self.sensor_offset_mmhg = 0.0
+        self.sensor_gain = 1.0           # span error: the transducer sees gain x the pressure
+        self.sensor_drift_mmhg_per_min = 0.0     # a zero that wanders, from _drift_t0_ms on
+        self._drift_t0_ms = 0
         self._frozen_uv = 0
         # squeeze: an outside load on each chamber (mmHg), where it is going, how fast (mmHg/s)
         self.load_mmhg = [0.0] * chambers
@@ -300,9 +311,19 @@ class Plant:
         return pa * math.exp(-g * dt / ca)
 
     # --- the transducer and the ADC ----------------------------------------------------------
+    def _seen_mmhg(self):
+        """The pressure the transducer's output stands for: span error, offset and drift."""
+        return self.p_manifold * self.sensor_gain + self.sensor_offset_mmhg + \
+            self.sensor_drift_mmhg_per_min * (self.t_ms - self._drift_t0_ms) / 60000.0
+
+    def drift_sensor(self, mmhg_per_min):
+        """The zero starts to wander at this rate now (0: the drift and all it drifted go)."""
+        self.sensor_drift_mmhg_per_min = float(mmhg_per_min)
+        self._drift_t0_ms = self.t_ms
+
     def sensor_volts(self):
-        """Transducer output, noise-free, as the board's transfer function would convert it."""
-        p = self.p_manifold + self.sensor_offset_mmhg
+        """Transducer output, noise-free."""
+        p = self._seen_mmhg()
         v = self._v0 + (self._vfs - self._v0) * p / self._fs
         return min(max(v, RAIL_LOW_V), RAIL_HIGH_V)
 
@@ -316,7 +337,7 @@ class Plant:
         elif mode == 2:
             v = SHORT_V
         else:
-            p = self.p_manifold + self.sensor_offset_mmhg + self._noise_mmhg * self._noise()
+            p = self._seen_mmhg() + self._noise_mmhg * self._noise()
             v = self._v0 + (self._vfs - self._v0) * p / self._fs
             v = min(max(v, RAIL_LOW_V), RAIL_HIGH_V) * self._ratio
         v += self._noise_v * self._noise()
@@ -352,13 +373,15 @@ class Plant:
         self.sensor_mode = 3
 
     def sensed_mmhg(self):
-        """What the transducer reports, through the nominal transfer function (for the trace)."""
+        """What the transducer reports, noise-free, through the board file's transfer function
+        as the firmware converts it (for the trace)."""
         if self.sensor_mode == 1:
-            v = 0.0
+            pin = 0.0
         elif self.sensor_mode == 2:
-            v = SHORT_V / self._ratio
+            pin = SHORT_V
         elif self.sensor_mode == 3:
-            v = self._frozen_uv / 1e6 / self._ratio
+            pin = self._frozen_uv / 1e6
         else:
-            v = self.sensor_volts()
-        return (v - self._v0) * self._fs / (self._vfs - self._v0)
+            pin = self.sensor_volts() * self._ratio
+        v0, vfs, fs, ratio = self._nominal
+        return (pin / ratio - v0) * fs / (vfs - v0)

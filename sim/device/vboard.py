@@ -463,6 +463,10 @@ class VirtualBoard:
             p.squeeze(i, f["mmhg"])
         elif kind == "hoses_crossed":
             p.cross_hoses(f["chambers"][0] - 1, f["chambers"][1] - 1)
+        elif kind == "sensor_gain":
+            p.sensor_gain = f["factor"]
+        elif kind == "sensor_drift":
+            p.drift_sensor(f["mmhg_per_min"])
         elif kind == "loop_stall":
             self._stall_ms = f["ms"]
         elif kind in ("task_crash", "loop_crash"):
@@ -514,6 +518,10 @@ class VirtualBoard:
             p.squeeze(i, 0)
         elif kind == "hoses_crossed":
             p.cross_hoses(f["chambers"][0] - 1, f["chambers"][1] - 1)     # put right
+        elif kind == "sensor_gain":
+            p.sensor_gain = 1.0
+        elif kind == "sensor_drift":
+            p.drift_sensor(0)
         elif kind == "monitor_off":
             self.monitor_off = False
         else:
