@@ -108,6 +108,18 @@ FILL_FALL_NEXT_DMMHG = -10     # ... then a next tick that does not fall on (by 
                                # sensor stepped (air escaping, a hose off, keeps falling: plant
                                # 2.2 mmHg or more on the next tick)
 DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
+HOLD_LOSS_WARN_MMHG_PER_MIN = 10   # hold watch (holdwatch.py): a chamber losing this fast behind
+HOLD_LOSS_MIN_MMHG = 4         # its closed valve, and this much in all, is announced (a tight
+                               # bladder loses 1-4 mmHg/min; the peek reads within 0.5 mmHg,
+                               # 1 sigma)
+HOLD_LOSS_FAULT_MMHG = 10      # ...and one read more than this below its target is HOLD_LOSS
+SLOW_RISE_PCT = 88             # a fill that has pumped as long as the chamber's learned fill
+                               # reads under this share of what that fill reached ...
+SLOW_RISE_FLOOR_PCT = 20       # ... yet above this share (nothing at all is NO_RISE's) ...
+SLOW_RISE_RATE_PCT = 25        # ... and still climbing at this share of the learned mean rate
+                               # (a leak the pump cannot outrun levels off: NO_RISE's): the
+                               # sensor's span is off (it sees less than the air there is)
+SLOW_RISE_WINDOW_MS = 300      # the climb is measured over this long
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
 MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)

@@ -28,6 +28,13 @@ class Monitor:
         self.fill_peak = 0               # highest settled reading in the current fill
         self._last_tick_ms = 0
         self.expected_fill_ms = [0] * chambers   # learned per chamber; 0 = not yet known
+        self.learned_dmmhg = [0] * chambers      # what that learned fill read when it ended
+        self._slow_judged = False        # this fill was compared with the learned one
+        self._rw_p = 0                   # the climb window: a reading SLOW_RISE_WINDOW_MS ago
+        self._rw_ms = 0
+        self._rw_p2 = 0                  # ...and the one before it
+        self._rw_ms2 = 0
+        self._rw_n = 0                   # window readings taken in this fill
         # pump off with the dump closed
         self._hold_min = 0
         self._probe_p0 = 0
@@ -92,11 +99,14 @@ class Monitor:
         self._fill_chamber = chamber
         self._fill_ms = 0
         self.fill_peak = 0
+        self._slow_judged = False
+        self._rw_n = 0
 
     def fill_done(self, chamber):
         """The sequencer reached the target in chamber (1-based): learn its fill time."""
         if self._fill_chamber == chamber and self._fill_ms > 0:
             self.expected_fill_ms[chamber - 1] = self._fill_ms
+            self.learned_dmmhg[chamber - 1] = self.fill_peak
 
     def pump_silent(self):
         """The current fill never read PUMP_SILENT_DMMHG: the pump gave no air at all."""
@@ -220,6 +230,9 @@ class Monitor:
             self._fall_p = p
         if p > self.fill_peak:
             self.fill_peak = p
+        if self._slow_rise(now_ms, p, chamber, in_window):
+            self.chamber = chamber
+            return safety.SENSOR_STEP
         # progress: the pressure must gain FILL_PROGRESS_DMMHG every FILL_STALL_MS
         if p < self._win_p:
             self._win_p = p
@@ -233,6 +246,31 @@ class Monitor:
             self.chamber = chamber
             return safety.NO_RISE
         return safety.NONE
+
+    def _slow_rise(self, now_ms, p, chamber, in_window):
+        # A fill that has pumped as long as this chamber's learned fill should read about what
+        # that fill reached (same pump, leg and chamber, from empty). Reading much less while
+        # still climbing steadily: the sensor sees only part of the air (its span is off), and
+        # the chamber would be filled past its target. Judged once per fill.
+        if ticks_diff(now_ms, self._rw_ms) >= L.SLOW_RISE_WINDOW_MS:
+            self._rw_p2 = self._rw_p
+            self._rw_ms2 = self._rw_ms
+            self._rw_p = p
+            self._rw_ms = now_ms
+            self._rw_n += 1
+        learned = self.expected_fill_ms[chamber - 1]
+        if self._slow_judged or not learned or self._fill_ms < learned:
+            return False
+        self._slow_judged = True
+        lp = self.learned_dmmhg[chamber - 1]
+        span = ticks_diff(now_ms, self._rw_ms2)
+        if not in_window or lp < L.SAFE_MMHG * 10 or self._rw_n < 2 or \
+                span > 3 * L.SLOW_RISE_WINDOW_MS:
+            return False
+        if not L.SLOW_RISE_FLOOR_PCT * lp <= 100 * p < L.SLOW_RISE_PCT * lp:
+            return False
+        # still climbing: (p - p2) / span >= RATE_PCT % of lp / learned, in integers
+        return (p - self._rw_p2) * learned * 100 >= L.SLOW_RISE_RATE_PCT * lp * span
 
     def _check_pump_off(self, p, cmd, in_state, probing, holding):
         # pump commanded off, dump closed: the pressure must not climb

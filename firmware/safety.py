@@ -71,8 +71,9 @@ ADVICE = (
     "pressure came back into the manifold with every chamber valve closed: a chamber valve "
     "does not close (or the sensor's reading jumped), so no valve can be proven open; open "
     "the chamber hoses by hand, then test each valve and the sensor",
-    "the pressure reading did what no air can do (far below zero, or a sudden fall while the "
-    "pump filled an open chamber): the sensor's zero or its wiring moved, so the chambers may "
+    "the pressure reading did what no air can do (far below zero, a sudden fall while the "
+    "pump filled an open chamber, or a climb far slower than the chamber's last fill): the "
+    "sensor's zero, span or wiring moved, so the chambers may "
     "be fuller than it reads. Make sure every chamber is soft (open the hoses by hand), then "
     "check the sensor's wires and recalibrate",
 )
