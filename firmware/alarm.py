@@ -18,6 +18,10 @@ _LED = ((2000, 100),      # idle: a short blink every 2 s
         (500, 250))       # high alarm: 2 Hz
 # state: (burst period ms, beeps per burst); a beep is 100 ms on, 100 ms off
 _BUZZ = ((0, 0), (0, 0), (0, 0), (10000, 3), (3000, 10))
+# Power-on self-test, from the first control tick (the outputs are already safe): a chirp and
+# a steady light longer than the idle blink, so a user notices a dead buzzer or LED.
+SELFTEST_BUZZ_MS = 100
+SELFTEST_LED_MS = 500
 
 
 def led(now_ms, since_ms, state):

@@ -119,6 +119,8 @@ class App:
         self._alarm_state = alarm.IDLE
         self._led = -1
         self._buzz = -1
+        self._selftest = 0            # power-on chirp and blink: 0 not yet, 1 on, 2 done
+        self._selftest_ms = 0
         self._phase = sq.IDLE
         self._chamber = 0
         self._fault = safety.NONE
@@ -378,10 +380,22 @@ class App:
             self._alarm_state = state
             self._alarm_since_ms = now_ms
         led = alarm.led(now_ms, self._alarm_since_ms, state)
+        buzz = alarm.buzzer(now_ms, self._alarm_since_ms, state)
+        if self._selftest != 2:
+            # power-on self-test at the first tick: the light on, a chirp (alarm.SELFTEST_*)
+            if self._selftest == 0:
+                self._selftest = 1
+                self._selftest_ms = now_ms
+            shown = ticks_diff(now_ms, self._selftest_ms)
+            if shown < alarm.SELFTEST_LED_MS:
+                led = 1
+                if shown < alarm.SELFTEST_BUZZ_MS:
+                    buzz = 1
+            else:
+                self._selftest = 2      # once: a stale start could not wrap back into it
         if led != self._led:
             self._led = led
             self.hw.set_led(led)
-        buzz = alarm.buzzer(now_ms, self._alarm_since_ms, state)
         if buzz != self._buzz:
             self._buzz = buzz
             self.hw.set_buzzer(buzz)

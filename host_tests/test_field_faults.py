@@ -233,3 +233,70 @@ def test_the_plants_transducer_is_checked(plant, text):
 def test_the_plants_transducer_accepted():
     assert check_plant({"transducer": {"full_scale_mmhg": 400, "v_at_zero": 0.6}}, N)
     assert check_plant({"transducer": None}, N)
+
+
+# --- annunciators: the power-on self-test, dead ones, the trace ----------------------------
+
+import alarm  # noqa: E402
+from sim.session import build_config, run  # noqa: E402
+
+
+def test_the_boot_chirps_and_blinks_once_after_every_output_is_safe(monkeypatch):
+    writes = []
+    real = vboard.VirtualBoard.pin_write
+
+    def pin_write(self, pin, level):
+        writes.append((self.ms, pin, level))
+        return real(self, pin, level)
+    monkeypatch.setattr(vboard.VirtualBoard, "pin_write", pin_write)
+    b = Boot()
+    out = b.cfg["outputs"]
+    ind = b.cfg["indicators"]
+    outputs = {out["pump_pin"], out["dump_pin"], *out["valve_pins"]}
+    b.run(50)
+    first_on = min(k for k, (_, pin, level) in enumerate(writes)
+                   if pin in (ind["buzzer_pin"], ind["led_pin"]) and level)
+    assert {pin for _, pin, _ in writes[:first_on]} >= outputs     # every output safe first
+    assert all(level == 0 for _, pin, level in writes[:first_on] if pin in outputs)
+    assert b.vb.buzzer == 1 and b.vb.led == 1
+    b.run(100)
+    assert b.vb.buzzer == 0 and b.vb.led == 1                    # a 100 ms chirp
+    b.run(400)
+    assert b.vb.led == 0                                         # a 500 ms light, then idle
+    on = [t for t, pin, level in writes if pin == ind["buzzer_pin"] and level]
+    assert len(on) == 1 and on[0] <= 20
+    led_on = [t for t, pin, level in writes if pin == ind["led_pin"] and level]
+    assert led_on[0] <= 20
+    b.run(10000)                                                 # once: idle blinks only
+    assert [t for t, pin, level in writes if pin == ind["buzzer_pin"] and level] == on
+    assert alarm.SELFTEST_BUZZ_MS == 100 and alarm.SELFTEST_LED_MS == 500
+
+
+def scenario_run(faults, duration_s=6):
+    config = build_config({"settings": {"minutes": 2}, "faults": faults,
+                           "actions": [], "duration_s": duration_s})
+    return run(config, "micropython", None, quiet=True)[1]
+
+
+def test_a_dead_display_shows_nothing_while_the_firmware_draws():
+    alive = scenario_run([])
+    assert any(alive.screen)
+    dead = scenario_run([{"t_s": 0, "fault": "display_dead"}])
+    assert not any(dead.screen)
+    back = scenario_run([{"t_s": 0, "fault": "display_dead", "until_s": 2}])
+    assert back.screen == alive.screen
+
+
+def test_the_trace_records_the_indicators_and_what_is_dead(tmp_path):
+    config = build_config({"settings": {"minutes": 2},
+                           "faults": [{"t_s": 0, "fault": "buzzer_dead", "until_s": 1}],
+                           "actions": [], "duration_s": 3})
+    trace = tmp_path / "t.jsonl"
+    run(config, "micropython", str(trace), quiet=True)
+    samples = [json.loads(x) for x in trace.read_text().splitlines() if '"sample"' in x]
+    chirp = [s for s in samples if s["buzzer"]]
+    assert chirp and chirp[0]["t_ms"] <= 50 and chirp[-1]["t_ms"] - chirp[0]["t_ms"] <= 110
+    # driven, into a dead buzzer (the first sample is the boot's, before the t_s 0 injection)
+    assert all(s.get("dead") == ["buzzer"] for s in chirp[1:]) and len(chirp) > 4
+    assert [s for s in samples if s["led"]][0]["t_ms"] <= 50
+    assert "dead" not in samples[-1]                             # it came back at 1 s

@@ -20,6 +20,7 @@ within its budget and a safe end. Each file's "expect" block says what must happ
   not_cleared  K: a person's acknowledgement is refused because the check's puff finds chamber
              K's valve shut: no "clear" event, the refusal names chamber K, the fault stays
              latched to the end (the last status still shows it)
+  dead       annunciators ("buzzer", "led") the firmware drove while they were dead
   cleared    a person's acknowledgement is accepted (a "clear" event; the last status shows no
              fault)
 """
@@ -139,6 +140,10 @@ def test_scenario(path, tmp_path):
         assert worst < exp["chambers_below_mmhg"], worst
     if "reason" in exp:
         assert summary["end_reason"] == exp["reason"], summary
+    if "dead" in exp:
+        # each dead annunciator was driven while dead (an alarm into nothing), as the trace says
+        for k in exp["dead"]:
+            assert any(s.get(k) and k in s.get("dead", []) for s in samples), k
     if exp.get("cleared"):
         assert _events(records, "clear"), _events(records, "clear_refused")
         assert _events(records, "status")[-1]["fault"] == "NONE"

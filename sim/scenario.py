@@ -41,6 +41,9 @@ FAULTS = {
     "hoses_crossed": ("chambers",), # [a, b]: valve a feeds chamber b and valve b chamber a
     "sensor_gain": ("factor",),     # the transducer's span is off: it sees factor x the pressure
     "sensor_drift": ("mmhg_per_min",),  # its zero wanders this fast from t_s on
+    "buzzer_dead": (),              # the buzzer makes no sound (the firmware still drives it)
+    "led_dead": (),                 # the status light stays dark
+    "display_dead": (),             # the display answers on I2C but shows nothing
     "loop_stall": ("ms",),          # the next sensor read blocks for ms (a blocking call)
     "task_crash": (),               # the next sensor read raises inside the control task
     "service_crash": (),            # the service task raises at its next run

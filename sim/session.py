@@ -129,7 +129,8 @@ class Follower:
             self.console_line(text)
 
     def sample(self, text):
-        _, t, pcs, pm, ps, pump, valves, dump = text.split(" ")
+        _, t, pcs, pm, ps, pump, valves, dump, ind = (text.split(" ") + ["0"])[:9]
+        ind = int(ind)
         t = int(t)
         p = [float(x) for x in pcs.split(",")]
         v = int(valves)
@@ -141,7 +142,10 @@ class Follower:
         rec = {"kind": "sample", "t_ms": t, "p_chambers_mmhg": p, "p_manifold_mmhg": float(pm),
                "p_sensed_mmhg": float(ps), "pump": int(pump),
                "valves": [(v >> i) & 1 for i in range(self.n)], "dump": int(dump),
-               "phase": self.phase, "chamber": self.chamber}
+               "phase": self.phase, "chamber": self.chamber,
+               "buzzer": ind & 1, "led": (ind >> 1) & 1}
+        if ind >> 2:
+            rec["dead"] = [k for b, k in ((4, "buzzer"), (8, "led"), (16, "display")) if ind & b]
         self.t_ms = t
         self.last_sample = rec
         if self._pending_fill is not None:

@@ -3,7 +3,8 @@
 # and writes a sample line of the plant's true state every sample_ms. Runs in both runtimes.
 #
 # Output lines on stdout (read by sim/session.py):
-#   S <t_ms> <p1,p2,..> <p_manifold> <p_sensed> <pump> <valves open bits> <dump open>
+#   S <t_ms> <p1,p2,..> <p_manifold> <p_sensed> <pump> <valves open bits> <dump open> <ind>
+#     (ind: indicator bits, see _sample)
 #   @sim {json}            simulator events (boot, fault injected, action, end)
 # Everything else on stdout is the firmware's own console.
 import json
@@ -123,6 +124,13 @@ class VirtualBoard:
                       board["inputs"]["button_pin"]: ("button", 0)}
         for i, pin in enumerate(out["valve_pins"]):
             self.roles[pin] = ("valve", i)
+        ind = board.get("indicators") or {}
+        for key, name in (("led_pin", "led"), ("buzzer_pin", "buzzer")):
+            if ind.get(key) is not None:
+                self.roles[ind[key]] = (name, 0)
+        self.buzzer = 0             # what the firmware drives the buzzer and LED to ...
+        self.led = 0
+        self.dead = {"buzzer": False, "led": False, "display": False}  # ... and what is dead
         inp = board["inputs"]
         # electrical inputs: pin -> input name, and each input's level now (at rest first)
         self.inputs = {inp["button_pin"]: "button"}
@@ -256,6 +264,8 @@ class VirtualBoard:
     def i2c_write(self, addr, data):
         if addr != self.oled_addr:
             raise OSError(19, "ENODEV")         # nothing answers at that address
+        if self.dead["display"]:
+            return len(data)                    # display_dead: it answers, the panel shows nothing
         if data[0] == 0x40:                     # display data
             for b in data[1:]:
                 self.oled_ram[self._oled_page * 128 + self._oled_col] = b
@@ -305,6 +315,8 @@ class VirtualBoard:
         """Boot again after a reset: every output released, no watchdog until started."""
         self.in_reset = False
         self.levels = {}
+        self.buzzer = 0
+        self.led = 0
         p = self.plant
         p.pump_cmd = False
         p.dump_cmd = False
@@ -339,8 +351,11 @@ class VirtualBoard:
         role = self.roles.get(pin)
         if role is None:
             return
-        energised = bool(level) == self.active_high
         kind, i = role
+        if kind == "led" or kind == "buzzer":
+            setattr(self, kind, level)          # indicators are active high (board.py)
+            return
+        energised = bool(level) == self.active_high
         p = self.plant
         if kind == "pump":
             p.pump_cmd = energised
@@ -467,6 +482,9 @@ class VirtualBoard:
             p.sensor_gain = f["factor"]
         elif kind == "sensor_drift":
             p.drift_sensor(f["mmhg_per_min"])
+        elif kind in ("buzzer_dead", "led_dead", "display_dead"):
+            self.dead[kind[:-5]] = True
+            self._dirty = True
         elif kind == "loop_stall":
             self._stall_ms = f["ms"]
         elif kind in ("task_crash", "loop_crash"):
@@ -522,6 +540,9 @@ class VirtualBoard:
             p.sensor_gain = 1.0
         elif kind == "sensor_drift":
             p.drift_sensor(0)
+        elif kind in ("buzzer_dead", "led_dead", "display_dead"):
+            self.dead[kind[:-5]] = False
+            self._dirty = True
         elif kind == "monitor_off":
             self.monitor_off = False
         else:
@@ -534,6 +555,12 @@ class VirtualBoard:
         for i in range(self.n):
             if p.valve_open(i):
                 valves |= 1 << i
-        self.emit("S %d %s %.2f %.2f %d %d %d" % (
+        # indicators: bit 0 buzzer driven, 1 LED driven, 2 buzzer dead, 3 LED dead, 4 display
+        # dead (a driven output that is dead does nothing physically)
+        d = self.dead
+        ind = (1 if self.buzzer else 0) | (2 if self.led else 0) | (4 if d["buzzer"] else 0) | \
+            (8 if d["led"] else 0) | (16 if d["display"] else 0)
+        self.emit("S %d %s %.2f %.2f %d %d %d %d" % (
             self.ms, ",".join(["%.2f" % x for x in p.p_chambers]), p.p_manifold,
-            p.sensed_mmhg(), 1 if p.pump_running() else 0, valves, 1 if p.dump_open() else 0))
+            p.sensed_mmhg(), 1 if p.pump_running() else 0, valves, 1 if p.dump_open() else 0,
+            ind))
