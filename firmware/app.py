@@ -29,6 +29,7 @@ import commands
 import housekeeping
 import fitorder
 import netguard
+import holdwatch
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
@@ -90,6 +91,7 @@ class App:
             cfg["limits"]["ceiling_mmhg"] * 10, L.SAFE_MMHG * 10, L.VENT_BUDGET_MS,
             L.SENSOR_BAD_SAMPLES, L.SESSION_GRACE_MS)
         self.monitor = Monitor(n)
+        self.holdwatch = holdwatch.HoldWatch()
         self.flash_dir = flash_dir
         self.seq.set_enabled(settings["enabled"])
         self.monitor.skip_mask = self.seq.skip_mask
@@ -322,7 +324,8 @@ class App:
         resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
         code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,
                          seq.probing or seq.sealing, resting, seq.checking,
-                         seq.phase == sq.SEAL or seq.phase == sq.HOLD or seq.phase == sq.DWELL,
+                         seq.phase == sq.SEAL or seq.phase == sq.HOLD or seq.phase == sq.DWELL
+                         or seq.phase == sq.PEEK,
                          self.sensor.bad_run == 0)
         if not code:
             code = mon.check_time_at_pressure(now_ms, seq.active())
@@ -332,6 +335,32 @@ class App:
             self._no_rise(now_ms)
         elif code:
             sup.trip(code, now_ms)
+        if seq.peeked:
+            self._hold_loss(now_ms, seq.peeked)
+            seq.peeked = 0
+
+    def _hold_loss(self, now_ms, k):
+        """The peek read chamber k at the end of the hold (holdwatch.py): a chamber that bleeds
+        is announced once a session, naming it and its loss; one not kept within
+        HOLD_LOSS_FAULT_MMHG of its target trips HOLD_LOSS."""
+        seq = self.seq
+        kept = seq.kept_dmmhg[k - 1]
+        if kept < 0:
+            return                      # no settled reading to compare with (a pulse release)
+        held = seq.held_dmmhg[k - 1]
+        sealed_ms = ticks_diff(now_ms, seq.kept_ms[k - 1])
+        hw = self.holdwatch
+        verdict = hw.judge(k, seq.keep_to_dmmhg[k - 1], kept, held, sealed_ms)
+        if verdict == holdwatch.OK:
+            return
+        self.event(now_ms, "warning", {
+            "text": HOLD_LOSS_TEXT % (k, hw.lost_dmmhg / 10, sealed_ms / 1000,
+                                      hw.rate_dmmhg_per_min / 10, kept / 10, held / 10),
+            "chamber": k, "loss_mmhg_per_min": _mmhg(hw.rate_dmmhg_per_min),
+            "lost_mmhg": _mmhg(hw.lost_dmmhg)})
+        if verdict == holdwatch.FAULT:
+            self.monitor.chamber = k
+            self.sup.trip(safety.HOLD_LOSS, now_ms)
 
     def _no_rise(self, now_ms):
         sup = self.sup
@@ -449,7 +478,7 @@ class App:
         fields = {"code": code, "advice": safety.ADVICE[fault],
                   "p_mmhg": _mmhg(self.sensor.p_dmmhg)}
         if fault in (safety.NO_RISE, safety.BLOCKED, safety.VENT_FAILED,
-                     safety.FIT_FAILED) and \
+                     safety.FIT_FAILED, safety.HOLD_LOSS) and \
                 self.monitor.chamber:
             fields["chamber"] = self.monitor.chamber
         self.event(now_ms, "fault", fields)

@@ -158,6 +158,7 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
     seq.start(now_ms)
     app.session_start_ms = now_ms
     app.monitor.begin_session(now_ms)
+    app.holdwatch.begin_session()
     app.sensor.zero_begin()
     app._mark = 1
     app.event(now_ms, "start", {

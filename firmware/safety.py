@@ -36,12 +36,13 @@ TIME_AT_PRESSURE = 13
 FIT_FAILED = 14
 VALVE_LEAK = 15
 SENSOR_STEP = 16
+HOLD_LOSS = 17
 
 # Stable codes (never renumber: the index is in fault logs) and what to tell the user.
 CODES = ("NONE", "OVER_PRESSURE", "SENSOR_RANGE", "SESSION_OVERRUN", "VENT_FAILED",
          "ZERO_OFFSET", "NO_RISE", "TASK_CRASH", "LOOP_STALL", "PUMP_STUCK_ON", "BLOCKED",
          "SENSOR_FROZEN", "SENSOR_DRIFT", "TIME_AT_PRESSURE", "FIT_FAILED", "VALVE_LEAK",
-         "SENSOR_STEP")
+         "SENSOR_STEP", "HOLD_LOSS")
 # High priority: the boot may still hold pressure or the pump cannot be stopped: act now.
 HIGH_PRIORITY = (OVER_PRESSURE, VENT_FAILED, PUMP_STUCK_ON, BLOCKED, TIME_AT_PRESSURE,
                  VALVE_LEAK, SENSOR_STEP)
@@ -76,6 +77,9 @@ ADVICE = (
     "sensor's zero, span or wiring moved, so the chambers may "
     "be fuller than it reads. Make sure every chamber is soft (open the hoses by hand), then "
     "check the sensor's wires and recalibrate",
+    "a chamber lost more than 10 mmHg behind its closed valve during the hold (see the chamber "
+    "and its loss): a torn tube or a loose connector; the boot is vented. Check that chamber's "
+    "hose and fittings, or switch the chamber off in the settings",
 )
 
 

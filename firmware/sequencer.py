@@ -8,6 +8,7 @@
 from time import ticks_diff, ticks_add
 from limits import PROBE_EVERY_MS, PROBE_MS, GRADIENT_SLACK_MMHG
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
+from holdwatch import chamber_dmmhg
 
 IDLE = 0
 ZERO = 1        # everything vented, capturing the sensor's zero
@@ -23,8 +24,9 @@ RELEASE = 10    # pulse: the chamber below the one just filled partly lets air o
 FIT = 11        # fit check at start: fill one chamber a little, timing how long it takes
 FIT_VENT = 12   # ...then let it out before the next
 SEAL = 13       # after each fill: every chamber closed, the manifold drained, then shut
+PEEK = 14       # end of the hold: what each chamber kept, read through the shut manifold
 PHASES = ("idle", "zero", "fill", "settle", "hold", "vent", "rest", "paused", "check", "dwell",
-          "release", "fit", "fit_vent", "seal")
+          "release", "fit", "fit_vent", "seal", "peek")
 # fit check classes
 FIT_NORMAL = 1
 FIT_NO_GARMENT = 2      # no garment around the leg, or the hose is off: it never gets firm
@@ -55,6 +57,18 @@ PROBE_VENT_MS = 1000    # nor in the first second of a vent
 # never gets the chance to hide a second fault from the valve check.
 SEAL_DRAIN_MS = 50
 SEAL_SHUT_MS = 50
+# Hold watch (holdwatch.py): at the end of the hold each chamber in use, foot to thigh, is read
+# through the manifold. Drained and shut (a pump-off check, as in the seal check), the manifold
+# (40 mL) joins the chamber for PEEK_MS and reads a little below it (it takes a share of the
+# air); drained again and joined again, it reads the same share lower: the two readings give
+# the share, and so what the chamber held (holdwatch.chamber_dmmhg). 190 ms a chamber.
+PEEK_MS = 40            # the manifold equalises with a chamber in about 10 ms (plant)
+PEEK_DRAIN_MS = 30      # the dump empties the 40 mL manifold in a few ms
+PEEK_SHUT_MS = 50       # as SEAL_SHUT_MS: a climb is judged on the two ticks after it
+PEEK_JOINED_MS = 20     # a joined reading this long after the valve opened is settled
+# when each of the four readings (shut manifold, joined, drained, joined again) is taken
+_PEEK_AT = (PEEK_DRAIN_MS + PEEK_SHUT_MS, PEEK_DRAIN_MS + PEEK_SHUT_MS + PEEK_MS,
+            2 * PEEK_DRAIN_MS + PEEK_SHUT_MS + PEEK_MS, 2 * (PEEK_DRAIN_MS + PEEK_MS) + PEEK_SHUT_MS)
 RELEASE_MAX_MS = 4000   # a pulse release ends by this time whatever the reading
 RELEASE_PERIOD_MS = 150 # release: bleed through the dump, then shut it and let it settle
 RELEASE_BLEED_MS = 50
@@ -107,7 +121,8 @@ class WaveSequencer:
         self.want_zero = False      # True while the caller should feed zero samples
         self.session_start_ms = 0
         self.probing = False        # True while the pump-off probe command is out
-        self.sealing = False        # True while the seal check has the manifold shut
+        self.sealing = False        # True while the manifold is shut on full, closed chambers
+                                    # (the seal check, and each chamber's peek)
         self._probe_start_ms = 0
         self._next_probe_ms = 0
         self._phase_start_ms = 0
@@ -115,6 +130,17 @@ class WaveSequencer:
         self._filled = 0            # the chamber filled last in this wave
         self._dwell_ms = 0
         self._targets = [target_dmmhg] * chambers   # each chamber's target in this wave
+        # hold watch: what each chamber was left at (-1: unknown), when, and what it must keep
+        self.kept_dmmhg = [-1] * chambers
+        self.kept_ms = [0] * chambers
+        self.keep_to_dmmhg = [0] * chambers         # its fill target, or a release's level
+        self.held_dmmhg = [0] * chambers            # what the peek found it held
+        self.peeking = 0            # 1-based chamber being read in the peek, or 0
+        self.peeked = 0             # chamber just read (the caller judges it and clears this)
+        self._peek_stage = 0
+        self._peek_p = [0] * 4      # the peek's four readings (see _PEEK_AT)
+        self._peek_prev = 0         # the reading of the tick before, and when in the peek
+        self._peek_prev_ms = 0
 
     # --- commands -------------------------------------------------------------------------
     def start(self, now_ms):
@@ -289,6 +315,7 @@ class WaveSequencer:
                 self.topups += 1
                 self._enter(FILL, now_ms)
                 return self._fill_cmd()
+            self._keep(self.chamber, p_dmmhg, self.target_dmmhg, now_ms)
             self._enter(SEAL, now_ms)
             return self._all_closed
         if phase == SEAL:
@@ -317,14 +344,46 @@ class WaveSequencer:
             judged = t >= RELEASE_PERIOD_MS - TICK_GUESS_MS
             if in_phase >= RELEASE_MAX_MS or (judged and in_phase >= RELEASE_PERIOD_MS and
                                                 p_dmmhg <= self._release_to):
+                # what the hold watch compares with: a settled reading, else none
+                k = self._release
+                if judged:
+                    self._keep(k, p_dmmhg, min(self._release_to, p_dmmhg), now_ms)
+                else:
+                    self.kept_dmmhg[k - 1] = -1
                 self._release = 0
                 return self._next_fill(now_ms)
             joined = self._all_closed & ~(1 << (self._release - 1))
             return joined if t < RELEASE_BLEED_MS else joined | DUMP_CLOSED
         if phase == HOLD:
             if in_phase >= self._hold_ms():
-                self._enter(VENT, now_ms)
-                return SAFE
+                return self._begin_peek(self._next_enabled(0), now_ms)
+            return self._all_closed
+        if phase == PEEK:
+            # take each of the four readings once, as its step ends (see _PEEK_AT)
+            st = self._peek_stage
+            if in_phase >= _PEEK_AT[st]:
+                # a joined reading: with the one before it, once joined PEEK_JOINED_MS (noise)
+                q = p_dmmhg
+                if (st == 1 or st == 3) and \
+                        self._peek_prev_ms >= _PEEK_AT[st - 1] + PEEK_JOINED_MS:
+                    q = (p_dmmhg + self._peek_prev) // 2
+                self._peek_p[st] = q
+                st += 1
+                self._peek_stage = st
+                if st == 4:
+                    k = self.peeking
+                    r = self._peek_p
+                    self.held_dmmhg[k - 1] = chamber_dmmhg(r[0], r[1], r[2], r[3])
+                    self.peeked = k
+                    return self._begin_peek(self._next_enabled(k), now_ms)
+            self._peek_prev = p_dmmhg
+            self._peek_prev_ms = in_phase
+            if st == 0 and in_phase >= PEEK_DRAIN_MS:
+                self.sealing = True     # the shut manifold: a climb is the pump or a valve
+                return self._all_closed | DUMP_CLOSED
+            self.sealing = False
+            if st == 1 or st == 3:
+                return DUMP_CLOSED | (self._all_closed & ~(1 << (self.peeking - 1)))
             return self._all_closed
         if phase == VENT:
             if in_phase >= VENT_MAX_MS or (in_phase >= VENT_MIN_MS and p_dmmhg < VENTED_DMMHG):
@@ -365,11 +424,31 @@ class WaveSequencer:
             self.chamber = 0
         if phase != CHECK:
             self.checking = 0
+        if phase != PEEK:
+            self.peeking = 0
         if phase != ZERO:
             self.want_zero = False      # a stop in the zero phase takes no zero
         self.sealing = False
 
+    def _keep(self, k, p_dmmhg, keep_to, now_ms):
+        """Chamber k's valve closes on p_dmmhg: the hold watch's reference."""
+        self.kept_dmmhg[k - 1] = p_dmmhg
+        self.kept_ms[k - 1] = now_ms
+        self.keep_to_dmmhg[k - 1] = keep_to
+
+    def _begin_peek(self, k, now_ms):
+        if not k:
+            self._enter(VENT, now_ms)
+            return SAFE
+        self._enter(PEEK, now_ms)
+        self.peeking = k
+        self._peek_stage = 0
+        self._peek_prev_ms = 0
+        return self._all_closed
+
     def _start_cycle(self, now_ms):
+        for i in range(self.chambers):
+            self.kept_dmmhg[i] = -1         # each wave is judged on its own fills
         self.cycle += 1
         self._wave_dmmhg = self.next_target_dmmhg
         self._begin_fill(self._next_enabled(0), now_ms)

@@ -389,6 +389,52 @@ def test_an_added_leak_drains_only_its_chamber():
     assert min(p.p_chambers[:2] + p.p_chambers[3:]) > 79.0
 
 
+def _leak_flow(q80, p_mmhg, seep=None):
+    """The leak a closed chamber of the model loses at p_mmhg (mL/min), from its pressure drop
+    over one short step."""
+    q = make({"leak_ml_per_min": 0.0})
+    q.p_chambers = [p_mmhg] * N
+    hold(q)
+    q.add_leak(0, q80)
+    c = q.chamber_capacity(0, p_mmhg)
+    q.advance(10)
+    return (p_mmhg - q.p_chambers[0]) * c / 0.010 * 60
+
+
+def test_a_torn_tube_leaks_as_an_orifice_a_seam_as_seepage():
+    """Issue 17, part 4: up to SEEP_ML_PER_MIN (200) a leak is seepage, in proportion to the
+    pressure (as before); what a torn tube adds beyond it is a hole, in proportion to the square
+    root of the pressure. Both give the leak's figure at 80 mmHg."""
+    from plant import SEEP_ML_PER_MIN
+    assert SEEP_ML_PER_MIN == 200.0
+    for q80 in (2.0, 200.0, 1500.0, 5000.0):
+        assert abs(_leak_flow(q80, 80.0) - q80) < 0.02 * q80 + 0.05, q80
+    # seepage halves with the pressure
+    assert abs(_leak_flow(200.0, 40.0) - 100.0) < 3.0
+    # a torn tube (1500 at 80): 200 seeping, 1300 through the hole: at 20 mmHg the hole still
+    # passes half (sqrt(20/80)) and the seam a quarter
+    assert abs(_leak_flow(1500.0, 20.0) - (50.0 + 650.0)) < 20.0
+    # a leak that ends (a fault's until_s) takes back exactly what it added
+    p = make()
+    p.add_leak(1, 1500.0)
+    p.add_leak(1, -1500.0)
+    assert p._hole[1] == 0.0 and abs(p._leak[1] - 2.0 / 60 / 80) < 1e-12
+
+
+def test_a_torn_tube_empties_its_chamber_in_the_hold():
+    """The issue's case: 1500 mL/min on a 500 mL chamber at 80 mmHg, closed: well below
+    70 mmHg within 10 s (the hold alone), below 10 mmHg in 40 s; the neighbours hold."""
+    p = make()
+    p.p_chambers = [80.0] * N
+    hold(p)
+    p.add_leak(1, 1500.0)
+    p.advance(10000)
+    assert 15.0 < p.p_chambers[1] < 35.0, p.p_chambers
+    p.advance(30000)
+    assert p.p_chambers[1] < 10.0
+    assert min(p.p_chambers[:1] + p.p_chambers[2:]) > 79.0
+
+
 def test_a_stuck_closed_valve_keeps_its_chamber_full_while_venting():
     p = make()
     p.p_chambers = [80.0] * N

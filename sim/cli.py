@@ -24,7 +24,7 @@ SAID_MAX = 6    # lines of each kind below; the trace has them all
 
 def _said(events):
     """What the boot answered a person or a dashboard: acknowledgements (cleared or refused,
-    and why) and commands it turned down."""
+    and why) and commands it turned down; and the chambers the hold watch found bleeding."""
     out, acks, refused = [], 0, 0
     for t, name, rec in events:
         when = f"at {t / 1000:.1f} s"
@@ -36,6 +36,11 @@ def _said(events):
             k = f", chamber {rec['chamber']}" if rec.get("chamber") else ""
             out.append(f"acknowledgement refused {when} ({rec.get('why')}{k}): "
                        f"{rec.get('advice', '')}".rstrip(": "))
+        elif name == "warning" and "loss_mmhg_per_min" in rec:
+            # the hold watch: every fill may reach the target while a chamber bleeds after it
+            out.append(f"chamber {rec['chamber']} did not hold {when}: lost "
+                       f"{rec['lost_mmhg']} mmHg behind its closed valve "
+                       f"({rec['loss_mmhg_per_min']} mmHg/min)")
         elif name in ("refused", "error") and refused < SAID_MAX:
             refused += 1
             what = rec.get("cmd") or rec.get("payload", "")

@@ -205,6 +205,21 @@ MUTANTS = [
      "            if fit_ms[j] * 100 >= fit_ms[i] * L.FIT_ORDER_TIME_PCT and \\",
      "            if False and \\",
      "test_scenarios.py -k hoses_crossed"),
+    ("a chamber that cannot hold: HOLD_LOSS", "holdwatch.py",
+     "        if held < floor - L.HOLD_LOSS_FAULT_MMHG * 10:\n            return FAULT",
+     "        if False:\n            return FAULT",
+     "test_scenarios.py -k leak_torn_tube_hold"),
+    ("a chamber that bleeds is announced", "holdwatch.py",
+     "            self.warned |= bit\n            return WARN",
+     "            self.warned |= bit\n            return OK",
+     "test_scenarios.py -k leak_hold_warning"),
+    ("the hold watch reads what a chamber held", "holdwatch.py",
+     "    return m1 + (r1 - m1) * num // den", "    return r1",
+     "test_holdwatch.py -k two_peeks"),
+    ("the hold watch peeks at the end of every hold", "sequencer.py",
+     "                return self._begin_peek(self._next_enabled(0), now_ms)",
+     "                return self._begin_peek(0, now_ms)",
+     "test_scenarios.py -k leak_torn_tube_hold"),
 ]
 
 

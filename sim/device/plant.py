@@ -17,6 +17,11 @@ RAIL_LOW_V = 0.1            # a ratiometric transducer's output cannot reach its
 RAIL_HIGH_V = 4.9
 SHORT_V = 3.3               # sensor line shorted to the 3.3 V supply
 LAMINAR_MMHG = 1.0          # below this pressure drop orifice flow is treated as linear
+SEEP_ML_PER_MIN = 200.0     # a chamber's leak up to this (at 80 mmHg) seeps through seams and
+                            # fittings, in proportion to the pressure; beyond it, a hole (a torn
+                            # tube, a puncture): orifice flow, in proportion to its square root
+SQUEEZE_RAMP_S = 0.5        # an outside load (a leg lying on a chamber) comes and goes this fast
+C_MIN = 0.01                # std mL/mmHg: a loaded, empty, rigid chamber is never infinitely stiff
 SQUEEZE_RAMP_S = 0.5        # an outside load (a leg lying on a chamber) comes and goes this fast
 C_MIN = 0.01                # std mL/mmHg: a loaded, empty, rigid chamber is never infinitely stiff
 
@@ -102,7 +107,11 @@ class Plant:
         self._half = half
         # V(p) = residual + span * p / (p + half), with V(80) = chamber_volume_ml
         self._v_span = [(v - r) * (80.0 + half) / 80.0 for v, r in zip(vols, self._v_res)]
-        self._leak = [q / 60.0 / 80.0 for q in _per_chamber(p["leak_ml_per_min"], chambers)]
+        self._leak_q = _per_chamber(p["leak_ml_per_min"], chambers)     # mL/min at 80 mmHg
+        self._leak = [0.0] * chambers       # seepage: mL/s per mmHg
+        self._hole = [0.0] * chambers       # a hole: mL/s per sqrt(mmHg)
+        for i in range(chambers):
+            self._split_leak(i)
         # the transducer fitted: the board file's, unless "transducer" says the real part
         # differs (a miscalibrated board file); the board's stays the nominal one, as the
         # firmware converts (sensed_mmhg)
@@ -300,6 +309,9 @@ class Plant:
                 pc[i] = pm + (pc[i] - pm) * math.exp(-gi * dt / ci)
             if pc[i] > 0:
                 pc[i] -= self._leak[i] * pc[i] * dt / ci
+                if self._hole[i] > 0 and pc[i] > 0:
+                    # a hole: exact over the step with its secant frozen (never below 0)
+                    pc[i] = self._to_atm(pc[i], ci, self._hole[i], dt)
             if pc[i] < 0:
                 pc[i] = 0.0
 
@@ -366,7 +378,19 @@ class Plant:
         self._v_span[i] /= 20.0
 
     def add_leak(self, i, ml_per_min_at_80):
-        self._leak[i] += ml_per_min_at_80 / 60.0 / 80.0
+        """Chamber i leaks ml_per_min_at_80 more (less, when negative: a leak that ends)."""
+        self._leak_q[i] += ml_per_min_at_80
+        self._split_leak(i)
+
+    def _split_leak(self, i):
+        # seepage up to SEEP_ML_PER_MIN, linear in p; the rest an orifice, k sqrt(p): the two
+        # add up to the chamber's leak at 80 mmHg, and agree with the linear model up to 200
+        q = self._leak_q[i]
+        seep = q if q < SEEP_ML_PER_MIN else SEEP_ML_PER_MIN
+        self._leak[i] = (seep if seep > 0 else 0.0) / 60.0 / 80.0
+        hole = q - SEEP_ML_PER_MIN
+        self._hole[i] = hole / 60.0 / math.sqrt(80.0) if hole > 0 else 0.0
+
 
     def freeze_sensor(self):
         self._frozen_uv = self.read_uv()
