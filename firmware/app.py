@@ -22,6 +22,7 @@ from monitor import Monitor
 from pressure import Sensor
 from valves import SAFE
 from tripped import TripResponse, ACK_NONE
+from dumpcheck import DumpCheck
 from gate import Gate
 from settings import bounds as settings_bounds
 import ui
@@ -105,6 +106,12 @@ class App:
         self._save = None             # settings waiting for the service task to write
         self._usage = None            # the usage record of a session that just ended
         self.trip = TripResponse(n)   # what the outputs do while a fault is latched
+        # a second vent path ("dump_pins"): every dump is checked after every vent
+        dumps = len(cfg["outputs"].get("dump_pins") or (0,))
+        if dumps > 1:
+            self.seq.dump_check = DumpCheck(dumps, n)
+        self._dump_session = -1       # the session whose shut dumps were told, once each
+        self._dumps_told = 0
         # the supervisor keeps its own session clock, from the settings, not the sequencer's
         self.session_limit_ms = settings["minutes"] * 60000
         self.session_start_ms = 0
@@ -338,6 +345,30 @@ class App:
         if seq.peeked:
             self._hold_loss(now_ms, seq.peeked)
             seq.peeked = 0
+        dc = seq.dump_check
+        if dc is not None:
+            self._dumps_judged(now_ms, dc, dc.take())
+
+    def _dumps_judged(self, now_ms, dc, stuck):
+        """The dump check after a vent found these dumps shut (bit k-1: dump k; -1: no check
+        ended). A dump still opens: a warning naming each shut one, once a session, and the
+        session goes on (it vents as a one-dump boot does, that dump proven after every vent).
+        None opens: VENT_FAILED, as with one dump."""
+        if stuck <= 0:
+            return
+        if stuck == dc.all_stuck:
+            self.monitor.chamber = 0
+            self.event(now_ms, "warning", {"text": NO_DUMP_TEXT})
+            self.sup.trip(safety.VENT_FAILED, now_ms)
+            return
+        if self._dump_session != self.session_start_ms:
+            self._dump_session = self.session_start_ms
+            self._dumps_told = 0
+        for k in range(1, dc.dumps + 1):
+            bit = 1 << (k - 1)
+            if stuck & bit and not self._dumps_told & bit:
+                self._dumps_told |= bit
+                self.event(now_ms, "warning", {"text": DUMP_STUCK_TEXT % (k, k), "dump": k})
 
     def _hold_loss(self, now_ms, k):
         """The peek read chamber k at the end of the hold (holdwatch.py): a chamber that bleeds

@@ -13,9 +13,9 @@ class Hardware:
         off = 0 if out["active_high"] else 1
         # value= sets the level before the driver is enabled: no glitch on the way to safe.
         pump = Pin(out["pump_pin"], Pin.OUT, value=off)
-        dump = Pin(out["dump_pin"], Pin.OUT, value=off)
+        dumps = [Pin(n, Pin.OUT, value=off) for n in boardcfg.dump_pins(out)]
         valves = [Pin(n, Pin.OUT, value=off) for n in out["valve_pins"]]
-        self.outputs = Outputs(pump, dump, valves, out["active_high"])
+        self.outputs = Outputs(pump, dumps, valves, out["active_high"])
         self.adc = machine.ADC(Pin(cfg["sensor"]["adc_pin"]))
         self.adc.atten(machine.ADC.ATTN_11DB)     # 0-3.1 V range
         self.read_uv = self.adc.read_uv           # calibrated microvolts

@@ -2,7 +2,8 @@
 # chamber count and the limits. Every field is checked once here; a bad file is refused with an
 # error that names the file, the field and what is allowed (the Klipper habit).
 import json
-from limits import BOARD_LIMITS, CEILING_MARGIN_MMHG, CHAMBERS_MIN, CHAMBERS_MAX, check_number
+from limits import BOARD_LIMITS, CEILING_MARGIN_MMHG, CHAMBERS_MIN, CHAMBERS_MAX, DUMPS_MAX, \
+    check_number
 
 ADC_FULL_SCALE_V = 3.1        # ESP32 ADC at 11 dB attenuation reads up to about 3.1 V
 
@@ -15,7 +16,7 @@ MCUS = {
 _SCHEMA = {
     "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits",
          "indicators", "display", "garment"),
-    "outputs": ("active_high", "pump_pin", "dump_pin", "valve_pins"),
+    "outputs": ("active_high", "pump_pin", "dump_pin", "dump_pins", "valve_pins"),
     "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
     "inputs": ("button_pin", "button_active_low", "encoder_a_pin", "encoder_b_pin", "stop_pin",
                "stop_active_low"),
@@ -25,7 +26,8 @@ _SCHEMA = {
     "garment": ("chamber_ml",),
 }
 _OPTIONAL = ("description", "indicators", "display", "garment", "led_pin", "buzzer_pin", "encoder_a_pin",
-             "encoder_b_pin", "stop_pin", "stop_active_low")
+             "encoder_b_pin", "stop_pin", "stop_active_low",
+             "dump_pin", "dump_pins")     # one of the two (checked in validate)
 
 
 class BoardError(Exception):
@@ -74,6 +76,11 @@ class _Checker:
         return data[key]
 
 
+def dump_pins(outputs):
+    """The dump valves' GPIOs of a checked board file: "dump_pin" is the one-dump form."""
+    return outputs["dump_pins"] if "dump_pins" in outputs else [outputs["dump_pin"]]
+
+
 def _join(section, key):
     return section + "." + key if section else key
 
@@ -106,7 +113,18 @@ def validate(data, path="<board>"):
     out = c.section(data["outputs"], "outputs")
     c.flag(out, "outputs", "active_high")
     pin("outputs", "pump_pin", out["pump_pin"])
-    pin("outputs", "dump_pin", out["dump_pin"])
+    if ("dump_pin" in out) == ("dump_pins" in out):
+        c.fail("outputs.dump_pin", "give dump_pin (one dump valve) or dump_pins (a list of "
+               "1 to %d, every one opened to vent), exactly one of the two" % DUMPS_MAX)
+    if "dump_pin" in out:
+        pin("outputs", "dump_pin", out["dump_pin"])
+    else:
+        dumps = out["dump_pins"]
+        if not isinstance(dumps, list) or not 1 <= len(dumps) <= DUMPS_MAX:
+            c.fail("outputs.dump_pins", "must list the GPIO of each dump valve, 1 to %d of "
+                   "them (e.g. [26, 23]), got %r" % (DUMPS_MAX, dumps))
+        for i, v in enumerate(dumps):
+            pin("outputs", "dump_pins[%d]" % i, v)
     valves = out["valve_pins"]
     if not isinstance(valves, list) or len(valves) != chambers:
         c.fail("outputs.valve_pins", "must list one GPIO per chamber (%d), got %r" % (chambers, valves))

@@ -59,6 +59,7 @@ GRADIENT_SLACK_MMHG = 3       # within a wave no chamber is filled more than thi
                               # except a chamber a program boosts on purpose
 CHAMBERS_MIN = 1
 CHAMBERS_MAX = 8
+DUMPS_MAX = 3                 # dump valves a board may list (a second vent path: issue 17)
 # Crossed hoses (fitorder.py): a garment chamber stated this much bigger (board file
 # garment.chamber_ml) that filled to 10 mmHg at the fit check this much faster than the smaller
 # one: its valve feeds another chamber. A warning. (Plant, 300/500/700/900 mL: fit times 0.50,

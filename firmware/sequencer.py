@@ -130,6 +130,7 @@ class WaveSequencer:
         self._filled = 0            # the chamber filled last in this wave
         self._dwell_ms = 0
         self._targets = [target_dmmhg] * chambers   # each chamber's target in this wave
+        self.dump_check = None      # dumpcheck.DumpCheck on a board with more than one dump
         # hold watch: what each chamber was left at (-1: unknown), when, and what it must keep
         self.kept_dmmhg = [-1] * chambers
         self.kept_ms = [0] * chambers
@@ -393,6 +394,13 @@ class WaveSequencer:
                 return self._puff_cmd()
             return SAFE
         if phase == CHECK:
+            dc = self.dump_check
+            if dc is not None and dc.running:
+                cmd = dc.step(now_ms, p_dmmhg)
+                if dc.running:
+                    return cmd
+                self.checking = self.chambers       # every dump judged: what follows the check
+                in_phase = PUFF_MS + PUFF_VENT_MS
             if in_phase < PUFF_MS:
                 return self._puff_cmd()
             if in_phase < PUFF_MS + PUFF_VENT_MS:
@@ -402,6 +410,9 @@ class WaveSequencer:
                 self._enter(CHECK, now_ms)
                 self.checking = k
                 return self._puff_cmd()
+            if dc is not None and not dc.judged:
+                self.checking = 0       # a dump's puff, no chamber's: a climb is not BLOCKED
+                return dc.begin(now_ms, p_dmmhg)
             self.checking = 0
             if self.end_reason == END_NONE and self._resuming:
                 self._resuming = False
@@ -424,6 +435,8 @@ class WaveSequencer:
             self.chamber = 0
         if phase != CHECK:
             self.checking = 0
+        if self.dump_check is not None:
+            self.dump_check.cancel()
         if phase != PEEK:
             self.peeking = 0
         if phase != ZERO:

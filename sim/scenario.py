@@ -53,6 +53,8 @@ FAULTS = {
 }
 # faults that happen once and cannot end: they refuse "until_s" (loop_stall has its own "ms")
 ONE_SHOT = ("loop_stall", "task_crash", "service_crash", "loop_crash", "brownout")
+# fault name -> extra fields it may take
+OPTIONAL = {"dump_stuck_closed": ("dump",)}    # which dump (from 1); without it every dump
 PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
 # plant "transducer": the part fitted, where it differs from the board file's sensor block
 TRANSDUCER_RANGES = {"v_at_zero": (0.2, 4.0), "v_at_full_scale": (1.0, 10.0),
@@ -114,7 +116,7 @@ def check_plant(plant, chambers, where="plant"):
     return plant
 
 
-def check_events(items, where, chambers, duration_s):
+def check_events(items, where, chambers, duration_s, dumps=1):
     if not isinstance(items, list):
         raise ScenarioError(f"{where}: must be a list")
     for i, item in enumerate(items):
@@ -124,7 +126,9 @@ def check_events(items, where, chambers, duration_s):
                 got = item.get("fault") if isinstance(item, dict) else item
                 raise ScenarioError(f"{w}.fault: must be one of {', '.join(FAULTS)}, got {got!r}")
             need = FAULTS[item["fault"]]
-            _obj(item, w, ("t_s", "fault", "until_s") + need)
+            _obj(item, w, ("t_s", "fault", "until_s") + need + OPTIONAL.get(item["fault"], ()))
+            if "dump" in item:
+                _num(item["dump"], f"{w}.dump", 1, dumps, integer=True)
             for key in need:
                 if key not in item:
                     raise ScenarioError(f"{w}: fault '{item['fault']}' needs '{key}'")

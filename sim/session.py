@@ -58,7 +58,8 @@ def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=No
         raise ScenarioError(str(e)) from None
     plant = check_plant(dict(scenario.get("plant", {})), chambers)
     duration_s = scenario.get("duration_s", settings["minutes"] * 60 + TAIL_S)
-    faults = check_events(list(scenario.get("faults", [])), "faults", chambers, duration_s)
+    faults = check_events(list(scenario.get("faults", [])), "faults", chambers, duration_s,
+                          len(boardcfg.dump_pins(board["outputs"])))
     actions = check_events(list(scenario.get("actions", [{"t_s": 0, "do": "start"}])),
                            "actions", chambers, duration_s)
     merged_plant = dict(PLANT_DEFAULTS)

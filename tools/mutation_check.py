@@ -220,6 +220,15 @@ MUTANTS = [
      "                return self._begin_peek(self._next_enabled(0), now_ms)",
      "                return self._begin_peek(0, now_ms)",
      "test_scenarios.py -k leak_torn_tube_hold"),
+    ("a second vent path: each dump checked after a vent", "dumpcheck.py",
+     "            if t > 0 and p - self._p0 > L.VALVE_CHECK_RISE_DMMHG:", "            if False:",
+     "test_scenarios.py -k second_dump"),
+    ("a second vent path: no dump that opens is VENT_FAILED", "dumpcheck.py",
+     "        self.all_stuck = (1 << dumps) - 1", "        self.all_stuck = -2",
+     "test_dumps.py -k no_dump_that_opens"),
+    ("a second vent path: the pump puffs through one kept dump", "valves.py",
+     "                and not cmd & self._keep:", "                and True:",
+     "test_dumps.py -k one_stuck_dump"),
 ]
 
 

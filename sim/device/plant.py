@@ -137,11 +137,11 @@ class Plant:
         self.crossings = []
         # commanded outputs (True = energised)
         self.pump_cmd = False
-        self.dump_cmd = False
+        self.dump_cmds = [False]         # per dump valve (set_dumps: a second vent path)
         self.valve_cmd = [False] * chambers
         # faults: None = follows the command
         self.pump_forced = None          # True: stuck on, False: dead
-        self.dump_forced = None          # True: stuck closed
+        self.dumps_forced = [None]       # per dump: True = stuck closed
         self.valve_forced = [None] * chambers   # True: stuck closed, False: stuck open
         self.disconnected = [False] * chambers
         self.sensor_mode = 0             # 0 normal, 1 open, 2 short, 3 frozen
@@ -178,9 +178,45 @@ class Plant:
     def pump_running(self):
         return self.pump_cmd if self.pump_forced is None else self.pump_forced
 
+    def set_dumps(self, n):
+        """The board has n dump valves (outputs.dump_pins), each its own path to the air."""
+        self.dump_cmds = [False] * n
+        self.dumps_forced = [None] * n
+
+    # dump_cmd and dump_forced speak for every dump at once (the one-dump form): setting one
+    # sets each dump; dump_forced reads True only when no dump can open
+    @property
+    def dump_cmd(self):
+        return self.dump_cmds[0]
+
+    @dump_cmd.setter
+    def dump_cmd(self, closed):
+        for d in range(len(self.dump_cmds)):
+            self.dump_cmds[d] = closed
+
+    @property
+    def dump_forced(self):
+        for f in self.dumps_forced:
+            if f is not True:
+                return None
+        return True
+
+    @dump_forced.setter
+    def dump_forced(self, value):
+        for d in range(len(self.dumps_forced)):
+            self.dumps_forced[d] = value
+
+    def dump_k_open(self, d):
+        """Dump d (0-based) is open to the air."""
+        f = self.dumps_forced[d]
+        return not (self.dump_cmds[d] if f is None else f)
+
     def dump_open(self):
-        closed = self.dump_cmd if self.dump_forced is None else self.dump_forced
-        return not closed
+        """Any dump is open to the air."""
+        for d in range(len(self.dump_cmds)):
+            if self.dump_k_open(d):
+                return True
+        return False
 
     def valve_open(self, i):
         f = self.valve_forced[i]
@@ -280,8 +316,9 @@ class Plant:
                 den += g[i]
             else:
                 g[i] = 0.0
-        if self.dump_open():
-            den += _secant(self._k_dump, pm)
+        for d in range(len(self.dump_cmds)):
+            if self.dump_k_open(d):
+                den += _secant(self._k_dump, pm)    # each open dump, a path of its own
         relief = self._relief
         if relief is not None and pm > relief:
             gr = _secant(self._k_relief, pm - relief)

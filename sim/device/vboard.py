@@ -119,9 +119,13 @@ class VirtualBoard:
         self.plant = Plant(self.n, board["sensor"], config.get("plant"), config.get("seed", 1))
         out = board["outputs"]
         self.active_high = out["active_high"]
-        self.roles = {out["pump_pin"]: ("pump", 0), out["dump_pin"]: ("dump", 0),
+        self.roles = {out["pump_pin"]: ("pump", 0),
                       board["sensor"]["adc_pin"]: ("adc", 0),
                       board["inputs"]["button_pin"]: ("button", 0)}
+        dumps = out.get("dump_pins") or [out["dump_pin"]]
+        for i, pin in enumerate(dumps):
+            self.roles[pin] = ("dump", i)
+        self.plant.set_dumps(len(dumps))        # each dump a path of its own
         for i, pin in enumerate(out["valve_pins"]):
             self.roles[pin] = ("valve", i)
         ind = board.get("indicators") or {}
@@ -360,7 +364,7 @@ class VirtualBoard:
         if kind == "pump":
             p.pump_cmd = energised
         elif kind == "dump":
-            p.dump_cmd = energised
+            p.dump_cmds[i] = energised
         elif kind == "valve":
             p.valve_cmd[i] = energised
 
@@ -459,7 +463,10 @@ class VirtualBoard:
         elif kind == "valve_stuck_open":
             p.valve_forced[i] = False
         elif kind == "dump_stuck_closed":
-            p.dump_forced = True
+            if "dump" in f:
+                p.dumps_forced[f["dump"] - 1] = True
+            else:
+                p.dump_forced = True        # every dump (a blocked exhaust; one dump: it)
         elif kind == "sensor_open":
             p.sensor_mode = 1
         elif kind == "sensor_short":
@@ -521,7 +528,10 @@ class VirtualBoard:
         elif kind in ("valve_stuck_closed", "valve_stuck_open"):
             p.valve_forced[i] = None
         elif kind == "dump_stuck_closed":
-            p.dump_forced = None
+            if "dump" in f:
+                p.dumps_forced[f["dump"] - 1] = None
+            else:
+                p.dump_forced = None
         elif kind in ("sensor_open", "sensor_short", "sensor_frozen"):
             p.sensor_mode = 0
         elif kind == "sensor_offset":
