@@ -29,8 +29,8 @@ import ui
 import commands
 import housekeeping
 import fitorder
-import netguard
 import holdwatch
+import netguard
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
@@ -42,8 +42,6 @@ LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was block
 NO_AIR_TEXT = ("the pressure did not rise, and a chamber that had air may be out of the "
                "sensor's sight (the pump gave no air, or the chamber was cut off mid-fill): it "
                "cannot be proven open; check the chambers by hand")
-ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
-                "closed to keep the air out of the leg; unplug the boot's power, then open the "
 REST_NOTE = ("rest lengthened to %.1f s: the fills and hold are long, and every chamber must "
              "be let down (below 15 mmHg) at least 15 s between squeezes and 30 %% of the time "
              "(limits.LETDOWN_MIN_S, MAX_PRESSED_PCT); shorten the hold or use fewer chambers "
@@ -58,6 +56,8 @@ HOLD_LOSS_TEXT = ("chamber %d lost %.1f mmHg in %.1f s behind its closed valve (
                   "left at %.1f, read %.1f mmHg at the end of the hold): a leak the pump has to "
                   "make up at every wave (a torn tube, a loose connector); check that chamber's "
                   "hose and fittings")
+ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
+                "closed to keep the air out of the leg; unplug the boot's power, then open the "
                 "chamber hoses by hand")
 
 
@@ -216,6 +216,9 @@ class App:
             open(self.mark_path).close()
             self.event(now_ms, "warning", {"text": "the last session was cut short by a reset "
                                                    "or power loss; it was not resumed"})
+            # the leg was squeezed until the reset: the let-down counts from now
+            self.seq.letdown_from(now_ms)
+            self.monitor.letdown_from(now_ms)
             self._mark = -1
         except OSError:
             pass
@@ -225,9 +228,6 @@ class App:
         seq = self.seq
         sup = self.sup
         sensor = self.sensor
-            # the leg was squeezed until the reset: the let-down counts from now
-            self.seq.letdown_from(now_ms)
-            self.monitor.letdown_from(now_ms)
         gap = ticks_diff(now_ms, self._last_tick_ms)
         self._last_tick_ms = now_ms
         p = sensor.read()
@@ -307,6 +307,9 @@ class App:
                     self.event(now_ms, "warning", {
                         "text": fitorder.warning(seq.fit_ms, small, big, garment["chamber_ml"]),
                         "chambers": [small, big]})
+        if seq.rest_note_ms:
+            self.event(now_ms, "warning", {"text": REST_NOTE % (seq.rest_note_ms / 1000)})
+            seq.rest_note_ms = 0
         if seq.fill_timed_out:
             seq.fill_timed_out = False
             seq.end_reason = sq.END_NONE
@@ -316,9 +319,6 @@ class App:
         if phase == sq.ZERO and (seq.phase == sq.FILL or seq.phase == sq.FIT):
             # the zero phase ran its course (a stop during it takes no zero at all)
             if not self.sensor.zero_commit():
-        if seq.rest_note_ms:
-            self.event(now_ms, "warning", {"text": REST_NOTE % (seq.rest_note_ms / 1000)})
-            seq.rest_note_ms = 0
                 sup.trip(safety.ZERO_OFFSET, now_ms)
                 return
             self.event(now_ms, "zero", {"offset_mmhg": _mmhg(self.sensor.zero_dmmhg)})

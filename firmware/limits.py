@@ -83,6 +83,8 @@ PUMP_OFF_RISE_DMMHG = 50       # pump off, dump closed: a 5 mmHg climb means the
 PUMP_OFF_SETTLE_MS = 150       # after the pump stops it coasts and the manifold equalises
 PROBE_EVERY_MS = 1000          # while the pump should be off, check it is, this often
 PROBE_MS = 40                  # the check: every path closed for this long
+IDLE_PROBE_EVERY_MS = 1800     # idle too, a little less often (every valve clicks at each
+                               # probe: 2000 times an hour; power the boot off when unused)
 PUMP_CLIMB_DMMHG_PER_TICK = 30 # still climbing 3 mmHg a tick two ticks on: the pump
                                # (weakest tested pump: 11 a tick; a valve letting air back: ~0)
 HOLD_DRAIN_MS = 50             # hold: the manifold drains through the dump in this long ...
@@ -108,7 +110,6 @@ FILL_FALL_DMMHG = 50           # filling an open chamber, a fall of 5 mmHg in on
 FILL_FALL_NEXT_DMMHG = -10     # ... then a next tick that does not fall on (by 1 mmHg): the
                                # sensor stepped (air escaping, a hose off, keeps falling: plant
                                # 2.2 mmHg or more on the next tick)
-DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
 HOLD_LOSS_WARN_MMHG_PER_MIN = 10   # hold watch (holdwatch.py): a chamber losing this fast behind
 HOLD_LOSS_MIN_MMHG = 4         # its closed valve, and this much in all, is announced (a tight
                                # bladder loses 1-4 mmHg/min; the peek reads within 0.5 mmHg,
@@ -121,6 +122,7 @@ SLOW_RISE_RATE_PCT = 25        # ... and still climbing at this share of the lea
                                # (a leak the pump cannot outrun levels off: NO_RISE's): the
                                # sensor's span is off (it sees less than the air there is)
 SLOW_RISE_WINDOW_MS = 300      # the climb is measured over this long
+DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must read zero ...
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
 MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)

@@ -4,6 +4,7 @@
 # that the manifold really falls below SAFE_MMHG within the vent budget, else VENT_FAILED.
 # Only a user may clear a fault, and only once the boot is verified vented.
 from time import ticks_diff
+import limits as L
 from valves import DUMP_CLOSED
 
 RETRY_EVERY_MS = 2000
@@ -17,6 +18,12 @@ VENT_CONFIRM_MS = 300
 # mechanical relief valve caps the manifold. A working dump empties the manifold in ~20 ms.
 ISOLATE_AFTER_MS = 100
 ISOLATE_RELEASE_DMMHG = 200     # ...until the reading is this far below the ceiling again
+# A pump known stuck on (PUMP_STUCK_ON latched): with every path open its air goes out of the
+# dump (1-5 mmHg). A climb this far above the lowest reading since the trip is the dump not
+# letting it out: isolate then, before the leg takes the pump's air up to the ceiling (issue
+# 17, part 5: a short in idle, then a jammed dump, took the leg to 136 mmHg). Released when the
+# manifold drains again (the dump freed), to below the lowest reading + PUMP_OFF_RISE.
+ISOLATE_CLIMB_DMMHG = 100
 RETRY_PULSE_MS = 100
 
 NONE = 0
@@ -98,6 +105,9 @@ class Supervisor:
         self._safe_since_ms = -1    # when the manifold last came down below safe_dmmhg
         self.isolated = False       # every chamber valve closed against an unstoppable source
         self._above_since_ms = -1
+        self._climb_isolated = False    # isolated by the stuck pump's climb (not the ceiling)
+        self._low_dmmhg = 1 << 30       # lowest reading since the stuck pump's trip
+        self._climb_since_ms = -1
 
     def tripped(self):
         return self.fault != NONE
@@ -161,9 +171,14 @@ class Supervisor:
         if self.fault == NONE:
             self.isolated = False
             self._above_since_ms = -1
+            self._climb_isolated = False
+            self._low_dmmhg = 1 << 30
+            self._climb_since_ms = -1
             return False
         if bad_run:
             return self.isolated
+        if self.first_fault == PUMP_STUCK_ON and self._stuck_pump_climbs(now_ms, p_dmmhg):
+            return True
         if p_dmmhg > self.ceiling_dmmhg:
             if self._above_since_ms < 0:
                 self._above_since_ms = now_ms
@@ -174,6 +189,27 @@ class Supervisor:
             if p_dmmhg < self.ceiling_dmmhg - ISOLATE_RELEASE_DMMHG:
                 self.isolated = False
         return self.isolated
+
+    def _stuck_pump_climbs(self, now_ms, p_dmmhg):
+        if self._climb_isolated:
+            # the chambers are shut: the manifold alone reads; drained again, the dump works
+            if p_dmmhg < self._low_dmmhg + L.PUMP_OFF_RISE_DMMHG:
+                self._climb_isolated = False
+                self.isolated = False
+                self._climb_since_ms = -1
+            return self._climb_isolated
+        if p_dmmhg < self._low_dmmhg:
+            self._low_dmmhg = p_dmmhg
+        if p_dmmhg - self._low_dmmhg > ISOLATE_CLIMB_DMMHG:
+            if self._climb_since_ms < 0:
+                self._climb_since_ms = now_ms
+            elif ticks_diff(now_ms, self._climb_since_ms) >= ISOLATE_AFTER_MS:
+                self._climb_isolated = True
+                self.isolated = True
+                return True
+        else:
+            self._climb_since_ms = -1
+        return False
 
     def check_session(self, now_ms, active, start_ms, session_ms):
         """Trip if a session outlives its length plus the grace; returns the latched code."""

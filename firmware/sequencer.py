@@ -6,7 +6,9 @@
 # to chamber N (thigh); hold with every chamber closed; vent all; check every valve opens;
 # rest; repeat until the session time is up. A stop, or the end of the session, vents at once, checks the valves, then idles.
 from time import ticks_diff, ticks_add
-from limits import PROBE_EVERY_MS, PROBE_MS, GRADIENT_SLACK_MMHG
+from limits import PROBE_EVERY_MS, PROBE_MS, GRADIENT_SLACK_MMHG, SAFE_MMHG, LETDOWN_MIN_S, \
+    IDLE_PROBE_EVERY_MS, \
+    MAX_PRESSED_PCT
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
 from holdwatch import chamber_dmmhg
 
@@ -33,7 +35,8 @@ FIT_NO_GARMENT = 2      # no garment around the leg, or the hose is off: it neve
 FIT_BLOCKED = 3         # kinked or blocked: the manifold alone firms up at once
 FIT_CLASSES = ("", "normal", "no garment or hose off", "kinked or blocked")
 # phases with the pump off, when the pump-off probe runs
-_PROBE_PHASES = (1 << HOLD) | (1 << VENT) | (1 << REST) | (1 << PAUSED) | (1 << DWELL)
+_PROBE_PHASES = (1 << HOLD) | (1 << VENT) | (1 << REST) | (1 << PAUSED) | (1 << DWELL) | \
+    (1 << IDLE)     # idle too: a pump driver that shorts after a stop (issue 17, part 5)
 
 ZERO_VENT_MS = 2000     # vent before taking the zero: a chamber may still hold air
 ZERO_SAMPLE_MS = 500    # then average the sensor for this long
@@ -80,6 +83,12 @@ FIT_TIMEOUT_MS = 8000   # ...not by this time: no garment, or a hose off (0.3-1.
 FIT_VENT_MS = 1000
 TUNE_LIMIT_DMMHG = 300  # self-tuning never stops the pump more than 30 mmHg early...
 TUNE_LATE_DMMHG = -50   # ...or more than 5 mmHg late
+# Let-down (limits.LETDOWN_MIN_S, MAX_PRESSED_PCT): a wave's squeeze runs from its first fill
+# until the vent reads below SAFE_MMHG with every path open; the next wave's first fill waits
+# until the chambers have been let down LETDOWN_MIN_MS, and at least the share that keeps the
+# squeeze at MAX_PRESSED_PCT of the time. The monitor checks the same from the outputs.
+LETDOWN_MIN_MS = LETDOWN_MIN_S * 1000
+LETDOWN_MARGIN_MS = 50  # a few ticks more than the monitor's last line asks
 
 END_NONE = 0
 END_COMPLETE = 1
@@ -130,7 +139,6 @@ class WaveSequencer:
         self._filled = 0            # the chamber filled last in this wave
         self._dwell_ms = 0
         self._targets = [target_dmmhg] * chambers   # each chamber's target in this wave
-        self.dump_check = None      # dumpcheck.DumpCheck on a board with more than one dump
         # hold watch: what each chamber was left at (-1: unknown), when, and what it must keep
         self.kept_dmmhg = [-1] * chambers
         self.kept_ms = [0] * chambers
@@ -142,10 +150,26 @@ class WaveSequencer:
         self._peek_p = [0] * 4      # the peek's four readings (see _PEEK_AT)
         self._peek_prev = 0         # the reading of the tick before, and when in the peek
         self._peek_prev_ms = 0
+        self.dump_check = None      # dumpcheck.DumpCheck on a board with more than one dump
+        # let-down: a squeeze runs from its wave's first fill until the vent reads let down
+        self._pressed = False       # squeezed and not yet let down
+        self._press_ms = 0          # when the squeeze began
+        self._letdown_known = False # False: never squeezed since power-up (let down for long)
+        self._letdown_ms = 0        # when the chambers were last seen let down after a squeeze
+        self._need_letdown_ms = LETDOWN_MIN_MS   # how long that let-down must last
+        self._rest_for_ms = rest_ms # this rest's length (may be longer than rest_ms)
+        self.rest_note_ms = 0       # a rest lengthened past the setting: the caller says so once
+        self._rest_said = False
 
     # --- commands -------------------------------------------------------------------------
     def start(self, now_ms):
         self.session_start_ms = now_ms
+        self._rest_said = False
+        if self._pressed:
+            # a squeeze that a fault cut short: its vent was never seen here, so the let-down
+            # is counted from now (the first wave waits LETDOWN_MIN_MS at most)
+            self._pressed = False
+            self.letdown_from(now_ms)
         self.end_reason = END_NONE
         self.fill_timed_out = False
         self.cycle = 0
@@ -177,6 +201,13 @@ class WaveSequencer:
         if self.phase == PAUSED:
             self._resuming = True
             self._enter(VENT, now_ms)
+
+    def letdown_from(self, now_ms):
+        """The chambers are known let down only from now (a reset cut a session short: the
+        let-down before it is unknown)."""
+        self._letdown_known = True
+        self._letdown_ms = now_ms
+        self._need_letdown_ms = LETDOWN_MIN_MS
 
     def set_target(self, dmmhg):
         """The target in force. A lower one applies from the next fill (it hurts: now); a
@@ -221,6 +252,8 @@ class WaveSequencer:
             # vent, rest, pause: every chamber in use open; a chamber out of use stays shut so
             # it never takes air, not even from a venting manifold (idle opens everything)
             cmd = self.skip_mask
+        if self._pressed and cmd & ~self.skip_mask == 0 and p_dmmhg < SAFE_MMHG * 10:
+            self._let_down(now_ms)
         if cmd & PUMP_ON:
             # a stopped pump coasts for a few tens of ms: probe only once it has stood still
             holdoff = ticks_add(now_ms, PROBE_HOLDOFF_MS)
@@ -239,9 +272,13 @@ class WaveSequencer:
             if ticks_diff(now_ms, self._probe_start_ms) < PROBE_MS:
                 return self._all_closed | DUMP_CLOSED
             self.probing = False
-            self._next_probe_ms = ticks_add(now_ms, PROBE_EVERY_MS)
-        elif ticks_diff(now_ms, self._next_probe_ms) >= 0 and \
-                (self.phase != VENT or self.in_phase_ms(now_ms) >= PROBE_VENT_MS):
+            self._next_probe_ms = ticks_add(
+                now_ms, IDLE_PROBE_EVERY_MS if phase == IDLE else PROBE_EVERY_MS)
+        elif (ticks_diff(now_ms, self._next_probe_ms) >= 0 or
+              ticks_diff(self._next_probe_ms, now_ms) > PROBE_HOLDOFF_MS + IDLE_PROBE_EVERY_MS) \
+                and (self.phase != VENT or self.in_phase_ms(now_ms) >= PROBE_VENT_MS):
+            # (a time further ahead than any set here is stale: set before a tick wrap, or
+            # never, at power-up)
             # (not in the first second of a vent: let most of the air out first)
             self.probing = True
             self._probe_start_ms = now_ms
@@ -264,8 +301,7 @@ class WaveSequencer:
                     for i in range(self.chambers):
                         self.fit_class[i] = 0
                     return self._begin_fit(self._next_enabled(0), now_ms)
-                self._start_cycle(now_ms)
-                return self._fill_cmd()
+                return self._next_wave(now_ms)
             return SAFE
         if phase == FIT:
             k = self.chamber
@@ -292,8 +328,7 @@ class WaveSequencer:
             k = self._next_enabled(self.chamber)
             if k:
                 return self._begin_fit(k, now_ms)
-            self._start_cycle(now_ms)
-            return self._fill_cmd()
+            return self._next_wave(now_ms)
         if phase == FILL:
             if in_phase >= FILL_MIN_MS and \
                     p_dmmhg >= self.target_dmmhg - self.stop_early_dmmhg[self.chamber - 1]:
@@ -416,14 +451,14 @@ class WaveSequencer:
             self.checking = 0
             if self.end_reason == END_NONE and self._resuming:
                 self._resuming = False
-                self._start_cycle(now_ms)
-                return self._fill_cmd()
-            self._enter(IDLE if self.end_reason != END_NONE else REST, now_ms)
-            return SAFE
+                return self._next_wave(now_ms)
+            if self.end_reason != END_NONE:
+                self._enter(IDLE, now_ms)
+                return SAFE
+            return self._rest(now_ms, self._rest_ms())
         if phase == REST:
-            if in_phase >= self._rest_ms():
-                self._start_cycle(now_ms)
-                return self._fill_cmd()
+            if in_phase >= self._rest_for_ms:
+                return self._next_wave(now_ms)
             return SAFE
         return SAFE  # PAUSED, or a phase this code does not know: vented
 
@@ -435,13 +470,51 @@ class WaveSequencer:
             self.chamber = 0
         if phase != CHECK:
             self.checking = 0
-        if self.dump_check is not None:
-            self.dump_check.cancel()
         if phase != PEEK:
             self.peeking = 0
+        if self.dump_check is not None:
+            self.dump_check.cancel()
         if phase != ZERO:
             self.want_zero = False      # a stop in the zero phase takes no zero
         self.sealing = False
+
+    def _let_down(self, now_ms):
+        # the vent reads let down: the squeeze that just ended sets how long the let-down
+        # must last (at least LETDOWN_MIN_MS; squeeze * (100 - MAX) / MAX keeps the share)
+        self._pressed = False
+        pressed_ms = ticks_diff(now_ms, self._press_ms)
+        share = (pressed_ms * (100 - MAX_PRESSED_PCT) + MAX_PRESSED_PCT - 1) // MAX_PRESSED_PCT
+        self._letdown_known = True
+        self._letdown_ms = now_ms
+        self._need_letdown_ms = max(LETDOWN_MIN_MS, share) + LETDOWN_MARGIN_MS
+
+    def _left_ms(self, now_ms):
+        """How much longer the chambers must stay let down before the next squeeze."""
+        if self._pressed:
+            return LETDOWN_MIN_MS + LETDOWN_MARGIN_MS   # not seen let down yet: wait, watch
+        if not self._letdown_known:
+            return 0
+        return max(0, self._need_letdown_ms - ticks_diff(now_ms, self._letdown_ms))
+
+    def _rest(self, now_ms, rest_ms):
+        """Rest at least rest_ms, longer if the let-down needs it (said once a session)."""
+        left = self._left_ms(now_ms)
+        if left > rest_ms:
+            if not self._rest_said and rest_ms == self._rest_ms():
+                self._rest_said = True
+                self.rest_note_ms = left
+            rest_ms = left
+        self._rest_for_ms = rest_ms
+        self._enter(REST, now_ms)
+        return SAFE
+
+    def _next_wave(self, now_ms):
+        """The next wave's first fill, once the chambers have been let down long enough
+        (after the zero phase, a fit check, a resume or a rest); until then, a rest."""
+        if self._left_ms(now_ms) > 0:
+            return self._rest(now_ms, 0)
+        self._start_cycle(now_ms)
+        return self._fill_cmd()
 
     def _keep(self, k, p_dmmhg, keep_to, now_ms):
         """Chamber k's valve closes on p_dmmhg: the hold watch's reference."""
@@ -462,6 +535,8 @@ class WaveSequencer:
     def _start_cycle(self, now_ms):
         for i in range(self.chambers):
             self.kept_dmmhg[i] = -1         # each wave is judged on its own fills
+        self._pressed = True
+        self._press_ms = now_ms
         self.cycle += 1
         self._wave_dmmhg = self.next_target_dmmhg
         self._begin_fill(self._next_enabled(0), now_ms)

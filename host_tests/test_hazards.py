@@ -107,6 +107,34 @@ def test_share_squeezed_is_enforced_by_the_monitor_if_the_sequencer_miscounts(mo
         b.watch.worst
 
 
+def test_a_pump_that_shorts_in_idle_is_found_and_a_jammed_dump_then_isolates_at_once():
+    """Issue 17, part 5: the pump's driver shorts 10 s after a stop; the idle probe finds it
+    within 2 s (docs/SAFETY.md row 6). A second later the dump jams: the pump's air now climbs
+    with every path open, and the chambers are closed off at once (not at the ceiling: the leg
+    reached 136 mmHg before)."""
+    import sequencer as sq
+    b = Boot(settings={"minutes": 2, "fit_check": False})
+    b.press("start")
+    b.run(25000)
+    b.press("stop")
+    while b.app.seq.phase != sq.IDLE:
+        b.run(100)
+    b.run(10000)
+    b.inject({"fault": "pump_stuck_on"})
+    t0 = b.t_ms
+    b.run(2000)
+    assert fault_codes(b) == ["PUMP_STUCK_ON"], fault_codes(b)
+    assert events(b, "fault")[0]["t_ms"] - t0 <= 2000
+    b.inject({"fault": "dump_stuck_closed"})
+    worst = 0
+    for _ in range(300):
+        b.run(100)
+        worst = max(worst, max(b.vb.plant.p_chambers))
+    assert worst < L.SAFE_MMHG, worst
+    assert b.app.sup.isolated and events(b, "isolate")
+    assert not b.watch.violations, b.watch.violations
+
+
 def test_session_overrun_is_caught_even_if_the_sequencer_forgets_to_stop():
     """The supervisor keeps its own session clock: a sequencer that never ends is stopped."""
     b = Boot(settings={"minutes": 1})

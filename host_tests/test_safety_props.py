@@ -27,7 +27,20 @@ FAULT = st.one_of(
     st.builds(lambda c, q: {"fault": "leak", "chamber": c, "ml_per_min": q},
               st.integers(1, CHAMBERS), st.integers(0, 5000)),
     st.builds(lambda ms: {"fault": "loop_stall", "ms": ms}, st.integers(20, 2000)),
+    # issue 17, part 7: what the field does
+    st.builds(lambda g: {"fault": "sensor_gain", "factor": g}, st.floats(0.5, 1.5)),
+    st.builds(lambda d: {"fault": "sensor_drift", "mmhg_per_min": d}, st.integers(-30, 30)),
+    st.builds(lambda c, m: {"fault": "squeeze", "chamber": c, "mmhg": m},
+              st.integers(1, CHAMBERS), st.integers(5, 60)),
+    st.builds(lambda a, b: {"fault": "hoses_crossed", "chambers": [a, b]},
+              st.integers(1, CHAMBERS), st.integers(1, CHAMBERS)).filter(
+        lambda f: f["chambers"][0] != f["chambers"][1]),
+    st.builds(lambda d: {"fault": "dump_stuck_closed", "dump": d}, st.integers(1, 1)),
 )
+# faults that can end (a connector pulled on and off, a kink that opens): "until_ms" drawn
+ENDS = ("pump_stuck_on", "pump_dead", "dump_stuck_closed", "valve_stuck_closed",
+        "valve_stuck_open", "hose_disconnect", "sensor_open", "sensor_short", "sensor_frozen",
+        "sensor_offset", "leak", "sensor_gain", "sensor_drift", "squeeze")
 
 
 class BootMachine(RuleBasedStateMachine):
@@ -73,9 +86,11 @@ class BootMachine(RuleBasedStateMachine):
         self.b.run(after_ms + 10)
 
     @precondition(lambda self: self.faults < 2)
-    @rule(fault=FAULT)
-    def inject(self, fault):
+    @rule(fault=FAULT, lasts_ms=st.one_of(st.none(), st.integers(200, 60000)))
+    def inject(self, fault, lasts_ms):
         self.faults += 1
+        if lasts_ms is not None and fault["fault"] in ENDS:
+            fault = dict(fault, until_ms=self.b.vb.ms + lasts_ms)
         self.b.inject(fault)
         self.b.run(50)
         event(f"injected {fault['fault']}")

@@ -27,6 +27,14 @@ import vboard  # noqa: E402
 TICK_MS = L.TICK_MS
 
 
+def _sensor_wrong(plant):
+    """The transducer does not read the manifold's pressure: broken, offset, span or drift
+    (the firmware cannot then see what it regulates; invariants (f) and (i) are excused)."""
+    return plant.sensor_mode != 0 or plant.sensor_offset_mmhg != 0 or \
+        getattr(plant, "sensor_gain", 1.0) != 1.0 or \
+        getattr(plant, "sensor_drift_mmhg_per_min", 0.0) != 0.0
+
+
 class Watcher:
     """The issue's invariants, on the plant's true pressures, checked every tick:
     (a) no chamber above the ceiling + 5 mmHg for more than 50 ms while it has a vent path;
@@ -75,7 +83,7 @@ class Watcher:
 
     def _squeeze_began(self, t, i, since, plant):
         # (i) judged once a squeeze has lasted SQUEEZE_MS, from when it crossed 15 mmHg
-        if plant.sensor_mode != 0 or plant.sensor_offset_mmhg != 0:
+        if _sensor_wrong(plant):
             return
         if self.letdown_from[i] is not None:
             gap = since - self.letdown_from[i]
@@ -102,7 +110,7 @@ class Watcher:
                     if d > 50:
                         self._fail(t, f"(a) chamber {i + 1} at {pc[i]:.1f} mmHg, above the "
                                       f"ceiling + 5 for {d} ms")
-                blind = plant.sensor_mode != 0 or plant.sensor_offset_mmhg != 0
+                blind = _sensor_wrong(plant)
                 if pc[i] > self.ceiling + 10 and d > 500 and not blind and \
                         plant.valve_forced[i] is not False and not self.f_failed[i]:
                     self.f_failed[i] = True

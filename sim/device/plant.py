@@ -22,8 +22,6 @@ SEEP_ML_PER_MIN = 200.0     # a chamber's leak up to this (at 80 mmHg) seeps thr
                             # tube, a puncture): orifice flow, in proportion to its square root
 SQUEEZE_RAMP_S = 0.5        # an outside load (a leg lying on a chamber) comes and goes this fast
 C_MIN = 0.01                # std mL/mmHg: a loaded, empty, rigid chamber is never infinitely stiff
-SQUEEZE_RAMP_S = 0.5        # an outside load (a leg lying on a chamber) comes and goes this fast
-C_MIN = 0.01                # std mL/mmHg: a loaded, empty, rigid chamber is never infinitely stiff
 
 # name: default (see docs/PLANT.md for where each number comes from)
 DEFAULTS = {
@@ -427,7 +425,6 @@ class Plant:
         self._leak[i] = (seep if seep > 0 else 0.0) / 60.0 / 80.0
         hole = q - SEEP_ML_PER_MIN
         self._hole[i] = hole / 60.0 / math.sqrt(80.0) if hole > 0 else 0.0
-
 
     def freeze_sensor(self):
         self._frozen_uv = self.read_uv()
