@@ -149,9 +149,11 @@ class Supervisor:
         if bad_run >= self.bad_samples:
             self.trip(SENSOR_RANGE, now_ms)
         if self.venting:
-            # a vented boot reads near zero: far below it is a sensor off its zero, no vent
-            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and \
-                    (live or self.first_fault != SENSOR_FROZEN):
+            # a vented boot reads near zero: far below it is a sensor off its zero, no vent;
+            # and a live one: a frozen reading verifies nothing, whatever the first fault was
+            # (a frozen sensor is only found while pumping; the soak found a hold watch's trip
+            # on its reading "verified" by it, with the dump stuck and every chamber at 35 mmHg)
+            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and live:
                 if self._safe_since_ms < 0:
                     self._safe_since_ms = now_ms
                 elif ticks_diff(now_ms, self._safe_since_ms) >= VENT_CONFIRM_MS:

@@ -257,6 +257,10 @@ MUTANTS = [
     ("idle pump: a stuck pump climbing with every path open isolates", "safety.py",
      "        if self.first_fault == PUMP_STUCK_ON and self._stuck_pump_climbs(now_ms, p_dmmhg):",
      "        if False:", "test_hazards.py -k shorts_in_idle"),
+    ("a frozen reading verifies no vent, whatever the first fault", "safety.py",
+     "            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and live:",
+     "            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and True:",
+     "test_safety.py -k frozen_sensor_only"),
 ]
 
 
