@@ -56,6 +56,14 @@ HOLD_LOSS_TEXT = ("chamber %d lost %.1f mmHg in %.1f s behind its closed valve (
                   "left at %.1f, read %.1f mmHg at the end of the hold): a leak the pump has to "
                   "make up at every wave (a torn tube, a loose connector); check that chamber's "
                   "hose and fittings")
+HOLD_DROP_TEXT = ("chamber %d lost %.1f mmHg in %.1f s behind its closed valve (%.0f mmHg/min; "
+                  "left at %.1f, read %.1f mmHg at the end of the hold, more than %d below its "
+                  "target): a leak (a torn tube, a loose connector: check that chamber's hose and "
+                  "fittings), or the leg moved off something that pressed on it as it filled; "
+                  "read as low at the next wave it is HOLD_LOSS")
+HOLD_OVER_TEXT = ("chamber %d read %.1f mmHg at the end of the hold, its target %.0f (left at %.1f "
+                  "when its valve closed): something presses on it from outside; move off the "
+                  "chamber, uncross the legs")
 ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every chamber valve is "
                 "closed to keep the air out of the leg; unplug the boot's power, then open the "
                 "chamber hoses by hand")
@@ -372,8 +380,10 @@ class App:
 
     def _hold_loss(self, now_ms, k):
         """The peek read chamber k at the end of the hold (holdwatch.py): a chamber that bleeds
-        is announced once a session, naming it and its loss; one not kept within
-        HOLD_LOSS_FAULT_MMHG of its target trips HOLD_LOSS."""
+        is announced once a session, naming it and its loss; one read more than
+        HOLD_LOSS_FAULT_MMHG below its target is announced, and a second wave in a row trips
+        HOLD_LOSS; one read more than HOLD_OVER_MMHG above what it was left at is pressed from
+        outside: announced once a session."""
         seq = self.seq
         kept = seq.kept_dmmhg[k - 1]
         if kept < 0:
@@ -381,12 +391,22 @@ class App:
         held = seq.held_dmmhg[k - 1]
         sealed_ms = ticks_diff(now_ms, seq.kept_ms[k - 1])
         hw = self.holdwatch
-        verdict = hw.judge(k, seq.keep_to_dmmhg[k - 1], kept, held, sealed_ms)
+        keep_to = seq.keep_to_dmmhg[k - 1]
+        verdict = hw.judge(k, keep_to, kept, held, sealed_ms)
         if verdict == holdwatch.OK:
             return
+        if verdict == holdwatch.OVER:
+            self.event(now_ms, "warning", {
+                "text": HOLD_OVER_TEXT % (k, held / 10, keep_to / 10, kept / 10),
+                "chamber": k, "read_mmhg": _mmhg(held), "target_mmhg": _mmhg(keep_to)})
+            return
+        text = HOLD_DROP_TEXT if verdict == holdwatch.DROP else HOLD_LOSS_TEXT
+        args = (k, hw.lost_dmmhg / 10, sealed_ms / 1000, hw.rate_dmmhg_per_min / 10, kept / 10,
+                held / 10)
+        if verdict == holdwatch.DROP:
+            args += (L.HOLD_LOSS_FAULT_MMHG,)
         self.event(now_ms, "warning", {
-            "text": HOLD_LOSS_TEXT % (k, hw.lost_dmmhg / 10, sealed_ms / 1000,
-                                      hw.rate_dmmhg_per_min / 10, kept / 10, held / 10),
+            "text": text % args,
             "chamber": k, "loss_mmhg_per_min": _mmhg(hw.rate_dmmhg_per_min),
             "lost_mmhg": _mmhg(hw.lost_dmmhg)})
         if verdict == holdwatch.FAULT:

@@ -8,7 +8,12 @@ import limits as L
 
 OK = 0
 WARN = 1        # a leak the pump has to make up at every wave: say so, naming the chamber
-FAULT = 2       # the chamber cannot be kept within HOLD_LOSS_FAULT_MMHG of its target
+FAULT = 2       # read more than HOLD_LOSS_FAULT_MMHG below its target a second wave in a row:
+                # the chamber cannot be kept there (a leak repeats at every wave)
+DROP = 3        # ...the first such reading: a warning (a torn tube, or a leg that shifted off
+                # something pressing on the chamber through its fill: that does not repeat)
+OVER = 4        # read more than HOLD_OVER_MMHG above what it was left at: something presses on
+                # the closed chamber from outside (lying on it, the other leg): a warning
 
 
 def chamber_dmmhg(m1, r1, m2, r2):
@@ -29,23 +34,41 @@ def chamber_dmmhg(m1, r1, m2, r2):
 class HoldWatch:
     def __init__(self):
         self.warned = 0             # bit mask of the chambers already announced this session
+        self.low = 0                # ...read too far below their target at their last peek
+        self.pressed = 0            # ...announced as pressed over what they were filled to
         self.lost_dmmhg = 0         # the last judged chamber: lost since its valve closed
         self.rate_dmmhg_per_min = 0 # ...and at what rate
 
     def begin_session(self):
         self.warned = 0
+        self.low = 0
+        self.pressed = 0
 
     def judge(self, k, keep_to, kept, held, sealed_ms):
         """Chamber k (1-based) was left at kept with keep_to to keep (its target, or the level a
-        pulse let it down to), and held held sealed_ms later. Returns OK, WARN (once a session
-        a chamber) or FAULT."""
+        pulse let it down to), and held held sealed_ms later. Returns OK, WARN, DROP or OVER
+        (each once a session a chamber: WARN and DROP share it) or FAULT (read too low at two
+        peeks in a row)."""
         lost = kept - held
         self.lost_dmmhg = lost
         self.rate_dmmhg_per_min = lost * 60000 // (sealed_ms if sealed_ms > 0 else 1)
+        bit = 1 << (k - 1)
+        if -lost > L.HOLD_OVER_MMHG * 10:
+            self.low &= ~bit
+            if self.pressed & bit:
+                return OK
+            self.pressed |= bit
+            return OVER
         floor = keep_to if keep_to < kept else kept
         if held < floor - L.HOLD_LOSS_FAULT_MMHG * 10:
-            return FAULT
-        bit = 1 << (k - 1)
+            if self.low & bit:
+                return FAULT
+            self.low |= bit
+            if self.warned & bit:
+                return OK
+            self.warned |= bit
+            return DROP
+        self.low &= ~bit
         if not self.warned & bit and lost >= L.HOLD_LOSS_MIN_MMHG * 10 and \
                 self.rate_dmmhg_per_min >= L.HOLD_LOSS_WARN_MMHG_PER_MIN * 10:
             self.warned |= bit

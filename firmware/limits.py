@@ -114,7 +114,11 @@ HOLD_LOSS_WARN_MMHG_PER_MIN = 10   # hold watch (holdwatch.py): a chamber losing
 HOLD_LOSS_MIN_MMHG = 4         # its closed valve, and this much in all, is announced (a tight
                                # bladder loses 1-4 mmHg/min; the peek reads within 0.5 mmHg,
                                # 1 sigma)
-HOLD_LOSS_FAULT_MMHG = 10      # ...and one read more than this below its target is HOLD_LOSS
+HOLD_LOSS_FAULT_MMHG = 10      # ...and one read more than this below its target at two peeks
+                               # in a row is HOLD_LOSS (a leak repeats; a leg that shifted off
+                               # a load taken through the fill does not: once, a warning)
+HOLD_OVER_MMHG = 10            # one read more than this above what it was left at is pressed
+                               # from outside (lying on it, the other leg): a warning
 SLOW_RISE_PCT = 88             # a fill that has pumped as long as the chamber's learned fill
                                # reads under this share of what that fill reached ...
 SLOW_RISE_FLOOR_PCT = 20       # ... yet above this share (nothing at all is NO_RISE's) ...

@@ -1,7 +1,8 @@
 """Hold watch (issue 17, part 4: firmware/holdwatch.py and the sequencer's PEEK phase): what a
 chamber held at the end of the hold, read through the manifold, and the verdict on it (a
-warning naming a chamber that bleeds, HOLD_LOSS for one not kept within 10 mmHg of its target);
-under CPython and MicroPython."""
+warning naming a chamber that bleeds, or that read more than 10 mmHg below its target once,
+HOLD_LOSS for one read so at two waves in a row, a warning for one pressed more than 10 mmHg over
+what it was left at); under CPython and MicroPython."""
 from dual import both
 
 # A chamber of capacity c (mL per mmHg) joined to the 40 mL manifold (c_m = 40 / 760): the
@@ -75,35 +76,81 @@ out["slow"] = w.judge(1, 800, 801, 761, 60000)
 out["leak"] = w.judge(2, 800, 801, 721, 16000)
 out["leak_figures"] = [w.lost_dmmhg, w.rate_dmmhg_per_min]
 out["leak_again"] = w.judge(2, 800, 801, 721, 16000)
-# 10.5 mmHg below its target: HOLD_LOSS, warned or not
-out["torn"] = w.judge(2, 800, 801, 695, 16000)
-out["torn_other"] = w.judge(3, 800, 801, 695, 16000)
+# 10.5 mmHg below its target: once (already announced: silent), then again the next wave:
+# HOLD_LOSS
+out["torn"] = [w.judge(2, 800, 801, 695, 16000), w.judge(2, 800, 801, 695, 16000)]
+# a chamber not announced before: the first is announced (DROP), the second HOLD_LOSS
+out["torn_other"] = [w.judge(3, 800, 801, 695, 16000), w.judge(3, 800, 801, 695, 16000)]
 # exactly 10 mmHg below: kept, announced
 w2 = H.HoldWatch()
 out["edge"] = w2.judge(3, 800, 800, 700, 16000)
 # a fill that settled 2 mmHg short: judged from what it was left at, the lower
-out["short"] = w2.judge(3, 800, 780, 679, 16000)
+out["short"] = [w2.judge(4, 800, 780, 679, 16000), w2.judge(4, 800, 780, 679, 16000)]
 # a pulse release left the chamber at 38 mmHg (asked 40): 10 mmHg below that
-out["released"] = w2.judge(1, 400, 380, 275, 16000)
-# a new session announces again
+out["released"] = [w2.judge(1, 400, 380, 275, 16000), w2.judge(1, 400, 380, 275, 16000)]
+# a leg that shifted off a load taken through the fill: low once, then held; low once again
+# later: never two waves in a row, never HOLD_LOSS (and announced once)
+w3 = H.HoldWatch()
+out["shifted"] = [w3.judge(3, 800, 805, 696, 14000), w3.judge(3, 800, 801, 798, 14000),
+                  w3.judge(3, 800, 805, 696, 14000), w3.judge(3, 800, 801, 798, 14000),
+                  w3.judge(3, 800, 805, 696, 14000)]
+# pressed from outside: more than 10 mmHg above what it was left at, once a session a chamber
+w4 = H.HoldWatch()
+out["over_edge"] = w4.judge(3, 800, 801, 901, 20000)      # 10.0 above: not yet
+out["over"] = [w4.judge(3, 800, 801, 902, 20000), w4.judge(3, 800, 801, 1116, 20000)]
+out["over_figures"] = [w4.lost_dmmhg, w4.rate_dmmhg_per_min]
+# above what a pulse let it down to, though under the target: pressed
+out["over_released"] = w4.judge(1, 400, 380, 500, 16000)
+# a reading over the target breaks a run of low ones
+out["low_over_low"] = [w4.judge(2, 800, 801, 695, 16000), w4.judge(2, 800, 801, 1000, 16000),
+                       w4.judge(2, 800, 801, 695, 16000)]
+# a new session announces again and forgets the last wave's low reading
 w.begin_session()
 out["new_session"] = w.judge(2, 800, 801, 721, 16000)
-out["limits"] = [L.HOLD_LOSS_WARN_MMHG_PER_MIN, L.HOLD_LOSS_MIN_MMHG, L.HOLD_LOSS_FAULT_MMHG]
+w.judge(4, 800, 801, 695, 16000)
+w.begin_session()
+out["new_session_low"] = w.judge(4, 800, 801, 695, 16000)
+w4.begin_session()
+out["new_session_over"] = w4.judge(3, 800, 801, 1116, 20000)
+out["limits"] = [L.HOLD_LOSS_WARN_MMHG_PER_MIN, L.HOLD_LOSS_MIN_MMHG, L.HOLD_LOSS_FAULT_MMHG,
+                 L.HOLD_OVER_MMHG]
+out["verdicts"] = [H.OK, H.WARN, H.FAULT, H.DROP, H.OVER]
 print(json.dumps(out))
 '''
 
 
 def test_the_verdicts(micropython):
     r = both(micropython, JUDGE)
-    assert r["limits"] == [10, 4, 10]
-    OK, WARN, FAULT = 0, 1, 2
+    assert r["limits"] == [10, 4, 10, 10]
+    OK, WARN, FAULT, DROP, OVER = r["verdicts"]
+    assert len({OK, WARN, FAULT, DROP, OVER}) == 5
     assert (r["tight"], r["small"], r["slow"]) == (OK, OK, OK)
     assert r["leak"] == WARN and r["leak_figures"] == [80, 300]
     assert r["leak_again"] == OK                    # once a session a chamber
-    assert r["torn"] == FAULT and r["torn_other"] == FAULT
+    assert r["torn"] == [OK, FAULT]                 # announced before: the second wave trips
+    assert r["torn_other"] == [DROP, FAULT]
     assert r["edge"] == WARN                        # kept (announced, not a fault)
-    assert r["short"] == FAULT and r["released"] == FAULT
+    assert r["short"] == [DROP, FAULT] and r["released"] == [DROP, FAULT]
     assert r["new_session"] == WARN
+
+
+def test_a_chamber_low_once_is_a_warning_and_low_twice_in_a_row_is_hold_loss(micropython):
+    r = both(micropython, JUDGE)
+    OK, WARN, FAULT, DROP, OVER = r["verdicts"]
+    # a shift of the leg does not repeat: never two waves in a row, never HOLD_LOSS
+    assert r["shifted"] == [DROP, OK, OK, OK, OK]
+    assert r["low_over_low"] == [DROP, OVER, OK]
+    assert r["new_session_low"] == DROP             # the last session's low reading forgotten
+
+
+def test_a_chamber_pressed_over_what_it_was_left_at_is_announced(micropython):
+    r = both(micropython, JUDGE)
+    OK, WARN, FAULT, DROP, OVER = r["verdicts"]
+    assert r["over_edge"] == OK                     # 10.0 mmHg above: not more than 10
+    assert r["over"] == [OVER, OK]                  # once a session a chamber
+    assert r["over_figures"] == [-315, -945]
+    assert r["over_released"] == OVER
+    assert r["new_session_over"] == OVER
 
 
 # The sequencer's PEEK phase against a toy manifold: chambers hold their air behind closed

@@ -233,8 +233,7 @@ MUTANTS = [
      '    "rest_s": (15, 60, 25,', '    "rest_s": (0, 60, 25,',
      "test_settings.py -k let_down"),
     ("a chamber that cannot hold: HOLD_LOSS", "holdwatch.py",
-     "        if held < floor - L.HOLD_LOSS_FAULT_MMHG * 10:\n            return FAULT",
-     "        if False:\n            return FAULT",
+     "        if held < floor - L.HOLD_LOSS_FAULT_MMHG * 10:\n", "        if False:\n",
      "test_scenarios.py -k leak_torn_tube_hold"),
     ("a chamber that bleeds is announced", "holdwatch.py",
      "            self.warned |= bit\n            return WARN",
@@ -261,6 +260,18 @@ MUTANTS = [
      "            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and live:",
      "            if bad_run == 0 and -self.safe_dmmhg < p_dmmhg < self.safe_dmmhg and True:",
      "test_safety.py -k frozen_sensor_only"),
+    ("hold watch: HOLD_LOSS only when a chamber reads low two waves in a row", "holdwatch.py",
+     "            if self.low & bit:\n                return FAULT",
+     "            if True:\n                return FAULT",
+     "test_scenarios.py -k squeeze_off_in_hold"),
+    ("hold watch: a chamber read low once is announced", "holdwatch.py",
+     "            self.warned |= bit\n            return DROP",
+     "            self.warned |= bit\n            return OK",
+     "test_scenarios.py -k squeeze_off_in_hold"),
+    ("hold watch: a chamber pressed over what it was left at is announced", "holdwatch.py",
+     "            self.pressed |= bit\n            return OVER",
+     "            self.pressed |= bit\n            return OK",
+     "test_scenarios.py -k squeeze_over_target_hold"),
 ]
 
 
