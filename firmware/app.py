@@ -292,7 +292,7 @@ class App:
         if seq.phase != phase or seq.chamber != chamber:
             # learn the fill that just ended before the next one starts
             if phase == sq.SETTLE and not (seq.phase == sq.FILL and seq.chamber == chamber):
-                mon.fill_done(chamber)
+                mon.fill_done(chamber, seq.cycle)
             if seq.phase == sq.FILL and seq.topups == 0:
                 mon.begin_fill(seq.chamber)
         if seq.fit_failed:

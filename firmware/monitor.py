@@ -28,7 +28,10 @@ class Monitor:
         self.fill_peak = 0               # highest settled reading in the current fill
         self._last_tick_ms = 0
         self.expected_fill_ms = [0] * chambers   # learned per chamber; 0 = not yet known
-        self.learned_dmmhg = [0] * chambers      # what that learned fill read when it ended
+        # the slow-rise rule's own learning: this session's fills from empty after its first
+        # wave (the first may start on the fit check's air), how long and what they read
+        self.slow_ms = [0] * chambers
+        self.learned_dmmhg = [0] * chambers
         self._slow_judged = False        # this fill was compared with the learned one
         self._rw_p = 0                   # the climb window: a reading SLOW_RISE_WINDOW_MS ago
         self._rw_ms = 0
@@ -60,6 +63,9 @@ class Monitor:
 
     def begin_session(self, now_ms):
         self.last_vented_ms = now_ms
+        for i in range(self.chambers):      # a garment strapped anew fills anew
+            self.slow_ms[i] = 0
+            self.learned_dmmhg[i] = 0
         self._session_ms = now_ms
         self._pressed_total_ms = 0
         if self._pressed:
@@ -102,11 +108,14 @@ class Monitor:
         self._slow_judged = False
         self._rw_n = 0
 
-    def fill_done(self, chamber):
-        """The sequencer reached the target in chamber (1-based): learn its fill time."""
+    def fill_done(self, chamber, cycle=0):
+        """The sequencer reached the target in chamber (1-based) in wave `cycle`: learn its
+        fill time (and, from the second wave on, the slow-rise rule's figures)."""
         if self._fill_chamber == chamber and self._fill_ms > 0:
             self.expected_fill_ms[chamber - 1] = self._fill_ms
-            self.learned_dmmhg[chamber - 1] = self.fill_peak
+            if cycle >= 2:
+                self.slow_ms[chamber - 1] = self._fill_ms
+                self.learned_dmmhg[chamber - 1] = self.fill_peak
 
     def pump_silent(self):
         """The current fill never read PUMP_SILENT_DMMHG: the pump gave no air at all."""
@@ -185,6 +194,9 @@ class Monitor:
                 self._pressed_total_ms += ticks_diff(now_ms, self._press_ms)
                 self._letdown_known = True
                 self._letdown_ms = now_ms
+        if self._letdown_known and not self._pressed and \
+                ticks_diff(now_ms, self._letdown_ms) >= L.LETDOWN_MIN_S * 1000:
+            self._letdown_known = False     # long enough: forget it (before the tick wraps)
         if not fault:
             fault = self._check_squeeze(now_ms, filling and cmd & PUMP_ON)
         if resting_ms >= L.DRIFT_SETTLE_MS and not fault:
@@ -258,7 +270,7 @@ class Monitor:
             self._rw_p = p
             self._rw_ms = now_ms
             self._rw_n += 1
-        learned = self.expected_fill_ms[chamber - 1]
+        learned = self.slow_ms[chamber - 1]
         if self._slow_judged or not learned or self._fill_ms < learned:
             return False
         self._slow_judged = True

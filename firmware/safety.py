@@ -108,6 +108,7 @@ class Supervisor:
         self._climb_isolated = False    # isolated by the stuck pump's climb (not the ceiling)
         self._low_dmmhg = 1 << 30       # lowest reading since the stuck pump's trip
         self._climb_since_ms = -1
+        self._climb_armed = False       # the boot read vented since the trip: a climb counts
 
     def tripped(self):
         return self.fault != NONE
@@ -119,6 +120,10 @@ class Supervisor:
             self.first_fault = code
             self.fault = code
             self.fault_ms = now_ms
+            self._climb_isolated = False
+            self._low_dmmhg = 1 << 30
+            self._climb_since_ms = -1
+            self._climb_armed = False
             self.begin_vent(now_ms)
             if code == BLOCKED or code == VALVE_LEAK:
                 # BLOCKED: air may be held behind a valve that will not open. VALVE_LEAK: a
@@ -200,6 +205,12 @@ class Supervisor:
                 self.isolated = False
                 self._climb_since_ms = -1
             return self._climb_isolated
+        # armed only once the boot has read vented since the trip: until then the chambers' own
+        # air letting out through the opened paths lifts the reading above a probe's low
+        if p_dmmhg < self.safe_dmmhg:
+            self._climb_armed = True
+        if not self._climb_armed:
+            return False
         if p_dmmhg < self._low_dmmhg:
             self._low_dmmhg = p_dmmhg
         if p_dmmhg - self._low_dmmhg > ISOLATE_CLIMB_DMMHG:

@@ -159,6 +159,8 @@ class WaveSequencer:
         self._need_letdown_ms = LETDOWN_MIN_MS   # how long that let-down must last
         self._rest_for_ms = rest_ms # this rest's length (may be longer than rest_ms)
         self.rest_note_ms = 0       # a rest lengthened past the setting: the caller says so once
+        self._calm_ms = -1          # idle: reading below SAFE_MMHG since (-1: not yet seen)
+        self._idle_is_calm = False
         self._rest_said = False
 
     # --- commands -------------------------------------------------------------------------
@@ -254,12 +256,20 @@ class WaveSequencer:
             cmd = self.skip_mask
         if self._pressed and cmd & ~self.skip_mask == 0 and p_dmmhg < SAFE_MMHG * 10:
             self._let_down(now_ms)
+        if self._letdown_known and not self._pressed and \
+                ticks_diff(now_ms, self._letdown_ms) >= self._need_letdown_ms:
+            # let down long enough: forget the time, or 6.2 days on (the tick's half period)
+            # it would read as the future and hold the next session in its rest
+            self._letdown_known = False
         if cmd & PUMP_ON:
             # a stopped pump coasts for a few tens of ms: probe only once it has stood still
             holdoff = ticks_add(now_ms, PROBE_HOLDOFF_MS)
             if ticks_diff(holdoff, self._next_probe_ms) > 0:
                 self._next_probe_ms = holdoff
         phase = self.phase
+        if phase == IDLE and not self.probing and not self._idle_calm(now_ms, p_dmmhg):
+            self.probing = False
+            return cmd
         if not (_PROBE_PHASES >> phase) & 1:
             # the zero phase probes too (after a first vent, before its samples are taken)
             if not (phase == ZERO and PROBE_VENT_MS <= self.in_phase_ms(now_ms) <
@@ -284,6 +294,18 @@ class WaveSequencer:
             self._probe_start_ms = now_ms
             return self._all_closed | DUMP_CLOSED
         return cmd
+
+    def _idle_calm(self, now_ms, p_dmmhg):
+        """Idle, the pump probe waits until the boot has read below SAFE_MMHG for
+        PROBE_VENT_MS (after a reset or a stop the chambers may still be letting their air
+        out, which a shut manifold would read as a pump). A flag once calm, not an old time:
+        idle may last past the tick's half period."""
+        if p_dmmhg >= SAFE_MMHG * 10 or self._calm_ms < 0:
+            self._idle_is_calm = False
+            self._calm_ms = now_ms
+        elif not self._idle_is_calm and ticks_diff(now_ms, self._calm_ms) >= PROBE_VENT_MS:
+            self._idle_is_calm = True
+        return self._idle_is_calm
 
     def _decide(self, now_ms, p_dmmhg):
         if self.phase == IDLE:
@@ -466,6 +488,7 @@ class WaveSequencer:
     def _enter(self, phase, now_ms):
         self.phase = phase
         self._phase_start_ms = now_ms
+        self._calm_ms = -1              # (idle's probe waits for a calm boot again)
         if phase != FILL and phase != SETTLE:
             self.chamber = 0
         if phase != CHECK:

@@ -52,7 +52,8 @@ class Watcher:
     (i) a chamber squeezed (above 15 mmHg for over 1 s) was let down (below 15 mmHg) at least
         LETDOWN_MIN_S - 0.5 s since its last squeeze, and in a session it has spent at most
         MAX_PRESSED_PCT + 2 % of the time so far squeezed (unless the sensor is broken: the
-        firmware then cannot see the let-down it times)."""
+        firmware then cannot see the let-down it times; or the chamber's own valve is stuck
+        open: it then follows every fill)."""
 
     IDLE_FULL_MS = 5000
     SQUEEZE_MS = 1000           # (i): above 15 mmHg this long is a squeeze, not a puff's blip
@@ -83,8 +84,8 @@ class Watcher:
 
     def _squeeze_began(self, t, i, since, plant):
         # (i) judged once a squeeze has lasted SQUEEZE_MS, from when it crossed 15 mmHg
-        if _sensor_wrong(plant):
-            return
+        if _sensor_wrong(plant) or plant.valve_forced[i] is False:
+            return      # (a valve stuck open: the chamber follows the manifold, not the plan)
         if self.letdown_from[i] is not None:
             gap = since - self.letdown_from[i]
             if gap < L.LETDOWN_MIN_S * 1000 - 500:
