@@ -135,6 +135,22 @@ def test_a_pump_that_shorts_in_idle_is_found_and_a_jammed_dump_then_isolates_at_
     assert not b.watch.violations, b.watch.violations
 
 
+def test_a_pump_stuck_on_found_in_the_hold_does_not_isolate_chambers_that_vent():
+    """The reviewer's finding: PUMP_STUCK_ON found by a probe in the hold (the sealed manifold
+    read 53 mmHg); the trip opened every path and the chambers' own air lifted the reading
+    above the probe's low, so the climb rule closed full chambers as they vented, again and
+    again. It now arms only once the boot has read vented since the trip."""
+    b = Boot(settings={"pressure_mmhg": 120, "minutes": 3, "fit_check": False, "hold_s": 10},
+             plant={"pump_strength": 0.5, "chamber_volume_ml": [900] * 4})
+    b.press("start")
+    b.run(50000)
+    b.inject({"fault": "pump_stuck_on"})
+    b.run(20000)
+    assert fault_codes(b) == ["PUMP_STUCK_ON"], fault_codes(b)
+    assert not events(b, "isolate") and not b.app.sup.isolated
+    assert max(b.vb.plant.p_chambers) < L.SAFE_MMHG and not b.watch.violations
+
+
 def test_session_overrun_is_caught_even_if_the_sequencer_forgets_to_stop():
     """The supervisor keeps its own session clock: a sequencer that never ends is stopped."""
     b = Boot(settings={"minutes": 1})

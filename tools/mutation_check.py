@@ -275,6 +275,10 @@ MUTANTS = [
      "            self.pressed |= bit\n            return OVER",
      "            self.pressed |= bit\n            return OK",
      "test_scenarios.py -k squeeze_over_target_hold"),
+    ("idle pump: the climb rule arms only once vented", "safety.py",
+     "        if not self._climb_armed:\n            return False",
+     "        if False:\n            return False",
+     "test_hazards.py -k does_not_isolate_chambers_that_vent"),
 ]
 
 
