@@ -304,7 +304,7 @@ class App:
                                        "ms": seq.fit_ms[k - 1]})
             sup.trip(safety.FIT_FAILED, now_ms)
             return
-        if phase == sq.FIT_VENT and seq.phase == sq.FILL:
+        if phase == sq.FIT_VENT and seq.phase == sq.REST:     # the fit check passed
             # a slice, not a comprehension: a comprehension would make `seq` a closure cell,
             # allocated on every call of _control
             self.event(now_ms, "fit", {"result": "normal", "ms": seq.fit_ms[:seq.chambers]})
@@ -401,12 +401,14 @@ class App:
                 "chamber": k, "read_mmhg": _mmhg(held), "target_mmhg": _mmhg(keep_to)})
             return
         text = HOLD_DROP_TEXT if verdict == holdwatch.DROP else HOLD_LOSS_TEXT
-        args = (k, hw.lost_dmmhg / 10, sealed_ms / 1000, hw.rate_dmmhg_per_min / 10, kept / 10,
-                held / 10)
         if verdict == holdwatch.DROP:
-            args += (L.HOLD_LOSS_FAULT_MMHG,)
+            said = text % (k, hw.lost_dmmhg / 10, sealed_ms / 1000, hw.rate_dmmhg_per_min / 10,
+                           kept / 10, held / 10, L.HOLD_LOSS_FAULT_MMHG)
+        else:
+            said = text % (k, hw.lost_dmmhg / 10, sealed_ms / 1000, hw.rate_dmmhg_per_min / 10,
+                           kept / 10, held / 10)
         self.event(now_ms, "warning", {
-            "text": text % args,
+            "text": said,
             "chamber": k, "loss_mmhg_per_min": _mmhg(hw.rate_dmmhg_per_min),
             "lost_mmhg": _mmhg(hw.lost_dmmhg)})
         if verdict == holdwatch.FAULT:

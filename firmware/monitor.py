@@ -28,8 +28,8 @@ class Monitor:
         self.fill_peak = 0               # highest settled reading in the current fill
         self._last_tick_ms = 0
         self.expected_fill_ms = [0] * chambers   # learned per chamber; 0 = not yet known
-        # the slow-rise rule's own learning: this session's fills from empty after its first
-        # wave (the first may start on the fit check's air), how long and what they read
+        # the slow-rise rule's own learning: this session's fills (each from empty: the fit
+        # check's air is let out before the first wave), how long and what they read
         self.slow_ms = [0] * chambers
         self.learned_dmmhg = [0] * chambers
         self._slow_judged = False        # this fill was compared with the learned one
@@ -113,7 +113,7 @@ class Monitor:
         fill time (and, from the second wave on, the slow-rise rule's figures)."""
         if self._fill_chamber == chamber and self._fill_ms > 0:
             self.expected_fill_ms[chamber - 1] = self._fill_ms
-            if cycle >= 2:
+            if cycle >= 1:
                 self.slow_ms[chamber - 1] = self._fill_ms
                 self.learned_dmmhg[chamber - 1] = self.fill_peak
 

@@ -81,6 +81,7 @@ FIT_FAST_MS = 100       # ...faster than this: nothing behind the valve takes th
 FIT_BLOCKED_DMMHG = 300 # (30 mmHg within FIT_FAST_MS: only a closed manifold climbs so fast)
 FIT_TIMEOUT_MS = 8000   # ...not by this time: no garment, or a hose off (0.3-1.5 L: 0.5-5 s)
 FIT_VENT_MS = 1000
+FIT_FINAL_VENT_MS = 3000    # then every chamber open together before the first wave
 TUNE_LIMIT_DMMHG = 300  # self-tuning never stops the pump more than 30 mmHg early...
 TUNE_LATE_DMMHG = -50   # ...or more than 5 mmHg late
 # Let-down (limits.LETDOWN_MIN_S, MAX_PRESSED_PCT): a wave's squeeze runs from its first fill
@@ -350,7 +351,10 @@ class WaveSequencer:
             k = self._next_enabled(self.chamber)
             if k:
                 return self._begin_fit(k, now_ms)
-            return self._next_wave(now_ms)
+            # every chamber open a while before the first wave: the first ones checked still
+            # hold some of their fit air (a first fill from there is faster than any later
+            # one, and the monitor learns each chamber's fill from it)
+            return self._rest(now_ms, FIT_FINAL_VENT_MS)
         if phase == FILL:
             if in_phase >= FILL_MIN_MS and \
                     p_dmmhg >= self.target_dmmhg - self.stop_early_dmmhg[self.chamber - 1]:

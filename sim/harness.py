@@ -124,7 +124,8 @@ class Watcher:
                 d = t - self.above_safe_since[i]
                 if d > self.SQUEEZE_MS and not self.squeezed[i]:
                     self.squeezed[i] = True
-                    self._squeeze_began(t, i, self.above_safe_since[i], plant)
+                    if not app.sup.tripped():   # (b) and (g) judge a tripped boot
+                        self._squeeze_began(t, i, self.above_safe_since[i], plant)
                 if not vent_failed:
                     self.worst["above_safe_ms"] = max(self.worst["above_safe_ms"], d)
                     if d > 180000:
