@@ -84,9 +84,9 @@ ADVICE = (
     "sensor's zero, span or wiring moved, so the chambers may "
     "be fuller than it reads. Make sure every chamber is soft (open the hoses by hand), then "
     "check the sensor's wires and recalibrate",
-    "a chamber lost more than 10 mmHg behind its closed valve during the hold (see the chamber "
-    "and its loss): a torn tube or a loose connector; the boot is vented. Check that chamber's "
-    "hose and fittings, or switch the chamber off in the settings",
+    "a chamber read more than 10 mmHg below its target at the end of two holds in a row (see "
+    "the chamber and its loss): a torn tube or a loose connector; the boot is vented. Check "
+    "that chamber's hose and fittings, or switch the chamber off in the settings",
 )
 
 
