@@ -24,8 +24,9 @@ SAID_MAX = 6    # lines of each kind below; the trace has them all
 
 def _said(events):
     """What the boot answered a person or a dashboard: acknowledgements (cleared or refused,
-    and why) and commands it turned down; and the chambers the hold watch found bleeding."""
-    out, acks, refused = [], 0, 0
+    and why) and commands it turned down; the chambers the hold watch found bleeding; its
+    warnings and isolation."""
+    out, acks, refused, warned = [], 0, 0, 0
     for t, name, rec in events:
         when = f"at {t / 1000:.1f} s"
         if name == "clear" and acks < SAID_MAX:
@@ -41,6 +42,14 @@ def _said(events):
             out.append(f"chamber {rec['chamber']} did not hold {when}: lost "
                        f"{rec['lost_mmhg']} mmHg behind its closed valve "
                        f"({rec['loss_mmhg_per_min']} mmHg/min)")
+        elif name == "warning" and warned < SAID_MAX:
+            # every other warning (rest lengthened, hoses crossed?, a dump that stays shut, a
+            # chamber pressed from outside, a program refused...): a newcomer sees it here
+            warned += 1
+            out.append(f"warning {when}: {rec.get('text', '')}")
+        elif name == "isolate" and rec.get("on"):
+            out.append(f"isolation {when}: every chamber valve closed against an air source "
+                       f"that cannot be stopped")
         elif name in ("refused", "error") and refused < SAID_MAX:
             refused += 1
             what = rec.get("cmd") or rec.get("payload", "")
@@ -51,7 +60,12 @@ def _said(events):
 
 def _summary_text(s, config, events=None):
     target = config["settings"]["pressure_mmhg"]
-    lines = [f"end: {s['end_reason']} after {s['duration_ms'] / 1000:.1f} s simulated"]
+    if s["end_reason"] == "fault" and s.get("faults"):
+        first = s["faults"][0]
+        lines = [f"end: fault {first['code']} at {first['t_ms'] / 1000:.1f} s (the run went on "
+                 f"to {s['duration_ms'] / 1000:.1f} s simulated)"]
+    else:
+        lines = [f"end: {s['end_reason']} after {s['duration_ms'] / 1000:.1f} s simulated"]
     if s["fills"]:
         held = [f["p_mmhg"] for f in s["fills"]]
         worst = max(abs(h - target) for h in held)
