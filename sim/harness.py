@@ -74,6 +74,7 @@ class Watcher:
         self.trip_ms = None
         self.session_start = None
         self.letdown_from = [None] * n      # (i) below 15 mmHg since, after a squeeze
+        self._app = None                    # the firmware instance last seen (a reset: new)
         self.squeezed = [False] * n         # (i) the current time above 15 counts as a squeeze
         self.pressed_ms = [0] * n           # (i) this session's squeezes, ended ones
         self.worst = {"above_ceiling_ms": 0, "above_safe_ms": 0, "deadhead_ms": 0,
@@ -98,6 +99,13 @@ class Watcher:
                 self._fail(t, f"(i) chamber {i + 1} squeezed {share:.1f} % of the session")
 
     def check(self, t, plant, app):
+        if app is not self._app:
+            # a reset: the firmware keeps no clock across it (no RTC). A reset that cut a
+            # session short is on flash (it then counts the let-down from the boot: judged);
+            # one in idle is not, so (i) starts afresh (docs/SAFETY.md, what this does not cover)
+            if self._app is not None and getattr(app, "_mark", 0) != -1:
+                self.letdown_from = [None] * self.n
+            self._app = app
         pc = plant.p_chambers
         vent_failed = app.sup.fault == safety.VENT_FAILED
         dump_works = plant.dump_forced is None
