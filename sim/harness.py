@@ -76,6 +76,8 @@ class Watcher:
         self.letdown_from = [None] * n      # (i) below 15 mmHg since, after a squeeze
         self._app = None                    # the firmware instance last seen (a reset: new)
         self.squeezed = [False] * n         # (i) the current time above 15 counts as a squeeze
+        self.squeeze_since = [0] * n        # (i) when it crossed 15 mmHg
+        self.below_since = [None] * n       # (i) a squeezed chamber below 15 mmHg since
         self.pressed_ms = [0] * n           # (i) this session's squeezes, ended ones
         self.worst = {"above_ceiling_ms": 0, "above_safe_ms": 0, "deadhead_ms": 0,
                       "vent_after_trip_ms": 0, "idle_full_ms": 0}
@@ -142,8 +144,10 @@ class Watcher:
                 if self.above_safe_since[i] is None:
                     self.above_safe_since[i] = t
                 d = t - self.above_safe_since[i]
+                self.below_since[i] = None
                 if d > self.SQUEEZE_MS and not self.squeezed[i]:
                     self.squeezed[i] = True
+                    self.squeeze_since[i] = self.above_safe_since[i]
                     if not app.sup.tripped() and dump_works:
                         # ((b) and (g) judge a tripped boot; with the dump stuck the chambers'
                         # air only moves between them, and the vent rules judge that)
@@ -153,13 +157,19 @@ class Watcher:
                     if d > 180000:
                         self._fail(t, f"(d) chamber {i + 1} above 15 mmHg for {d} ms")
             else:
-                if self.squeezed[i]:
+                if self.squeezed[i] and self.below_since[i] is None:
+                    self.below_since[i] = t
+                if self.squeezed[i] and t - self.below_since[i] >= self.SQUEEZE_MS:
+                    # let down for a second: the squeeze has ended (a leaking chamber dipping
+                    # below 15 mmHg for a few ticks mid-squeeze has not been let go)
                     self.squeezed[i] = False
-                    self.letdown_from[i] = t
+                    ended = self.below_since[i]
+                    self.letdown_from[i] = ended
                     if self.session_start is not None:
-                        self.pressed_ms[i] += t - max(self.above_safe_since[i],
-                                                      self.session_start)
-                self.above_safe_since[i] = None
+                        self.pressed_ms[i] += ended - max(self.squeeze_since[i],
+                                                          self.session_start)
+                if not self.squeezed[i]:
+                    self.above_safe_since[i] = None
         # (b)
         if app.sup.tripped():
             if self.trip_ms is None:
@@ -182,6 +192,8 @@ class Watcher:
             if self.session_start is None:
                 self.session_start = t
                 self.pressed_ms = [0] * self.n
+                self.fill_seen = (0, 0)     # (h) a new session's waves count from 1 again
+                self.wave_targets = {}
             if t - self.session_start > self.session_limit_ms:
                 self._fail(t, f"(c) session running {t - self.session_start} ms")
         else:
