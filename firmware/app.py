@@ -90,7 +90,8 @@ class App:
         self.mark_path = flash_dir + SESSION_MARK
         s = cfg["sensor"]
         self.sensor = Sensor(hw.read_uv, s["v_at_zero"], s["v_at_full_scale"],
-                             s["full_scale_mmhg"], s["divider_ratio"])
+                             s["full_scale_mmhg"], s["divider_ratio"],
+                             adc_floor_v=L.ADC_FLOOR_V[cfg["mcu"]])
         self.outputs = hw.outputs
         n = cfg["chambers"]
         self.seq = sq.WaveSequencer(

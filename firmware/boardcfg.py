@@ -3,7 +3,7 @@
 # error that names the file, the field and what is allowed (the Klipper habit).
 import json
 from limits import BOARD_LIMITS, CEILING_MARGIN_MMHG, CHAMBERS_MIN, CHAMBERS_MAX, DUMPS_MAX, \
-    check_number
+    check_number, ADC_FLOOR_V, ADC_KNEE_V, ADC_ZERO_ABOVE_FLOOR_V
 
 ADC_FULL_SCALE_V = 3.1        # ESP32 ADC at 11 dB attenuation reads up to about 3.1 V
 
@@ -145,9 +145,7 @@ def validate(data, path="<board>"):
     if vfs * ratio > ADC_FULL_SCALE_V - 0.2:
         c.fail("sensor.divider_ratio", "puts full scale at %.2f V on the ADC; it must stay below "
                "%.1f V: use a smaller ratio" % (vfs * ratio, ADC_FULL_SCALE_V - 0.2))
-    if v0 * ratio < 0.1:
-        c.fail("sensor.divider_ratio", "puts 0 mmHg at %.3f V on the ADC; it must be at least "
-               "0.1 V so a broken wire (0 V) is told apart" % (v0 * ratio))
+    _check_floor(c, mcu, v0, vfs, ratio)
 
     inp = c.section(data["inputs"], "inputs")
     pin("inputs", "button_pin", inp["button_pin"])
@@ -196,7 +194,33 @@ def validate(data, path="<board>"):
     if lim["ceiling_mmhg"] > fs * 0.9:
         c.fail("limits.ceiling_mmhg", "must be at most 90%% of the sensor's full_scale_mmhg (%s) "
                "so an over-pressure is still measured, got %d" % (fs, lim["ceiling_mmhg"]))
+    v_ceiling = (v0 + (vfs - v0) * lim["ceiling_mmhg"] / fs) * ratio
+    if v_ceiling > ADC_KNEE_V[mcu]:
+        c.fail("limits.ceiling_mmhg", "puts %d mmHg at %.2f V on the ADC, above %.2f V where the "
+               "%s's ADC reading flattens (an over-pressure would read low): use a smaller "
+               "sensor.divider_ratio or a lower ceiling"
+               % (lim["ceiling_mmhg"], v_ceiling, ADC_KNEE_V[mcu], mcu))
     return data
+
+
+def _check_floor(c, mcu, v0, vfs, ratio):
+    """0 mmHg must sit ADC_ZERO_ABOVE_FLOOR_V above the chip's ADC floor: an open wire reads the
+    floor, and the window between the two must hold a zero that wanders a little low."""
+    floor = ADC_FLOOR_V[mcu]
+    v_zero = v0 * ratio
+    need = floor + ADC_ZERO_ABOVE_FLOOR_V
+    if v_zero >= need - 1e-9:
+        return
+    side = "above" if v_zero >= floor else "below"
+    fix = "use a larger divider_ratio (at least %.2f)" % (need / v0)
+    if need / v0 * vfs > ADC_FULL_SCALE_V - 0.2 or need / v0 > 1.0:
+        fix = "no divider_ratio fits this transducer on the %s (full scale would not fit): use " \
+              "a transducer whose 0 mmHg output is higher" % mcu
+    c.fail("sensor.divider_ratio", "puts 0 mmHg at %.3f V on the ADC, %.3f V %s the %s's ADC "
+           "floor (%.3f V, what it reads with the pin at 0 V, as with a broken wire); the margin "
+           "must be at least %.3f V (0 mmHg at %.3f V or more) so a broken wire is told apart: "
+           "%s" % (v_zero, abs(v_zero - floor), side, mcu, floor, ADC_ZERO_ABOVE_FLOOR_V, need,
+                   fix))
 
 
 def load(path):

@@ -72,6 +72,18 @@ FILL_TIMEOUT_MS = 20000
 # [v_at_zero - SENSOR_MARGIN_V, v_at_full_scale + SENSOR_MARGIN_V] mean a broken wire or a short.
 SENSOR_MARGIN_V = 0.25
 SENSOR_BAD_SAMPLES = 4        # consecutive out-of-window samples that trip (Klipper adccmds.c)
+# The chip's ADC (issue 12; docs/PLANT.md, "The chip's ADC"): ADC.read_uv() never reports less
+# than its calibration's floor, so an open transducer wire (the divider's lower leg pulls the
+# pin to 0 V) reads the floor, not 0. Per board file "mcu", the highest floor reported: the
+# classic ESP32's line fitting maps raw 0 to 142 mV at 11 dB (107-142 mV by chip); the S3's
+# curve fitting is within 50 mV from 0 V (its datasheet, 12 dB). Above the knee the reading
+# flattens: a ceiling there would read low.
+ADC_FLOOR_V = {"esp32": 0.142, "esp32s3": 0.05}
+ADC_KNEE_V = {"esp32": 2.45, "esp32s3": 2.9}
+ADC_FLOOR_GUARD_V = 0.025     # the window's low edge sits at least this far above the floor
+                              # (an open wire reads the floor plus a few mV of noise)
+ADC_ZERO_ABOVE_FLOOR_V = 0.1  # a board's 0 mmHg must put at least this over the floor on the pin
+                              # (else the window between them is too thin: a board design error)
 # Hazard monitor (firmware/monitor.py); pressures in tenths of a mmHg ("dmmhg")
 FILL_IGNORE_MS = 60            # a fill's first ticks: the manifold is still equalising
 FILL_PROGRESS_DMMHG = 10       # a fill must gain 1 mmHg ...

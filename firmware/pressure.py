@@ -6,7 +6,8 @@
 # Filtering: each sample is the mean of `oversample` reads taken back to back within one control
 # tick, so noise drops by sqrt(oversample) and a real rise is never hidden for longer than the
 # one tick it is read in. There is no filter state carried from tick to tick.
-from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG, ZERO_DRIFT_DMMHG, ZERO_REPEAT_DMMHG
+from limits import SENSOR_MARGIN_V, MAX_ZERO_OFFSET_MMHG, ZERO_DRIFT_DMMHG, ZERO_REPEAT_DMMHG, \
+    ADC_FLOOR_GUARD_V
 
 ZERO_HALF_SAMPLES = 20       # the zero window's first half (it takes about 50 samples)
 
@@ -33,17 +34,19 @@ def scale_for(uv_span, full_scale_dmmhg):
 
 class Sensor:
     def __init__(self, read_uv, v_at_zero, v_at_full_scale, full_scale_mmhg, divider_ratio,
-                 oversample=4):
+                 oversample=4, adc_floor_v=0.0):
         self._read_uv = read_uv
         self._n = oversample
         self.uv_zero = int(v_at_zero * divider_ratio * 1e6)
         uv_span = (v_at_full_scale - v_at_zero) * divider_ratio * 1e6
         self._mul, self._shift = scale_for(uv_span, full_scale_mmhg * 10)
         self._half = (1 << self._shift) >> 1
-        # A broken wire reads 0 V. With v_at_zero within SENSOR_MARGIN_V of 0 V (a 0.2 V
-        # transducer) the margin alone would reach 0 V: keep the edge half way up to the zero.
+        # A broken wire puts 0 V on the pin, which the chip's ADC reads as its floor
+        # (adc_floor_v: limits.ADC_FLOOR_V, 0.142 V on a classic ESP32): the low edge stays
+        # ADC_FLOOR_GUARD_V above it, however low the margin alone would reach (boardcfg
+        # refuses a zero too close to the floor for the two to leave a window).
         self.uv_low = max(int((v_at_zero - SENSOR_MARGIN_V) * divider_ratio * 1e6),
-                          self.uv_zero // 2)
+                          int((adc_floor_v + ADC_FLOOR_GUARD_V) * 1e6))
         self.uv_high = int((v_at_full_scale + SENSOR_MARGIN_V) * divider_ratio * 1e6)
         self.zero_dmmhg = 0          # offset captured at session start
         self.uv = 0                  # last mean reading

@@ -17,8 +17,10 @@ from sim.scenario import PER_CHAMBER_PLANT, PLANT_RANGES
 BOARD = json.loads(paths.DEFAULT_BOARD.read_text())
 SENSOR = BOARD["sensor"]
 N = BOARD["chambers"]
-FULL_UV = 3100000                       # read_uv() of a saturated ADC
-LSB_UV = FULL_UV / 4095
+FULL_UV = 3100000                       # read_uv() never reaches the ADC's top (adcmodel.py)
+LSB_UV = 1000                           # MicroPython's read_uv() resolves whole millivolts
+FLOOR_UV = 142000                       # a classic ESP32 pin at 0 V reads this (adcmodel.py)
+SHORT_UV = 2924000                      # 3.3 V on the pin, flattened above 2.45 V
 QUIET = {"sensor_noise_mmhg": 0.0, "adc_noise_mv": 0.0}
 
 
@@ -489,18 +491,30 @@ def test_hose_disconnect_empties_that_chamber_and_a_fill_cannot_build_pressure()
 
 # --- the transducer and the ADC ------------------------------------------------------------
 
-def test_sensor_open_reads_zero():
+def test_sensor_open_reads_the_adc_floor():
+    # the divider's lower leg pulls the open pin to 0 V; MicroPython's read_uv() on a classic
+    # ESP32 reports the calibration's floor there, not 0 (issue 12)
     p = make()
     fill(p, 0)
     p.advance(2000)
     p.sensor_mode = 1
-    assert [p.read_uv() for _ in range(200)] == [0] * 200
+    assert [p.read_uv() for _ in range(200)] == [FLOOR_UV] * 200
+    assert p.sensed_mmhg() == pytest.approx(uv_to_mmhg(FLOOR_UV))      # about -16 mmHg
+    assert -17 < uv_to_mmhg(FLOOR_UV) < -16
+    p = Plant(N, SENSOR, {"adc_floor_mv": 107}, 1)     # a chip whose eFuse gives 107 mV
+    p.sensor_mode = 1
+    assert p.read_uv() == 107000
+    p = Plant(N, SENSOR, None, 1, "esp32s3")           # the S3's curve fitting reads 0 there
+    p.sensor_mode = 1
+    assert max(p.read_uv() for _ in range(200)) < 10000
 
 
-def test_sensor_short_reads_saturated():
+def test_sensor_short_reads_the_flattened_top():
     p = make()
     p.sensor_mode = 2
-    assert [p.read_uv() for _ in range(200)] == [FULL_UV] * 200
+    readings = [p.read_uv() for _ in range(200)]
+    assert SHORT_UV - 2000 <= min(readings) and max(readings) <= SHORT_UV + 2000
+    assert max(readings) < FULL_UV
 
 
 def test_sensor_frozen_holds_its_last_reading_while_the_pressure_moves():
@@ -540,22 +554,22 @@ def test_sensor_offset_shifts_the_noisy_mean():
     assert b - a == pytest.approx(10.0, abs=0.15)
 
 
-def test_adc_transfer_quantisation_dead_zone_and_rails():
+def test_adc_transfer_quantisation_floor_and_rails():
     p = make(QUIET)
     lsb_mmhg = uv_to_mmhg(LSB_UV) - uv_to_mmhg(0)
-    assert 0.10 < lsb_mmhg < 0.12                   # 3.1 V / 4095 at the pin, 6.67 mV/mmHg
+    assert 0.14 < lsb_mmhg < 0.16                   # 1 mV at the pin, 6.67 mV/mmHg
     for mmhg in (0.0, 15.0, 80.0, 150.0, 300.0):
         p.p_manifold = mmhg
         uv = p.read_uv()
-        assert round(uv / LSB_UV) * LSB_UV == pytest.approx(uv, abs=1)     # on the 12-bit grid
+        assert uv % LSB_UV == 0                     # whole millivolts
         assert uv_to_mmhg(uv) == pytest.approx(mmhg, abs=lsb_mmhg)
-    # 0 mmHg is 0.25 V at the pin, well clear of the dead zone below 0.08 V
+    # 0 mmHg is 0.25 V at the pin, 0.108 V over the floor the ESP32 reads below 0.142 V
     p.p_manifold = 0.0
-    assert p.read_uv() > 200000
-    p.sensor_offset_mmhg = -24.0                   # 0.18 V out, 0.09 V at the pin: still read
-    assert p.read_uv() > 0
-    p.sensor_offset_mmhg = -27.0                   # 0.14 V out, 0.07 V at the pin: reads 0
-    assert p.read_uv() == 0
+    assert p.read_uv() == 250000
+    p.sensor_offset_mmhg = -15.0                   # 0.3 V out, 0.15 V at the pin: still read
+    assert p.read_uv() == 150000
+    p.sensor_offset_mmhg = -20.0                   # 0.233 V out, 0.117 V at the pin: the floor
+    assert p.read_uv() == FLOOR_UV
     # the transducer cannot leave its 0.1-4.9 V rails: no pressure reads like a short
     p.sensor_offset_mmhg = 0.0
     p.p_manifold = 1000.0

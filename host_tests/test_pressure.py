@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from dual import DET, both
-from limits import MAX_ZERO_OFFSET_MMHG, SENSOR_MARGIN_V
+from limits import MAX_ZERO_OFFSET_MMHG, SENSOR_MARGIN_V, ADC_FLOOR_V, ADC_FLOOR_GUARD_V, \
+    ADC_ZERO_ABOVE_FLOOR_V
 from pressure import Sensor
 
 ADC_MAX_UV = 3_300_000
@@ -104,17 +105,20 @@ def test_monotonic(cfg, a, b):
     assert s.to_dmmhg(a) <= s.to_dmmhg(a + 1) <= s.to_dmmhg(a) + 1   # no jumps either
 
 
+@pytest.mark.parametrize("floor_v", [0.0, ADC_FLOOR_V["esp32"], ADC_FLOOR_V["esp32s3"]])
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_window_catches_open_wire_and_short(cfg):
+def test_window_catches_open_wire_and_short(cfg, floor_v):
     v0, vfs, _fs, r = cfg
-    s = Sensor(const(0), *cfg)
-    # the margin, but never closer to 0 V than half the zero reading (a 0.2 V transducer)
-    assert s.uv_low == pytest.approx(max((v0 - SENSOR_MARGIN_V) * r, v0 * r / 2) * 1e6, abs=1)
+    s = Sensor(const(0), *cfg, adc_floor_v=floor_v)
+    # the margin, but never closer to the chip's ADC floor than the guard (an open wire reads
+    # the floor: 0.142 V on a classic ESP32)
+    assert s.uv_low == pytest.approx(max((v0 - SENSOR_MARGIN_V) * r,
+                                         floor_v + ADC_FLOOR_GUARD_V) * 1e6, abs=1)
     assert s.uv_high == pytest.approx((vfs + SENSOR_MARGIN_V) * r * 1e6, abs=1)
     level = [0]
-    s = Sensor(lambda: level[0], *cfg)
-    for uv, inside in ((0, False), (3_100_000, False), (s.uv_low - 1, False),
-                       (s.uv_low, True), (s.uv_zero, True), (s.uv_high, True),
+    s = Sensor(lambda: level[0], *cfg, adc_floor_v=floor_v)
+    for uv, inside in ((0, False), (int(floor_v * 1e6), False), (3_100_000, False),
+                       (s.uv_low - 1, False), (s.uv_low, True), (s.uv_high, True),
                        (s.uv_high + 1, False)):
         level[0] = uv
         s.read()
@@ -123,17 +127,24 @@ def test_window_catches_open_wire_and_short(cfg):
 
 @DET
 @given(v0=st.floats(0.2, 4.0), span=st.floats(1.0, 6.0), fs=st.integers(100, 2000),
-       ratio=st.floats(0.05, 1.0))
-def test_open_wire_is_out_of_window_for_every_board_the_loader_accepts(v0, span, fs, ratio):
-    # boardcfg promises 0 mmHg at >= 0.1 V on the ADC "so a broken wire (0 V) is told apart"
-    # and full scale at <= 2.9 V; with those, 0 V must be outside the window
+       ratio=st.floats(0.05, 1.0), mcu=st.sampled_from(sorted(ADC_FLOOR_V)),
+       noise_uv=st.integers(0, 20000))
+def test_open_wire_is_out_of_window_for_every_board_the_loader_accepts(v0, span, fs, ratio, mcu,
+                                                                        noise_uv):
+    # boardcfg promises 0 mmHg at >= ADC_ZERO_ABOVE_FLOOR_V over the chip's ADC floor and full
+    # scale at <= 2.9 V; with those, an open wire (the floor, plus up to 20 mV of noise) must
+    # be outside the window, and 0 mmHg inside it
     vfs = v0 + span
-    if v0 * ratio < 0.1 or vfs * ratio > 2.9:
+    floor = ADC_FLOOR_V[mcu]
+    if v0 * ratio < floor + ADC_ZERO_ABOVE_FLOOR_V or vfs * ratio > 2.9:
         return
-    s = Sensor(const(0), v0, vfs, fs, ratio)
+    s = Sensor(const(int(floor * 1e6) + noise_uv), v0, vfs, fs, ratio, adc_floor_v=floor)
     s.read()
     assert not s.in_window and s.bad_run == 1, (s.uv_low, s.uv_zero)
     assert s.uv_low < s.uv_zero < s.uv_high          # and 0 mmHg itself is inside
+    # with room for a zero a little low: the full margin, or what the floor leaves of it
+    room = min(SENSOR_MARGIN_V * ratio, ADC_ZERO_ABOVE_FLOOR_V - ADC_FLOOR_GUARD_V)
+    assert s.uv_zero - s.uv_low >= room * 1e6 - 2
 
 
 def test_bad_run_counts_consecutive_out_of_window_reads():

@@ -171,6 +171,11 @@ def cmd_check_board(args):
         return 2
     print(f"{args.file}: ok: {cfg['name']} ({cfg['mcu']}), {cfg['chambers']} chambers, "
           f"ceiling {cfg['limits']['ceiling_mmhg']} mmHg")
+    from limits import ADC_FLOOR_V
+    sen, floor = cfg["sensor"], ADC_FLOOR_V[cfg["mcu"]]
+    v_zero = sen["v_at_zero"] * sen["divider_ratio"]
+    print(f"{args.file}: sensor: 0 mmHg at {v_zero:.3f} V on the ADC, {v_zero - floor:.3f} V "
+          f"above the {cfg['mcu']}'s ADC floor ({floor:.3f} V: a broken wire reads it)")
     return 0
 
 

@@ -66,7 +66,7 @@ PLANT_RANGES = {
     "chamber_residual_ml": (0, 200), "chamber_half_mmhg": (2, 200), "valve_orifice_mm": (0.3, 12),
     "dump_orifice_mm": (0.3, 20), "discharge_coeff": (0.2, 1.0), "leak_ml_per_min": (0, 5000),
     "relief_mmhg": (50, 1000), "relief_orifice_mm": (0.3, 12), "sensor_noise_mmhg": (0, 20),
-    "adc_noise_mv": (0, 100), "step_ms": (1, 10),
+    "adc_noise_mv": (0, 100), "adc_floor_mv": (0, 300), "step_ms": (1, 10),
 }
 
 

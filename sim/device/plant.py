@@ -7,12 +7,11 @@
 # implicit Euler and each chamber relaxes exponentially toward it through its valve, so a 5 ms
 # step is stable and never overshoots equalisation.
 import math
+from adcmodel import Adc
 
 PATM_MMHG = 760.0
 PA_PER_MMHG = 133.322
 AIR_KG_M3 = 1.2
-ADC_FULL_SCALE_V = 3.1      # ESP32 ADC at 11 dB attenuation
-ADC_DEAD_V = 0.08           # the ESP32 ADC reads 0 below about this
 RAIL_LOW_V = 0.1            # a ratiometric transducer's output cannot reach its rails
 RAIL_HIGH_V = 4.9
 SHORT_V = 3.3               # sensor line shorted to the 3.3 V supply
@@ -41,6 +40,8 @@ DEFAULTS = {
     "relief_orifice_mm": 3.0,
     "sensor_noise_mmhg": 0.3,      # transducer output noise, 1 sigma
     "adc_noise_mv": 2.0,           # ESP32 ADC noise after calibration, 1 sigma
+    "adc_floor_mv": None,          # what a pin at 0 V reads; None: the chip's (adcmodel.py:
+                                   # 142 on the esp32, 0 on the esp32s3)
     "step_ms": 5,                  # integration step
     "transducer": None,            # the plant's own transducer (keys of the board's "sensor"
                                    # block); None: as the board file says
@@ -84,7 +85,7 @@ class _Rng:
 
 
 class Plant:
-    def __init__(self, chambers, sensor, params=None, seed=1):
+    def __init__(self, chambers, sensor, params=None, seed=1, mcu="esp32"):
         p = dict(DEFAULTS)
         if params:
             p.update(params)
@@ -123,6 +124,8 @@ class Plant:
         self._ratio = real["divider_ratio"]
         self._noise_mmhg = p["sensor_noise_mmhg"]
         self._noise_v = p["adc_noise_mv"] / 1000.0
+        floor = p["adc_floor_mv"]
+        self.adc = Adc(mcu, None if floor is None else floor / 1000.0)   # the chip's ADC
         self._gauss = self._gauss_table(_Rng(seed), 1024)
         self._gi = seed & 1023
         # state
@@ -375,12 +378,13 @@ class Plant:
         return min(max(v, RAIL_LOW_V), RAIL_HIGH_V)
 
     def read_uv(self):
-        """One calibrated ADC reading at the ESP32 pin, in microvolts (12-bit quantised)."""
+        """One `ADC.read_uv()` of the pin: the chip's calibrated reading (adcmodel.py: its
+        floor, its flattening top, whole millivolts), in microvolts."""
         mode = self.sensor_mode
         if mode == 3:
             return self._frozen_uv
         if mode == 1:
-            v = 0.0
+            v = 0.0         # the divider's lower leg pulls the open node to ground
         elif mode == 2:
             v = SHORT_V
         else:
@@ -388,12 +392,7 @@ class Plant:
             v = self._v0 + (self._vfs - self._v0) * p / self._fs
             v = min(max(v, RAIL_LOW_V), RAIL_HIGH_V) * self._ratio
         v += self._noise_v * self._noise()
-        if v < ADC_DEAD_V:
-            return 0
-        raw = int(v / ADC_FULL_SCALE_V * 4095 + 0.5)
-        if raw > 4095:
-            raw = 4095
-        return raw * 3100000 // 4095
+        return self.adc.read_uv(v)
 
     def no_garment(self, i):
         """Chamber i is not around a leg: the free bladder takes some twenty times the air to
@@ -432,7 +431,7 @@ class Plant:
 
     def sensed_mmhg(self):
         """What the transducer reports, noise-free, through the board file's transfer function
-        as the firmware converts it (for the trace)."""
+        as the firmware converts it, through the chip's ADC (for the trace)."""
         if self.sensor_mode == 1:
             pin = 0.0
         elif self.sensor_mode == 2:
@@ -441,5 +440,7 @@ class Plant:
             pin = self._frozen_uv / 1e6
         else:
             pin = self.sensor_volts() * self._ratio
+        if self.sensor_mode != 3:
+            pin = self.adc.reading_v(pin)
         v0, vfs, fs, ratio = self._nominal
         return (pin / ratio - v0) * fs / (vfs - v0)

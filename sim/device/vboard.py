@@ -116,7 +116,8 @@ class VirtualBoard:
         board = config["board"]
         self.emit = emit
         self.n = board["chambers"]
-        self.plant = Plant(self.n, board["sensor"], config.get("plant"), config.get("seed", 1))
+        self.plant = Plant(self.n, board["sensor"], config.get("plant"), config.get("seed", 1),
+                           board.get("mcu", "esp32"))      # the chip: its ADC (adcmodel.py)
         out = board["outputs"]
         self.active_high = out["active_high"]
         self.roles = {out["pump_pin"]: ("pump", 0),
