@@ -126,7 +126,11 @@ class App:
         self.session_start_ms = 0
         self.button = btn.Button()
         now = ticks_ms()
-        self.boot_ms = now
+        # uptime: ticks wrap (2**30 ms on the ESP32) and a ticks_diff is right only under 2**29
+        # ms, so each tick adds its gap to a count of whole seconds and a part (small ints: no
+        # allocation in the tick; 2**30 s is 34 years)
+        self._uptime_s = 0
+        self._uptime_part_ms = 0
         self.heartbeat_ms = now       # the control task's, every tick
         self.service_beat_ms = now    # the service task's, every run
         self._supervised_ms = now     # the supervisor's own last run
@@ -150,8 +154,14 @@ class App:
         self._use_program(settings)   # last: it may report a bad program file
 
     # --- reporting ------------------------------------------------------------------------
+    def uptime_ms(self, now_ms):
+        """ms since this boot (now_ms: ticks_ms). Never wraps: a plain number, which grows past
+        the small-int range after 12 days (an allocation then, only where it is asked for)."""
+        since = ticks_diff(now_ms, self._last_tick_ms)
+        return self._uptime_s * 1000 + self._uptime_part_ms + (since if since > 0 else 0)
+
     def event(self, now_ms, name, fields=None):
-        rec = {"event": name, "t_ms": ticks_diff(now_ms, self.boot_ms)}
+        rec = {"event": name, "t_ms": self.uptime_ms(now_ms)}
         if fields:
             rec.update(fields)
         self._emit(json.dumps(rec))
@@ -239,6 +249,12 @@ class App:
         sensor = self.sensor
         gap = ticks_diff(now_ms, self._last_tick_ms)
         self._last_tick_ms = now_ms
+        if gap > 0:     # (never below 0 on a chip; the simulator's idle jumps step back)
+            part = self._uptime_part_ms + gap
+            if part >= 1000:
+                self._uptime_s += part // 1000
+                part %= 1000
+            self._uptime_part_ms = part
         p = sensor.read()
         sup.check_sample(now_ms, p, sensor.bad_run,
                          self.outputs.cmd & ~seq.skip_mask == 0,
@@ -505,7 +521,7 @@ class App:
                 self._mark = -1
                 reason = sq.END_NAMES[seq.end_reason] if seq.end_reason else \
                     "fault " + safety.CODES[sup.fault]
-                self._usage = {"uptime_ms": ticks_diff(now_ms, self.boot_ms),
+                self._usage = {"uptime_ms": self.uptime_ms(now_ms),
                                "minutes_set": self.settings["minutes"],
                                "ran_s": ticks_diff(now_ms, self.session_start_ms) // 1000,
                                "mode": self.settings["mode"],
@@ -536,7 +552,7 @@ class App:
                 self.monitor.chamber:
             fields["chamber"] = self.monitor.chamber
         self.event(now_ms, "fault", fields)
-        self._log_queue.append({"code": code, "uptime_ms": ticks_diff(now_ms, self.boot_ms)})
+        self._log_queue.append({"code": code, "uptime_ms": self.uptime_ms(now_ms)})
 
     # --- supervision and service ----------------------------------------------------------
     def supervise(self, now_ms):

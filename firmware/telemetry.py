@@ -380,7 +380,7 @@ class Telemetry:
         self._dirty = False
         self._last_state = snap
         self._state_ms = now
-        snap["t_ms"] = ticks_diff(now, self.app.boot_ms)
+        snap["t_ms"] = self.app.uptime_ms(now)
         client.publish(self.topics.state, M.state_message(snap, self.dropped).encode(), True)
 
     def _publish_discovery(self, client):

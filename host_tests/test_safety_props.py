@@ -51,21 +51,31 @@ class BootMachine(RuleBasedStateMachine):
         pressure=st.integers(20, 120), hold=st.integers(0, 30), rest=st.integers(15, 60),
         minutes=st.integers(1, 3), seed=st.integers(0, 1000),
         mode=st.sampled_from(["wave", "gradient", "boost", "pulse", "warmup", "custom"]),
-        fit_check=st.booleans(), tuning=st.booleans())
+        fit_check=st.booleans(), tuning=st.booleans(),
+        # the chip's tick counter at power-on: 0 (as a chip), anywhere, or just before the
+        # 2**30 ms wrap so a session crosses it (issue 12); None: the simulator's default
+        uptime_s=st.one_of(st.none(), st.just(0), st.integers(0, 2 ** 30 // 1000),
+                           st.integers(2 ** 30 // 1000 - 300, 2 ** 30 // 1000)))
     def boot(self, volumes, strength, leaks, pressure, hold, rest, minutes, seed, mode,
-             fit_check, tuning):
+             fit_check, tuning, uptime_s):
         # every mode and program holds the same invariants
         self.b = Boot(settings={"pressure_mmhg": pressure, "hold_s": hold, "rest_s": rest,
                                 "minutes": minutes, "mode": mode, "program": "calf-focus",
                                 "fit_check": fit_check, "tuning": tuning},
                       plant={"chamber_volume_ml": volumes, "pump_strength": strength,
-                             "leak_ml_per_min": leaks}, seed=seed)
+                             "leak_ml_per_min": leaks}, seed=seed, uptime_s=uptime_s)
         self.faults = 0
         self.b.press("start")
 
     @rule(ms=st.integers(1000, 60000))
     def wait(self, ms):
         self.b.run(ms)
+
+    @precondition(lambda self: not self.b.app.seq.active())
+    @rule(s=st.one_of(st.integers(300, 3 * 86400), st.integers(6 * 86400, 13 * 86400)))
+    def shelf(self, s):
+        # idle on a shelf for up to 13 days (past the ticks' half and whole period), then on
+        self.b.shelf(s)
 
     @rule(kind=st.sampled_from(["press", "long_press", "stop_press"]))
     def button(self, kind):

@@ -17,6 +17,7 @@ paths.import_device_modules()
 import app as fw_app  # noqa: E402
 import board as fw_board  # noqa: E402
 import boardcfg  # noqa: E402
+import chipclock  # noqa: E402
 import cpython_rt  # noqa: E402
 import limits as L  # noqa: E402
 import safety  # noqa: E402
@@ -241,7 +242,8 @@ class Watcher:
 
 
 class Boot:
-    def __init__(self, board=None, settings=None, plant=None, seed=1, flash_dir=None):
+    def __init__(self, board=None, settings=None, plant=None, seed=1, flash_dir=None,
+                 uptime_s=None):
         self.cfg = board or boardcfg.load(str(paths.DEFAULT_BOARD))
         self.settings = fw_settings.validate(settings or {}, self.cfg)
         self._tmp = None
@@ -256,7 +258,8 @@ class Boot:
             for p in (paths.ROOT / "programs").glob("*.json"):
                 shutil.copyfile(p, self.flash + "programs/" + p.name)
         config = {"board": self.cfg, "plant": plant or {}, "seed": seed,
-                  "duration_ms": 10 ** 12, "sample_ms": 10 ** 12, "faults": [], "actions": []}
+                  "duration_ms": 10 ** 12, "sample_ms": 10 ** 12, "faults": [], "actions": [],
+                  "chip": {} if uptime_s is None else {"uptime_s": uptime_s}}
         self.events = []
         self.sim_lines = []
         self.vb = vboard.VirtualBoard(config, self.sim_lines.append, 0, cpython_rt.ticks_add)
@@ -302,6 +305,16 @@ class Boot:
 
     def inject(self, fault):
         self.vb.inject(dict(fault, t_ms=self.vb.ms))
+
+    def shelf(self, s):
+        """s seconds on a shelf pass at once (the scenario's "idle" action: once the boot has
+        settled, VirtualBoard._settled, at most 240 s on; the plant stands still), then a
+        second of ordinary running. s: at least 300."""
+        t0 = self.vb.ms
+        while not self.vb._settled(t0) and self.vb.ms - t0 < chipclock.IDLE_WAIT_MS:
+            self.run(TICK_MS)
+        self.vb._idle({"s": s, "t_ms": t0})
+        self.run(1000)
 
     def run(self, ms):
         """Let ms of simulated time pass: tick, supervise and service as the tasks would."""

@@ -22,7 +22,18 @@ from vboard import ACTIONS  # noqa: E402
 
 # "expect" is read by the test suite (host_tests/scenarios/) and ignored by the simulator
 TOP_KEYS = ("board", "settings", "plant", "faults", "actions", "duration_s", "seed", "description",
-            "expect")
+            "expect", "chip")
+# "chip": the virtual ESP32 (sim/device/chipclock.py and docs/PLANT.md): key -> (lowest, highest)
+#   uptime_s         the tick counter at power-on (and after each reset), in s: a run can cross
+#                    the 2**30 ms wrap (default: 45 s before it)
+#   flash_sector_ms  what erasing and writing one 4 KB flash sector takes (typical 30, up to 500)
+#   console          "uart" (the classic ESP32's USB-serial bridge), "usb" (the S3's native
+#                    USB), "usb_blocked" (a host holds the port open and does not read)
+CHIP_RANGES = {"uptime_s": (0, 10 ** 9), "flash_sector_ms": (0, 500)}
+CONSOLES = ("uart", "usb", "usb_blocked")
+RUN_CAP_S = 4 * 3600        # duration_s: at most this, plus the seconds the idle actions skip
+IDLE_MAX_S = 400 * 86400    # one idle action: at most 400 days ...
+IDLE_MIN_S = 300            # ... and at least 5 min
 # fault name -> extra fields it needs (besides t_s and fault)
 FAULTS = {
     "pump_stuck_on": (),
@@ -156,7 +167,7 @@ def check_events(items, where, chambers, duration_s, dumps=1):
             if "ml_per_min" in need:
                 _num(item["ml_per_min"], f"{w}.ml_per_min", 0, 20000)
         else:
-            _obj(item, w, ("t_s", "do", "detents", "payload", "allow_start"))
+            _obj(item, w, ("t_s", "do", "detents", "payload", "allow_start", "s"))
             if item.get("do") not in ACTIONS:
                 raise ScenarioError(f"{w}.do: must be one of {', '.join(ACTIONS)}, "
                                     f"got {item.get('do')!r}")
@@ -179,6 +190,13 @@ def check_events(items, where, chambers, duration_s, dumps=1):
                     raise ScenarioError(f"{w}.detents: must not be 0")
             elif "detents" in item:
                 raise ScenarioError(f"{w}: only 'turn' takes 'detents'")
+            if item["do"] == "idle":
+                if "s" not in item:
+                    raise ScenarioError(f"{w}: 'idle' needs 's', the seconds on the shelf "
+                                        "(604800: a week)")
+                _num(item["s"], f"{w}.s", 1, IDLE_MAX_S, integer=True)
+            elif "s" in item:
+                raise ScenarioError(f"{w}: only 'idle' takes 's'")
         if "t_s" not in item:
             raise ScenarioError(f"{w}: needs 't_s' (seconds from the start of the run)")
         _num(item["t_s"], f"{w}.t_s", 0, duration_s)
@@ -193,6 +211,51 @@ def check_events(items, where, chambers, duration_s, dumps=1):
                 raise ScenarioError(f"{w}.until_s: must be after t_s ({item['t_s']}), "
                                     f"got {item['until_s']}")
     return items
+
+
+def check_idle(faults, actions):
+    """The idle actions' windows (t_s, t_s + s) are empty: nothing happens on the shelf, so no
+    action, fault start or fault end may fall inside one."""
+    for i, idle in enumerate(actions):
+        if idle.get("do") != "idle":
+            continue
+        lo, hi = idle["t_s"], idle["t_s"] + idle["s"]
+        if idle["s"] < IDLE_MIN_S:
+            raise ScenarioError(f"actions[{i}].s: an idle action passes at least {IDLE_MIN_S} "
+                                "s (it may run up to 240 s first, until the boot has settled); "
+                                "for less, just leave a gap between actions")
+        for where, items in (("actions", actions), ("faults", faults)):
+            for k, item in enumerate(items):
+                for key in ("t_s", "until_s"):
+                    t = item.get(key)
+                    if t is not None and item is not idle and lo < t < hi:
+                        raise ScenarioError(
+                            f"{where}[{k}].{key}: {t} falls inside actions[{i}]'s idle window "
+                            f"({lo} to {hi} s): nothing happens on the shelf; move it to "
+                            f"{hi} s or later")
+
+
+def check_chip(chip):
+    _obj(chip, "chip", tuple(CHIP_RANGES) + ("console",))
+    for key, (lo, hi) in CHIP_RANGES.items():
+        if key in chip:
+            _num(chip[key], f"chip.{key}", lo, hi)
+    if "console" in chip and chip["console"] not in CONSOLES:
+        raise ScenarioError(f"chip.console: must be one of {', '.join(CONSOLES)}, "
+                            f"got {chip['console']!r}")
+    return chip
+
+
+def idle_s(actions):
+    """The seconds a list of actions spends on the shelf (0 when it is not a list of objects)."""
+    if not isinstance(actions, list):
+        return 0
+    total = 0
+    for a in actions:
+        if isinstance(a, dict) and a.get("do") == "idle" and isinstance(a.get("s"), int) \
+                and not isinstance(a.get("s"), bool) and 0 < a["s"] <= IDLE_MAX_S:
+            total += a["s"]
+    return total
 
 
 def resolve_board(name_or_path):
@@ -226,7 +289,9 @@ def check_top(data):
         if key in data:
             _obj(data[key], key, tuple(data[key]))  # contents checked once the board is known
     if "duration_s" in data:
-        _num(data["duration_s"], "duration_s", 1, 4 * 3600)
+        _num(data["duration_s"], "duration_s", 1, RUN_CAP_S + idle_s(data.get("actions")))
+    if "chip" in data:
+        check_chip(data["chip"])
     if "seed" in data:
         _num(data["seed"], "seed", 0, 2**31 - 1, integer=True)
     if "board" in data and not isinstance(data["board"], str):

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from sim import paths
-from sim.scenario import ScenarioError, check_events, check_plant, check_top, resolve_board
+from sim.scenario import ScenarioError, check_events, check_idle, check_plant, check_top, \
+    resolve_board
 
 paths.import_device_modules()
 import boardcfg  # noqa: E402
@@ -62,11 +63,13 @@ def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=No
                           len(boardcfg.dump_pins(board["outputs"])))
     actions = check_events(list(scenario.get("actions", [{"t_s": 0, "do": "start"}])),
                            "actions", chambers, duration_s)
+    check_idle(faults, actions)
     merged_plant = dict(PLANT_DEFAULTS)
     merged_plant.update(plant)
     return {
         "board_file": str(board_file), "board": board, "settings": settings,
         "plant": merged_plant, "seed": seed if seed is not None else scenario.get("seed", 1),
+        "chip": dict(scenario.get("chip", {})),
         "duration_ms": int(duration_s * 1000), "sample_ms": 20,
         "faults": [_timed(f) for f in faults],
         "actions": [dict(a, t_ms=int(a["t_s"] * 1000)) for a in actions],
@@ -191,6 +194,8 @@ class Follower:
         elif kind == "fault":
             self.injected.append(dict(rec, t_ms=t))
             kind = "fault_injected"
+        elif kind == "idle":
+            self.boot_ms += rec["jumped_ms"]    # the firmware's uptime skips the shelf
         elif kind == "firmware_exit":
             self.end_reason = "firmware_exit"
         elif kind == "screen":

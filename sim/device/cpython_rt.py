@@ -2,23 +2,17 @@
 # time.sleep_ms, asyncio.sleep_ms) and an asyncio event loop that runs on the virtual board's
 # clock: where the loop would wait, simulated time passes instead.
 #
-# Ticks wrap at 2**30, as on the ESP32, so a ticks arithmetic bug shows up here too.
+# Ticks wrap at 2**30, as on the ESP32 (chipclock.py), so a ticks arithmetic bug shows up here
+# too. The event loop runs on the board's continuous clock (board.ms).
 import asyncio
 import selectors
 import time
 
+import chipclock
 import simctx
 
-TICKS_PERIOD = 1 << 30
-_HALF = TICKS_PERIOD >> 1
-
-
-def ticks_add(t, delta):
-    return (t + delta) & (TICKS_PERIOD - 1)
-
-
-def ticks_diff(a, b):
-    return ((a - b + _HALF) & (TICKS_PERIOD - 1)) - _HALF
+TICKS_PERIOD = chipclock.PERIOD["esp32"]
+ticks_diff, ticks_add = chipclock.make_diff(TICKS_PERIOD)
 
 
 async def _sleep_ms(ms):
@@ -27,6 +21,10 @@ async def _sleep_ms(ms):
 
 def _ticks_ms():
     return simctx.board.ticks_ms()
+
+
+def _ticks_us():
+    return simctx.board.ticks_us()
 
 
 def _blocking_sleep_ms(ms):
@@ -40,6 +38,7 @@ def install_ticks():
     time.ticks_add = ticks_add
     time.ticks_diff = ticks_diff
     time.ticks_ms = _ticks_ms
+    time.ticks_us = _ticks_us
     time.sleep_ms = _blocking_sleep_ms
     asyncio.sleep_ms = _sleep_ms
 

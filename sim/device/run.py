@@ -19,7 +19,7 @@ if MICROPYTHON:
     ticks_add = utime.ticks_add
 else:
     import cpython_rt
-    start_ticks = cpython_rt.TICKS_PERIOD - 45000   # ticks wrap 45 s into the run
+    start_ticks = 0             # the event loop's clock: board.ms (cpython_rt._Loop.time)
     ticks_add = cpython_rt.ticks_add
 
 import simctx
@@ -33,6 +33,9 @@ def emit(line):
 def boot_firmware(board):
     """Run main.py until the run ends (True) or the firmware stops by itself (False)."""
     try:
+        if MICROPYTHON:
+            import chipclock
+            chipclock.loop_on_host_clock(board, utime.ticks_diff, utime.ticks_add)
         import main  # noqa: F401  (runs the firmware, as at power-up)
         why = "the firmware's main.py returned"
     except SimEnd:

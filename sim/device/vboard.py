@@ -9,6 +9,7 @@
 # Everything else on stdout is the firmware's own console.
 import json
 from plant import Plant
+import chipclock
 
 PRESS_MS = 200          # a short press, as a person makes one
 LONG_PRESS_MS = 2500    # a long press: held well past the firmware's 1.5 s
@@ -16,10 +17,11 @@ LONG_PRESS_MS = 2500    # a long press: held well past the firmware's 1.5 s
 ACTIONS = {"start": ("button", PRESS_MS), "press": ("button", PRESS_MS),
            "stop": ("button", LONG_PRESS_MS), "long_press": ("button", LONG_PRESS_MS),
            "clear": ("button", LONG_PRESS_MS), "stop_press": ("stop", PRESS_MS),
-           "turn": ("knob", 0), "remote": ("remote", 0)}
+           "turn": ("knob", 0), "remote": ("remote", 0), "idle": ("idle", 0)}
 # "remote": {"payload": TEXT, "allow_start": bool} delivers TEXT as a (not retained) message on
 # the MQTT command topic would, through the firmware's own handler (remote.py), with
 # mqtt.allow_start as given (default false)
+# "idle": {"s": S} S seconds on a shelf pass at once (a week in moments): see VirtualBoard._idle
 TRANSITION_MS = 8       # a knob turned briskly: 4 transitions per detent, 8 ms apart
 DETENT_MS = 40
 # clockwise from the rest state A=B=1: B falls, A falls, B rises, A rises
@@ -160,8 +162,24 @@ class VirtualBoard:
         self.levels = {}            # output latch per pin
         self.first_writes = {}      # the first level each pin was ever driven to
         self.ms = 0                 # simulated ms since the board powered up
+        # the event loop's own clock (the host port's ticks, continuous: never wraps in a run) ...
         self.ticks0 = start_ticks
         self._ticks_add = ticks_add
+        # ... and the chip's tick counter, which the firmware reads (chipclock.py)
+        chip = config.get("chip") or {}
+        self.ticks_period = chipclock.PERIOD[board.get("mcu", "esp32")]
+        self.ticks_diff, self.ticks_add = chipclock.make_diff(self.ticks_period)
+        uptime_s = chip.get("uptime_s")
+        self._ticks_at_power_up = chipclock.DEFAULT_UPTIME_MS if uptime_s is None else \
+            int(uptime_s * 1000)
+        self._power_up_ms = 0       # self.ms at the last power-up (the counter starts again)
+        self._ticks_skipped = 0     # what the idle action's jumps added beyond self.ms
+        self._idles = sorted([a for a in config.get("actions", []) if a["do"] == "idle"],
+                             key=lambda a: a["t_ms"])
+        self._ii = 0
+        self._idle_jumps = []       # (t_ms, tick jump) still to come for an idle action
+        self._busy_ms = 0           # an idle action waiting: the pump or a valve last on
+        self._dump_ms = 0           # ... a dump last shut
         self.end_ms = config["duration_ms"]
         self.sample_ms = config.get("sample_ms", 20)
         self._next_sample = 0
@@ -188,8 +206,59 @@ class VirtualBoard:
         self._dirty = False         # an output changed: sample at once
 
     # --- time --------------------------------------------------------------------------------
-    def ticks_ms(self):
+    def loop_ticks_ms(self):
+        """The event loop's clock (MicroPython: asyncio's scheduling), on the host port's
+        period. The firmware reads ticks_ms()."""
         return self._ticks_add(self.ticks0, self.ms)
+
+    def ticks_ms(self):
+        """The chip's tick counter: ms since power-up from the scenario's uptime_s, wrapping
+        at the chip's period (2**30 on the ESP32 and the S3)."""
+        return (self._ticks_at_power_up + self.ms - self._power_up_ms + self._ticks_skipped) \
+            & (self.ticks_period - 1)
+
+    def ticks_us(self):
+        """The chip's microsecond counter: the same period, so it wraps every 17.9 min."""
+        return ((self._ticks_at_power_up + self.ms - self._power_up_ms + self._ticks_skipped)
+                * 1000) & (self.ticks_period - 1)
+
+    def _settled(self, since_ms):
+        """An idle action may jump now: the pump off and every valve released for
+        IDLE_SETTLE_MS (no session, no check: the let-down and every other wait the firmware
+        keeps after one has run out, as on a shelf), every dump released for IDLE_QUIET_MS
+        (idle's pump probes shut the dump for a moment every 1.8 s). Keeps its own record."""
+        p = self.plant
+        if p.pump_cmd or any(p.valve_cmd) or self.ms <= since_ms:
+            self._busy_ms = self.ms
+        if any(p.dump_cmds) or self.ms <= since_ms:
+            self._dump_ms = self.ms
+        return self.ms - self._busy_ms >= chipclock.IDLE_SETTLE_MS and \
+            self.ms - self._dump_ms >= chipclock.IDLE_QUIET_MS
+
+    def _idle(self, action):
+        """The "idle" action: S seconds on a shelf pass at once, once the boot has settled
+        (_settled; at most IDLE_WAIT_MS later, which the shelf time absorbs). The plant stands still (every chamber vented at rest, nothing
+        scheduled in the window: the scenario checks that), the watchdog counts from the
+        other side, and the tick counter moves on by S in one or two jumps
+        (chipclock.jump_steps) with IDLE_ROUND_MS of ordinary running between them: a stamp the
+        firmware refreshes every round sees a step back, one it keeps ends S older."""
+        waited = self.ms - action["t_ms"]
+        skip = int(action["s"] * 1000)
+        steps = chipclock.jump_steps(skip, self.ticks_period)
+        rounds = chipclock.IDLE_ROUND_MS * (len(steps) - 1)
+        jump_ms = skip - rounds - waited
+        # jumped_ms: time the firmware's uptime does not count (it saw its ticks step back)
+        note = {"sim": "idle", "t_ms": self.ms, "s": action["s"], "jumped_ms": jump_ms}
+        if self.ms - self._busy_ms < chipclock.IDLE_SETTLE_MS:
+            note["not_at_rest"] = "the boot was not at rest: the plant froze as it was"
+        self.emit("@sim " + json.dumps(note))
+        self.ms += jump_ms
+        self.plant.t_ms += jump_ms
+        self._ticks_skipped += steps[0] - jump_ms
+        self._wdt_fed += jump_ms
+        self._next_sample = self.ms
+        if len(steps) > 1:
+            self._idle_jumps.append((self.ms + rounds, steps[1]))
 
     def advance(self, ms):
         """Let ms of simulated time pass, with everything scheduled in it."""
@@ -212,6 +281,10 @@ class VirtualBoard:
                 nxt = self._edges[self._ei][0]
             if self._ri < len(self._remote) and self._remote[self._ri]["t_ms"] < nxt:
                 nxt = self._remote[self._ri]["t_ms"]
+            if self._ii < len(self._idles) and self._idles[self._ii]["t_ms"] < nxt:
+                nxt = max(self._idles[self._ii]["t_ms"], self.ms + 10)    # (waits for rest)
+            if self._idle_jumps and self._idle_jumps[0][0] < nxt:
+                nxt = self._idle_jumps[0][0]
             if self._wdt_ms and self._wdt_fed + self._wdt_ms < nxt:
                 nxt = self._wdt_fed + self._wdt_ms
             if 0 <= self._reset_at < nxt:
@@ -241,6 +314,15 @@ class VirtualBoard:
                                                 "payload": a["payload"]}))
             if self.remote_inbox:
                 _deliver_remote()
+            while self._idle_jumps and self._idle_jumps[0][0] <= self.ms:
+                self._ticks_skipped += self._idle_jumps.pop(0)[1]
+            if self._ii < len(self._idles) and self._idles[self._ii]["t_ms"] <= self.ms:
+                t_idle = self._idles[self._ii]["t_ms"]
+                if self._settled(t_idle) or self.ms - t_idle >= chipclock.IDLE_WAIT_MS:
+                    self._ii += 1
+                    self._idle(self._idles[self._ii - 1])
+                    if target < self.ms:
+                        target = self.ms
             if self._next_sample <= self.ms:
                 self._sample()
                 self._next_sample += self.sample_ms
@@ -319,6 +401,8 @@ class VirtualBoard:
     def power_up(self):
         """Boot again after a reset: every output released, no watchdog until started."""
         self.in_reset = False
+        self._power_up_ms = self.ms     # the tick counter starts again from uptime_s
+        self._ticks_skipped = 0
         self.levels = {}
         self.buzzer = 0
         self.led = 0
@@ -435,7 +519,7 @@ class VirtualBoard:
         for a in sorted(actions, key=lambda a: a["t_ms"]):
             name, hold = ACTIONS[a["do"]]
             t = a["t_ms"]
-            if name == "remote":
+            if name in ("remote", "idle"):
                 continue
             if name == "knob":
                 n = a["detents"]

@@ -2,10 +2,11 @@
 # virtual board's clock. The built-in stays reachable as `utime`.
 import utime as _real
 import simctx
+import chipclock
 
-# The port's own ticks arithmetic (its period is what the C task queue uses).
-ticks_add = _real.ticks_add
-ticks_diff = _real.ticks_diff
+# The chip's ticks arithmetic: its period (2**30 on the ESP32 and the S3; chipclock.py), not the
+# unix port's 2**62. asyncio keeps the port's own (chipclock.loop_on_host_clock).
+ticks_diff, ticks_add = chipclock.make_diff(chipclock.PERIOD["esp32"])
 
 
 def ticks_ms():
@@ -13,7 +14,7 @@ def ticks_ms():
 
 
 def ticks_us():
-    return _real.ticks_add(0, simctx.board.ms * 1000)
+    return simctx.board.ticks_us()
 
 
 ticks_cpu = ticks_us
