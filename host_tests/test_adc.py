@@ -51,13 +51,13 @@ def test_transfer_function_figures_in_both_runtimes(micropython):
     assert s[3.0] - s[2.9] < 100000 and 3050000 < s[3.3] < s[5.0] <= 3100000
 
 
-def _open_wire(board, tmp_path, plant=None):
+def _open_wire(board, tmp_path, plant=None, runtime="micropython"):
     scenario = load(OPEN)
     scenario["board"] = str(board)
     if plant:
         scenario["plant"] = plant
     trace = tmp_path / "open.jsonl"
-    summary, _ = run(build_config(scenario), "micropython", str(trace), quiet=True)
+    summary, _ = run(build_config(scenario), runtime, str(trace), quiet=True)
     records = [json.loads(x) for x in trace.read_text().splitlines()]
     t_inj = min(r["t_ms"] for r in records
                 if r["kind"] == "event" and r["event"] == "fault_injected")
@@ -71,6 +71,13 @@ def test_open_wire_is_sensor_range_within_100_ms_on_every_shipped_board(board, t
     faults, t_inj, _ = _open_wire(board, tmp_path)
     assert faults, "the open wire was never detected"
     assert faults[0]["code"] == "SENSOR_RANGE", [f["code"] for f in faults]
+    assert faults[0]["t_ms"] - t_inj <= 100
+
+
+def test_open_wire_under_the_cpython_runtime_too(tmp_path):
+    # the ADC model is the plant's, so it is on in both runtimes
+    faults, t_inj, _ = _open_wire(paths.DEFAULT_BOARD, tmp_path, runtime="cpython")
+    assert faults and faults[0]["code"] == "SENSOR_RANGE"
     assert faults[0]["t_ms"] - t_inj <= 100
 
 
