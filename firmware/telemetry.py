@@ -14,7 +14,7 @@
 # (the app, Wi-Fi, topics and link are set once run() starts; mypy sees their None first)
 import asyncio
 import json
-from time import ticks_ms, ticks_diff
+from time import ticks_ms, ticks_diff, ticks_add
 
 import mqttmsg as M
 import remote
@@ -280,6 +280,9 @@ class Telemetry:
         self._dirty = True
         self._pong_due = False
         self._ping_ms = ticks_ms()
+        # the last state went out before the link dropped, maybe days ago: a stamp that old
+        # reads as recent after 6.2 days (ticks wrap) and would hold the state back as long
+        self._state_ms = ticks_add(self._ping_ms, -STATE_EVERY_MS)
         link.pump()
 
     def _subscribe(self, client, topic):

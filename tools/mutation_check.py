@@ -287,6 +287,18 @@ MUTANTS = [
      "        if not self._climb_armed:\n            return False",
      "        if False:\n            return False",
      "test_hazards.py -k does_not_isolate_chambers_that_vent"),
+    ("ticks: the quiet window after a stop is a flag, not an old time", "gate.py",
+     "        if self.quiet or (pressed and self._contact_quiet):\n            return QUIET_TEXT",
+     "        if ticks_diff(now_ms, self._quiet_ms) < PANIC_MS or (pressed and "
+     "self._contact_quiet):\n            return QUIET_TEXT",
+     "test_scenarios.py -k week_on_shelf"),
+    ("ticks: the uptime is counted per tick (never a wrapped difference)", "app.py",
+     "        return self._uptime_s * 1000 + self._uptime_part_ms + (since if since > 0 else 0)",
+     "        return ticks_diff(now_ms, 0)",
+     "test_chip.py -k across_the_tick_wrap"),
+    ("ticks: a reconnect forgets the last state's time", "telemetry.py",
+     "        self._state_ms = ticks_add(self._ping_ms, -STATE_EVERY_MS)\n",
+     "        pass\n", "test_mqtt_broker.py -k week_without_the_broker"),
 ]
 
 

@@ -35,6 +35,7 @@ import select  # noqa: E402,F401  (its poll lets virtual time pass while asyncio
 import simctx  # noqa: E402
 import machine  # noqa: E402  (sim/device/machine.py)
 from vboard import VirtualBoard, SimEnd, BoardReset  # noqa: E402
+import chipclock  # noqa: E402
 
 
 def _emit(line):
@@ -220,6 +221,8 @@ def _run_file(name):
 
 
 def _boot():
+    # asyncio on the board's continuous clock, the firmware on the chip's ticks (chipclock.py)
+    chipclock.loop_on_host_clock(BOARD, utime.ticks_diff, utime.ticks_add)
     for name in ("boot.py", "main.py") if BOOT["run_main"] else ("boot.py",):
         err = _run_file(name)
         if _ended(err):

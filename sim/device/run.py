@@ -35,7 +35,11 @@ def boot_firmware(board):
     try:
         if MICROPYTHON:
             import chipclock
+            gc.collect()
+            before = gc.mem_alloc()
             chipclock.loop_on_host_clock(board, utime.ticks_diff, utime.ticks_add)
+            gc.collect()
+            simctx.asyncio_bytes = gc.mem_alloc() - before  # the firmware's (bench_mp.py)
         import main  # noqa: F401  (runs the firmware, as at power-up)
         why = "the firmware's main.py returned"
     except SimEnd:

@@ -53,7 +53,7 @@ def _pace(vb, speed):
     ms0 = vb.ms
 
     def paced(ms):
-        ahead_us = int((vb.ms + ms - ms0) * 1000 / speed) - elapsed_us()
+        ahead_us = int((vb.ms + ms - ms0 - vb.shelf_ms) * 1000 / speed) - elapsed_us()
         if ahead_us > 500:
             sleep_us(ahead_us)
         advance(ms)
@@ -67,7 +67,7 @@ def _gap_meter(vb, emit):
     st = [-1, 0, 0]          # last read (ms), reads since boot, longest gap
 
     def metered(pin):
-        ms = vb.ms
+        ms = vb.ms - vb.shelf_ms        # (the idle action's shelf time is no gap)
         if ms != st[0]:
             if st[1] >= 2 and ms - st[0] > st[2]:
                 st[2] = ms - st[0]

@@ -178,7 +178,10 @@ class VirtualBoard:
                              key=lambda a: a["t_ms"])
         self._ii = 0
         self._idle_jumps = []       # (t_ms, tick jump) still to come for an idle action
-        self._busy_ms = 0           # an idle action waiting: the pump or a valve last on
+        # an idle action waiting: the pump or a valve last on (a boot that never pumped has
+        # settled 10 s after power-up: only the let-down after a session needs the long wait)
+        self._busy_ms = 10000 - chipclock.IDLE_SETTLE_MS
+        self.shelf_ms = 0           # simulated time the idle actions skipped (simopts pacing)
         self._dump_ms = 0           # ... a dump last shut
         self.end_ms = config["duration_ms"]
         self.sample_ms = config.get("sample_ms", 20)
@@ -223,25 +226,28 @@ class VirtualBoard:
                 * 1000) & (self.ticks_period - 1)
 
     def _settled(self, since_ms):
-        """An idle action may jump now: the pump off and every valve released for
-        IDLE_SETTLE_MS (no session, no check: the let-down and every other wait the firmware
-        keeps after one has run out, as on a shelf), every dump released for IDLE_QUIET_MS
-        (idle's pump probes shut the dump for a moment every 1.8 s). Keeps its own record."""
+        """An idle action may jump now: the pump off for IDLE_SETTLE_MS (no session, no check:
+        the let-down and every other wait the firmware keeps after one has run out, as on a
+        shelf; a boot that never pumped, 10 s after power-up), every valve and dump released
+        for IDLE_QUIET_MS (idle's probes seal the manifold for a moment every 1.8 s). Keeps its
+        own record."""
         p = self.plant
-        if p.pump_cmd or any(p.valve_cmd) or self.ms <= since_ms:
+        if p.pump_cmd:
             self._busy_ms = self.ms
-        if any(p.dump_cmds) or self.ms <= since_ms:
+        if any(p.dump_cmds) or any(p.valve_cmd) or self.ms <= since_ms:
             self._dump_ms = self.ms
         return self.ms - self._busy_ms >= chipclock.IDLE_SETTLE_MS and \
             self.ms - self._dump_ms >= chipclock.IDLE_QUIET_MS
 
     def _idle(self, action):
         """The "idle" action: S seconds on a shelf pass at once, once the boot has settled
-        (_settled; at most IDLE_WAIT_MS later, which the shelf time absorbs). The plant stands still (every chamber vented at rest, nothing
-        scheduled in the window: the scenario checks that), the watchdog counts from the
-        other side, and the tick counter moves on by S in one or two jumps
-        (chipclock.jump_steps) with IDLE_ROUND_MS of ordinary running between them: a stamp the
-        firmware refreshes every round sees a step back, one it keeps ends S older."""
+        (_settled; at most IDLE_WAIT_MS later, which the shelf time absorbs). The plant stands
+        still (every chamber vented at rest, nothing scheduled in the window: the scenario
+        checks that), the watchdog counts from the other side, and the tick counter moves on
+        by S in one or two jumps (chipclock.jump_steps) with IDLE_ROUND_MS of ordinary running
+        between them: a stamp the firmware refreshes every round sees a step back, one it
+        keeps ends S older. What a shelf cannot show: a wait the firmware keeps for longer
+        than IDLE_SETTLE_MS would read as just begun."""
         waited = self.ms - action["t_ms"]
         skip = int(action["s"] * 1000)
         steps = chipclock.jump_steps(skip, self.ticks_period)
@@ -253,6 +259,7 @@ class VirtualBoard:
             note["not_at_rest"] = "the boot was not at rest: the plant froze as it was"
         self.emit("@sim " + json.dumps(note))
         self.ms += jump_ms
+        self.shelf_ms += jump_ms
         self.plant.t_ms += jump_ms
         self._ticks_skipped += steps[0] - jump_ms
         self._wdt_fed += jump_ms
@@ -282,7 +289,9 @@ class VirtualBoard:
             if self._ri < len(self._remote) and self._remote[self._ri]["t_ms"] < nxt:
                 nxt = self._remote[self._ri]["t_ms"]
             if self._ii < len(self._idles) and self._idles[self._ii]["t_ms"] < nxt:
-                nxt = max(self._idles[self._ii]["t_ms"], self.ms + 10)    # (waits for rest)
+                # due: look again every 10 ms until the boot has settled (_settled)
+                t_idle = self._idles[self._ii]["t_ms"]
+                nxt = t_idle if t_idle > self.ms else min(nxt, self.ms + 10)
             if self._idle_jumps and self._idle_jumps[0][0] < nxt:
                 nxt = self._idle_jumps[0][0]
             if self._wdt_ms and self._wdt_fed + self._wdt_ms < nxt:
@@ -447,6 +456,8 @@ class VirtualBoard:
         energised = bool(level) == self.active_high
         p = self.plant
         if kind == "pump":
+            if p.pump_cmd or energised:
+                self._busy_ms = self.ms     # the pump ran until now (an idle action waits)
             p.pump_cmd = energised
         elif kind == "dump":
             p.dump_cmds[i] = energised
