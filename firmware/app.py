@@ -3,12 +3,14 @@
 #     monitor check the sample, reads the button, asks the sequencer what to do, drives outputs;
 #   supervisor task, every 50 ms: supervise() checks every task's heartbeat (control, service,
 #     each network service) and the session's limits, and only then feeds the hardware watchdog;
-#   service task, every 100 ms: service() prints status and writes the fault log (slow flash I/O
-#     kept off the control path: housekeeping.py).
+#   service task, every 100 ms: service() writes the console and the flash (the logs, the
+#     settings), kept off the control path (housekeeping.py); what blocks the chip (a flash
+#     sector, a USB console that is not read) only in a rest window: rest_window().
 # What people ask for (button, knob, menu, MQTT) is commands.py; the outputs while a fault is
 # latched, tripped.py.
 # Any exception in a task, or in the loop, ends with every output safe and a latched fault.
-# Events go to the console as JSON lines: {"event": name, "t_ms": ms since boot, ...}.
+# Events go to the console as JSON lines: {"event": name, "t_ms": ms since boot, ...}, through a
+# bounded buffer the service task writes out (console.py).
 import asyncio
 import json
 from time import ticks_ms, ticks_diff
@@ -31,6 +33,8 @@ import housekeeping
 import fitorder
 import holdwatch
 import netguard
+import console
+import flashfs
 
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
@@ -74,11 +78,14 @@ def _mmhg(dmmhg):
 
 
 class App:
-    def __init__(self, cfg, hw, settings, emit=print, flash_dir="", services=()):
+    def __init__(self, cfg, hw, settings, emit=None, flash_dir="", services=()):
         self.cfg = cfg
         self.hw = hw
         self.settings = settings
-        self._emit = emit
+        # the console: the firmware's lines wait here for the service task (console.py); the
+        # classic ESP32's REPL is a UART, the S3's its native USB
+        self.console = console.Console(emit, console.USB if cfg.get("mcu") == "esp32s3"
+                                       else console.UART)
         # optional services (e.g. MQTT telemetry): objects with `async def run(self, app)`,
         # started as their own tasks; nothing here waits for them or depends on them. One with
         # `name` and `heartbeat_max_ms` sets `heartbeat_ms = ticks_ms()` at least that often
@@ -150,6 +157,10 @@ class App:
         self._was_venting = False
         self._was_isolated = False
         self._log_queue = []          # fault records waiting for the service task
+        self._flash_jobs = []         # flash calls waiting for a rest window (housekeeping.py)
+        self._usage_lines = -1        # lines in usage.log (-1: not counted yet)
+        self._held_tick = False       # a rest window held the loop: the next tick's gap and ...
+        self._held_sup = False        # ... the supervisor's next look are not a stall
         self._mark = 0                # session marker to write: 1 create, -1 remove
         self._use_program(settings)   # last: it may report a bad program file
 
@@ -164,12 +175,15 @@ class App:
         rec = {"event": name, "t_ms": self.uptime_ms(now_ms)}
         if fields:
             rec.update(fields)
-        self._emit(json.dumps(rec))
+        if name == "status":
+            self.console.put_status(json.dumps(rec))    # the newest one only (console.py)
+        else:
+            self.console.put(json.dumps(rec))           # no I/O here: the service task writes
         for listener in self.listeners:
             try:
                 listener(rec)
             except Exception as e:  # a listener must never break the control path
-                self._emit(json.dumps({"event": "warning", "text": "listener: %r" % e}))
+                self.console.put(json.dumps({"event": "warning", "text": "listener: %r" % e}))
 
     def snapshot(self, now_ms):
         """The state a user sees: for the status line, the display and telemetry."""
@@ -260,8 +274,9 @@ class App:
                          self.outputs.cmd & ~seq.skip_mask == 0,
                          sensor.same_run < L.FROZEN_SAMPLES)
         sup.check_session(now_ms, seq.active(), self.session_start_ms, self.session_limit_ms)
-        if gap > LOOP_GAP_MS and seq.active():
+        if gap > LOOP_GAP_MS and seq.active() and not self._held_tick:
             sup.trip(safety.LOOP_STALL, now_ms)       # the outputs went unwatched that long
+        self._held_tick = False     # (a rest window's gap: every output was released throughout)
         self.gate.tick(now_ms)
         down_was = self.button.down
         ev = self.button.update(now_ms, self.hw.button_pressed())
@@ -572,6 +587,12 @@ class App:
         for svc in self._watched:
             if not dead and ticks_diff(now_ms, svc.heartbeat_ms) > svc.heartbeat_max_ms:
                 dead = svc.name
+        if dead == "control" and self._held_sup and self.outputs.cmd == SAFE:
+            # the service task's rest window (a flash sector, a USB console write) held the
+            # whole loop, every output released throughout: not a stall. The next run (50 ms
+            # on) judges the control task afresh.
+            dead = ""
+        self._held_sup = False
         if dead == "control" and held and not self.seq.active() and not self.sup.tripped():
             # idle (every output safe) and the whole loop was held up: if the network's own
             # guarded step (a name lookup, a TLS handshake) did it, it is the network's, not a
@@ -614,9 +635,48 @@ class App:
 
     def service(self, now_ms):
         """Slow work: the status line and flash writes (housekeeping.py); then the service
-        task's heartbeat."""
+        task's heartbeat, as the run ends (a rest window may have held it up to a second)."""
         housekeeping.service(self, now_ms)
-        self.service_beat_ms = now_ms
+        self.service_beat_ms = ticks_ms()
+
+    def at_rest(self):
+        """Every output released (pump off, every path open): the chip may stall here (a flash
+        sector erase stops both cores) and nothing is driven meanwhile. Not while a vent is
+        being verified or a valve or dump check puffs (their timing is judged), and only with
+        the manifold REST_MARGIN_MMHG under the ceiling (a pump stuck on with the dump stuck
+        shut cannot take the chambers over it, where isolation acts, within a window). A
+        sensor out of its window judges nothing: then at once (the fault on flash first). So:
+        idle, the zero at a session's start, its rests, a tripped boot once vented and checked,
+        a vent that cannot be proven (VENT_FAILED: the user opens the hoses by hand)."""
+        if self.outputs.cmd != SAFE or self._dead:
+            return False
+        if self.sensor.bad_run > 0:
+            return True
+        sup = self.sup
+        if sup.venting and sup.fault != safety.VENT_FAILED or self.seq.checking or \
+                self.trip.busy():
+            return False
+        return self.sensor.p_dmmhg < (self.cfg["limits"]["ceiling_mmhg"] - L.REST_MARGIN_MMHG) * 10
+
+    def rest_window(self, now_ms, work):
+        """Run work(self, now_ms), which may block the chip for up to a second (one flash call of
+        up to 2 sectors at the datasheet's worst, one USB console write that times out), while
+        at_rest(). A sector erase stops both cores: nothing runs, not the control task nor the
+        supervisor, and the 250 ms watchdog would reset the chip. So: the supervisor's full
+        check first (it feeds the watchdog only if every task is alive), then the watchdog
+        widened to REST_WDT_MS (MicroPython's esp32 machine.WDT(timeout=) reconfigures the
+        task watchdog) for the work, and back to WDT_TIMEOUT_MS after. The next tick and the
+        supervisor's next look then know that the loop was held with every output released."""
+        self.supervise(now_ms)
+        if self._dead or not self.at_rest():
+            return
+        self.hw.watchdog_timeout(L.REST_WDT_MS)
+        try:
+            work(self, now_ms)
+        finally:
+            self.hw.watchdog_timeout(L.WDT_TIMEOUT_MS)
+            self._held_tick = True
+            self._held_sup = True
 
     # --- tasks ----------------------------------------------------------------------------
     async def control_task(self):
@@ -681,7 +741,7 @@ def run(cfg, hw, settings, warning=None, services=()):
     except KeyboardInterrupt:
         # the watchdog cannot be stopped and will reset the chip: say this one is maintenance
         try:
-            open(MAINTENANCE, "w").close()
+            flashfs.touch(MAINTENANCE)
         except OSError:
             pass
         raise

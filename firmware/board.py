@@ -79,6 +79,13 @@ class Hardware:
         """Once started the hardware watchdog cannot be stopped: feed it or the chip resets."""
         self._wdt = machine.WDT(timeout=timeout_ms)
 
+    def watchdog_timeout(self, timeout_ms):
+        """A started watchdog given a new timeout, counting afresh from now: on the ESP32
+        MicroPython's machine.WDT(timeout=) reconfigures the one task watchdog
+        (ports/esp32/machine_wdt.c: esp_task_wdt_reconfigure). Only App.rest_window calls it."""
+        if self._wdt is not None:
+            self._wdt = machine.WDT(timeout=timeout_ms)
+
     def feed_watchdog(self):
         if self._wdt is not None:
             self._wdt.feed()

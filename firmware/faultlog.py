@@ -1,8 +1,10 @@
 # A small fault log on flash that survives reboot: one JSON object a line, newest last, at most
 # FAULT_LOG_ENTRIES lines. Rewritten whole through a temporary file and a rename, so a power
-# cut mid-write leaves the old log or the new one, never half of one.
+# cut mid-write leaves the old log or the new one, never half of one. The firmware writes it
+# from the service task in rest windows, a call a window (housekeeping.py); append and
+# acknowledge here do it all at once (for tools and tests).
 import json
-import os
+import flashfs
 
 
 def read(path):
@@ -22,17 +24,15 @@ def read(path):
     return out
 
 
+def text(records):
+    """The log's text for these records."""
+    return "".join([json.dumps(rec) + "\n" for rec in records])
+
+
 def _write(path, records):
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        for rec in records:
-            f.write(json.dumps(rec))
-            f.write("\n")
-    try:
-        os.rename(tmp, path)
-    except OSError:         # a filesystem that will not rename over an existing file
-        os.remove(path)
-        os.rename(tmp, path)
+    flashfs.write(tmp, text(records))
+    flashfs.rename(tmp, path)
 
 
 def append(path, record, keep):

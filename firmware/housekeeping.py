@@ -1,12 +1,23 @@
 # The service task's slow work, away from the control path: the status line, the fault and
-# usage logs, the settings file, the session marker, and the display. Flash writes can take
-# tens of ms; none of this may ever run inside a control tick.
+# usage logs, the settings file, the session marker, the display and the console.
+#
+# Flash: every write waits in app._flash_jobs until a rest window (App.rest_window: every output
+# released, the watchdog widened), and one call (flashfs.py) is made per window, so the chip
+# stalls at most one call's sectors at a time, and only while nothing is energised. The usage
+# log is appended (one line a session: one sector); at USAGE_LOG_ENTRIES lines it is renamed
+# usage.old (one call) and a new one starts: never read, parsed and rewritten whole.
+#
+# Console: the events' lines wait in app.console (console.py): a UART is written at every run
+# within a byte budget; a USB console only in a rest window.
 from time import ticks_diff
+import json
 import limits as L
 import faultlog
-from settings import save as settings_save
+import flashfs
+from console import USB
 
-USAGE_LOG = "usage.log"           # one line per session (a compliance meter)
+USAGE_LOG = "usage.log"           # one line per session (a compliance meter) ...
+USAGE_OLD = "usage.old"           # ... and the USAGE_LOG_ENTRIES sessions before those
 DRAW_MS = 500                     # the display is redrawn this often
 
 
@@ -30,37 +41,36 @@ def take(path):
 
 
 def put(path, text):
-    """Write a small marker file. Returns False if the flash refused (the marker is lost)."""
+    """Write a small marker file now (not through a rest window: at boot, or as the
+    supervisor stops feeding the watchdog). Returns False if the flash refused (the marker is
+    lost)."""
     try:
-        with open(path, "w") as f:
-            f.write(text)
+        flashfs.write(path, text)
         return True
     except OSError:
         return False
 
 
 def remove(path):
-    import os
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+    flashfs.remove(path)
+
+
+def job(app, work):
+    """Queue a flash call for the next rest window. A full queue loses this one (a warning)."""
+    if len(app._flash_jobs) >= L.FLASH_JOBS:
+        app.event(app._last_tick_ms, "warning", {"text": "flash busy: %s not written" % work[0]})
+        return
+    app._flash_jobs.append(work)
 
 
 def service(app, now_ms):
-    """Slow work: the status line and flash writes."""
+    """Slow work: the status line, the display; flash calls and console lines queued, made
+    when they may be (see the top of this file)."""
     if ticks_diff(now_ms, app._last_status_ms) >= L.STATUS_MS:
         app._last_status_ms = now_ms
         app.status(now_ms)
     while app._log_queue:
-        rec = app._log_queue.pop(0)
-        try:
-            if rec is None:
-                faultlog.acknowledge(app.log_path)
-            else:
-                faultlog.append(app.log_path, rec, L.FAULT_LOG_ENTRIES)
-        except OSError as e:
-            app.event(now_ms, "warning", {"text": "fault log not written: %s" % e})
+        job(app, ("fault", app._log_queue.pop(0)))
     display = app.hw.display
     if display is not None and ticks_diff(now_ms, app._last_draw_ms) >= DRAW_MS:
         app._last_draw_ms = now_ms
@@ -72,23 +82,82 @@ def service(app, now_ms):
                      app.cfg["limits"]["ceiling_mmhg"], menu)
     if app._usage is not None:
         rec, app._usage = app._usage, None
-        try:
-            faultlog.append(app.flash_dir + USAGE_LOG, rec, L.USAGE_LOG_ENTRIES)
-        except OSError as e:
-            app.event(now_ms, "warning", {"text": "usage log not written: %s" % e})
+        job(app, ("usage", rec))
         app.event(now_ms, "usage", rec)
     if app._save is not None:
         values, app._save = app._save, None
-        try:
-            settings_save(app.settings_path, values)
-        except OSError as e:
-            app.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
+        job(app, ("settings", values))
     if app._mark:
-        try:
-            if app._mark > 0:
-                open(app.mark_path, "w").close()
-            else:
-                remove(app.mark_path)
-        except OSError:
-            pass
+        job(app, ("mark", app._mark))
         app._mark = 0
+    con = app.console
+    con.drain(app.uptime_ms(now_ms), False)
+    if (app._flash_jobs or (con.kind == USB and con.pending())) and app.at_rest():
+        app.rest_window(now_ms, rest_work)
+
+
+def rest_work(app, now_ms):
+    """Inside a rest window: one flash call, then a USB console's lines."""
+    if app._flash_jobs:
+        work = app._flash_jobs.pop(0)
+        try:
+            _flash(app, work)
+        except OSError as e:
+            app.event(now_ms, "warning", {"text": "%s not written to flash: %s" % (work[0], e)})
+    if app.console.kind == USB:     # (a UART had its share of this run already)
+        app.console.drain(app.uptime_ms(now_ms), True)
+
+
+def _flash(app, work):
+    kind = work[0]
+    d = app.flash_dir
+    if kind == "rename":
+        flashfs.rename(work[1], work[2])
+    elif kind == "fault":
+        # the fault log is small (FAULT_LOG_ENTRIES lines): a new copy, renamed next window
+        rec = work[1]
+        records = faultlog.read(app.log_path)
+        if rec is None:
+            if not records or records[-1].get("ack"):
+                return
+            records[-1]["ack"] = True
+        else:
+            records.append(rec)
+        tmp = app.log_path + ".tmp"
+        flashfs.write(tmp, faultlog.text(records[-L.FAULT_LOG_ENTRIES:]))
+        app._flash_jobs.insert(0, ("rename", tmp, app.log_path))
+    elif kind == "usage":
+        if app._usage_lines < 0:
+            app._usage_lines = _count_lines(d + USAGE_LOG)
+        flashfs.append(d + USAGE_LOG, json.dumps(work[1]) + "\n")
+        app._usage_lines += 1
+        if app._usage_lines >= L.USAGE_LOG_ENTRIES:
+            app._usage_lines = 0        # the trim: one rename, next window
+            app._flash_jobs.insert(0, ("rename", d + USAGE_LOG, d + USAGE_OLD))
+    elif kind == "settings":
+        tmp = app.settings_path + ".tmp"
+        flashfs.write(tmp, json.dumps(work[1]))
+        app._flash_jobs.insert(0, ("rename", tmp, app.settings_path))
+    elif kind == "mark":
+        if work[1] > 0:
+            flashfs.touch(app.mark_path)
+        else:
+            flashfs.remove(app.mark_path)
+
+
+def _count_lines(path):
+    n = 0
+    try:
+        with open(path) as f:
+            for _ in f:
+                n += 1
+    except OSError:
+        pass
+    return n
+
+
+def usage_records(flash_dir=""):
+    """The usage log's records, oldest first: the newest USAGE_LOG_ENTRIES of usage.old and
+    usage.log (for tools; the firmware never reads the log back)."""
+    out = faultlog.read(flash_dir + USAGE_OLD) + faultlog.read(flash_dir + USAGE_LOG)
+    return out[-L.USAGE_LOG_ENTRIES:]

@@ -148,7 +148,26 @@ POST_CHECK_BY_MS = 3500       # after a trip the valve check starts by this time
                               # so 8 chambers' puffs (160 ms each) end within VENT_BUDGET_MS
 WDT_TIMEOUT_MS = 250           # hardware watchdog (RespiraWorks 250 ms; Klipper ~500 ms)
 FAULT_LOG_ENTRIES = 20         # the fault log on flash keeps the newest this many
-USAGE_LOG_ENTRIES = 100        # and the usage log this many sessions
+USAGE_LOG_ENTRIES = 100        # and the usage log this many sessions (appended, one line a
+                               # session; at this many lines it becomes usage.old and a new one
+                               # starts: readers show the newest this many of the two)
+# Flash and console (flash writes stall the whole chip: flashfs.py, console.py, SAFETY.md)
+REST_WDT_MS = 2000             # the watchdog while the service task writes flash or a USB
+                               # console in a rest window (every output released): one flash
+                               # call (at most 2 sectors of 500 ms) and one console write (500
+                               # ms) fits; back to WDT_TIMEOUT_MS as the window closes
+REST_MARGIN_MMHG = 50          # ... only while the manifold reads this far below the ceiling
+                               # (a pump stuck on and the dump stuck shut: the open chambers
+                               # climb about 20 mmHg/s, SAFETY.md defence 4; isolation acts at
+                               # the ceiling)
+FLASH_JOBS = 16                # flash calls waiting for a rest window; more: the newest lost
+CONSOLE_LINES = 32             # console lines waiting for the service task; more: dropped,
+                               # counted
+CONSOLE_RUN_BYTES = 128        # UART: written per service run: the FIFO's size (it drains in
+                               # 11 ms at 115200 baud; past it a write waits in 10 ms steps)
+CONSOLE_REST_BYTES = 4096      # USB: written per rest window while the host reads
+CONSOLE_SLOW_MS = 100          # USB: a write that took this long: the host is not reading ...
+CONSOLE_RETRY_RUNS = 50        # ... try again after this many service runs (5 s)
 # Control timing
 TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period

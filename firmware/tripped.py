@@ -74,6 +74,11 @@ class TripResponse:
     def ack_running(self):
         return self._ack == ACK_RUNNING
 
+    def busy(self):
+        """A valve check or an acknowledgement check is puffing (its timing must not be held up
+        by a flash write: App.at_rest)."""
+        return self._k > 0 or self._ack == ACK_RUNNING
+
     def cancel_ack(self):
         if self._ack == ACK_RUNNING:
             self._ack_end(ACK_CANCELLED)

@@ -12,9 +12,11 @@ from hypothesis import event, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule)
 
-from sim.harness import Boot
+from sim import paths
+from sim.harness import Boot, boardcfg
 
 CHAMBERS = 4
+_BOARD = boardcfg.load(str(paths.DEFAULT_BOARD))    # (its chambers: CHAMBERS)
 
 FAULT = st.one_of(
     st.sampled_from([{"fault": f} for f in (
@@ -55,15 +57,24 @@ class BootMachine(RuleBasedStateMachine):
         # the chip's tick counter at power-on: 0 (as a chip), anywhere, or just before the
         # 2**30 ms wrap so a session crosses it (issue 12); None: the simulator's default
         uptime_s=st.one_of(st.none(), st.just(0), st.integers(0, 2 ** 30 // 1000),
-                           st.integers(2 ** 30 // 1000 - 300, 2 ** 30 // 1000)))
+                           st.integers(2 ** 30 // 1000 - 300, 2 ** 30 // 1000)),
+        # the flash's sector time (None: the typical default; up to the worst datasheet's
+        # and past it) and the console: a UART, a USB host that reads, one that does not
+        flash_sector_ms=st.one_of(st.none(), st.integers(0, 500)),
+        console=st.sampled_from(["uart", "usb", "usb_blocked"]))
     def boot(self, volumes, strength, leaks, pressure, hold, rest, minutes, seed, mode,
-             fit_check, tuning, uptime_s):
+             fit_check, tuning, uptime_s, flash_sector_ms, console):
         # every mode and program holds the same invariants
-        self.b = Boot(settings={"pressure_mmhg": pressure, "hold_s": hold, "rest_s": rest,
+        # a USB console is the S3's: the same 4-chamber board on an S3 (its ADC too)
+        board = None if console == "uart" else dict(_BOARD, mcu="esp32s3")
+        self.b = Boot(board=board,
+                      settings={"pressure_mmhg": pressure, "hold_s": hold, "rest_s": rest,
                                 "minutes": minutes, "mode": mode, "program": "calf-focus",
                                 "fit_check": fit_check, "tuning": tuning},
                       plant={"chamber_volume_ml": volumes, "pump_strength": strength,
-                             "leak_ml_per_min": leaks}, seed=seed, uptime_s=uptime_s)
+                             "leak_ml_per_min": leaks}, seed=seed, uptime_s=uptime_s,
+                      chip={"console": console} if flash_sector_ms is None else
+                      {"console": console, "flash_sector_ms": flash_sector_ms})
         self.faults = 0
         self.b.press("start")
 

@@ -139,13 +139,15 @@ def cmd_accuracy(args):
 
 def cmd_usage(args):
     """The usage log a (virtual) device keeps on its flash: one line per session."""
-    log = Path(args.flash) / "usage.log"
-    if not log.exists():
+    # the firmware appends to usage.log and, at 100 lines, renames it usage.old (housekeeping.py)
+    logs = [Path(args.flash) / name for name in ("usage.old", "usage.log")]
+    if not any(log.exists() for log in logs):
         print(f"boot-sim: no usage log in {args.flash} (run sessions with --flash {args.flash})",
               file=sys.stderr)
         return 2
     import json as _json
-    rows = [_json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    rows = [_json.loads(x) for log in logs if log.exists()
+            for x in log.read_text().splitlines() if x.strip()][-100:]
     print(f"{'#':>3} {'mode':9} {'target':>7} {'set':>5} {'ran':>7} {'waves':>6}  end")
     for i, r in enumerate(rows, 1):
         print(f"{i:>3} {r['mode']:9} {r['target_mmhg']:>4} mmHg {r['minutes_set']:>3} min "

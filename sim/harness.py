@@ -19,6 +19,7 @@ import board as fw_board  # noqa: E402
 import boardcfg  # noqa: E402
 import chipclock  # noqa: E402
 import cpython_rt  # noqa: E402
+import flashmodel  # noqa: E402
 import limits as L  # noqa: E402
 import safety  # noqa: E402
 import settings as fw_settings  # noqa: E402
@@ -26,6 +27,7 @@ import simctx  # noqa: E402
 import vboard  # noqa: E402
 
 TICK_MS = L.TICK_MS
+flashmodel.install_flash()      # the firmware's flash writes take the chip's time
 
 
 def _sensor_wrong(plant):
@@ -243,7 +245,9 @@ class Watcher:
 
 class Boot:
     def __init__(self, board=None, settings=None, plant=None, seed=1, flash_dir=None,
-                 uptime_s=None):
+                 uptime_s=None, chip=None):
+        """chip: the scenario's chip section (flash_sector_ms, console; uptime_s also as its
+        own argument)."""
         self.cfg = board or boardcfg.load(str(paths.DEFAULT_BOARD))
         self.settings = fw_settings.validate(settings or {}, self.cfg)
         self._tmp = None
@@ -259,10 +263,15 @@ class Boot:
                 shutil.copyfile(p, self.flash + "programs/" + p.name)
         config = {"board": self.cfg, "plant": plant or {}, "seed": seed,
                   "duration_ms": 10 ** 12, "sample_ms": 10 ** 12, "faults": [], "actions": [],
-                  "chip": {} if uptime_s is None else {"uptime_s": uptime_s}}
-        self.events = []
+                  "chip": dict(chip or {})}
+        if uptime_s is not None:
+            config["chip"]["uptime_s"] = uptime_s
+        self.events = []            # every event line, at its instant (a probe on the chip)
+        self.console_out = []       # the lines the console wrote and the host got
+        self._part = ""
         self.sim_lines = []
         self.vb = vboard.VirtualBoard(config, self.sim_lines.append, 0, cpython_rt.ticks_add)
+        self.vb.chipio.live = False     # flash time is charged inside run() (see there)
         simctx.board = self.vb
         session_ms = self.settings["minutes"] * 60000
         self.watch = Watcher(self.cfg["chambers"], self.cfg["limits"]["ceiling_mmhg"],
@@ -272,8 +281,21 @@ class Boot:
 
     def _boot(self):
         self.hw = fw_board.Hardware(self.cfg)
-        self.app = fw_app.App(self.cfg, self.hw, self.settings, emit=self.events.append,
+        self.app = fw_app.App(self.cfg, self.hw, self.settings, emit=self._console,
                               flash_dir=self.flash)
+        con = self.app.console
+        self.events.extend(con.lines)       # (made before the probe: a bad program file)
+        put, put_status = con.put, con.put_status
+
+        def probe(line):
+            self.events.append(line)
+            put(line)
+
+        def probe_status(line):
+            self.events.append(line)
+            put_status(line)
+        con.put = probe
+        con.put_status = probe_status
         now = self.vb.ticks_ms()
         self.app.restore(now)
         self.hw.start_watchdog(L.WDT_TIMEOUT_MS)
@@ -281,6 +303,15 @@ class Boot:
         self.service_alive = True
         self.loop_alive = True
         self._n = 0
+
+    def _console(self, text):
+        """The firmware's console writes text: it takes the chip's time (flashmodel.py)."""
+        if self.vb.chipio.console_text(text):
+            lines = (self._part + text).split("\n")
+            self._part = lines.pop()
+            self.console_out.extend(lines)
+        else:
+            self._part = ""
 
     def _reset(self):
         self.resets += 1
@@ -319,6 +350,15 @@ class Boot:
     def run(self, ms):
         """Let ms of simulated time pass: tick, supervise and service as the tasks would."""
         end = self.vb.ms + ms
+        # the flash's time is charged while this board runs (another test's write through the
+        # patched flashfs, with this board still simctx's, is free)
+        self.vb.chipio.live = True
+        try:
+            self._run_to(end)
+        finally:
+            self.vb.chipio.live = False
+
+    def _run_to(self, end):
         while self.vb.ms < end:
             try:
                 self.vb.advance(TICK_MS)

@@ -26,7 +26,8 @@ TOP_KEYS = ("board", "settings", "plant", "faults", "actions", "duration_s", "se
 # "chip": the virtual ESP32 (sim/device/chipclock.py and docs/PLANT.md): key -> (lowest, highest)
 #   uptime_s         the tick counter at power-on (and after each reset), in s: a run can cross
 #                    the 2**30 ms wrap (default: 45 s before it)
-#   flash_sector_ms  what erasing and writing one 4 KB flash sector takes (typical 30, up to 500)
+#   flash_sector_ms  what erasing and writing one 4 KB flash sector takes (default 45, the
+#                    datasheets' typical; up to 500: sim/device/flashmodel.py)
 #   console          "uart" (the classic ESP32's USB-serial bridge), "usb" (the S3's native
 #                    USB), "usb_blocked" (a host holds the port open and does not read)
 CHIP_RANGES = {"uptime_s": (0, 10 ** 9), "flash_sector_ms": (0, 500)}
@@ -61,6 +62,8 @@ FAULTS = {
     "loop_crash": (),               # the event loop itself raises
     "brownout": (),                 # the chip resets now
     "monitor_off": (),              # a firmware bug: the hazard monitor reports nothing from now
+    "console_blocked": (),          # a host holds the USB console open and does not read (an
+                                    # S3's "usb" console; a UART cannot be held up)
 }
 # faults that happen once and cannot end: they refuse "until_s" (loop_stall has its own "ms")
 ONE_SHOT = ("loop_stall", "task_crash", "service_crash", "loop_crash", "brownout")

@@ -64,6 +64,10 @@ def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=No
     actions = check_events(list(scenario.get("actions", [{"t_s": 0, "do": "start"}])),
                            "actions", chambers, duration_s)
     check_idle(faults, actions)
+    console = scenario.get("chip", {}).get("console", "")
+    if board.get("mcu") == "esp32" and console.startswith("usb"):
+        raise ScenarioError(f"chip.console: {console!r} on a classic ESP32 board ({board['name']}): "
+                            "it has no native USB; its console is the UART (\"uart\")")
     merged_plant = dict(PLANT_DEFAULTS)
     merged_plant.update(plant)
     return {
@@ -96,6 +100,7 @@ class Follower:
         self.phase = "idle"
         self.chamber = 0
         self.boot_ms = 0            # simulated time at which the firmware last booted
+        self.console_written = 0    # lines the firmware's console wrote to the host
         self.t_ms = 0
         self.last_sample = None
         self.max_p = [0.0] * self.n
@@ -120,6 +125,8 @@ class Follower:
             self.sample(text)
         elif text.startswith("@sim "):
             self.sim_event(json.loads(text[5:]))
+        elif text.startswith("@con "):
+            self.console_out(text[5:])
         elif text.startswith("{"):
             try:
                 rec = json.loads(text)
@@ -208,6 +215,18 @@ class Follower:
         out = {"kind": "event", "t_ms": t, "event": name, "source": "sim"}
         out.update(rec)
         self.write(out)
+
+    def console_out(self, text):
+        """A line the firmware's console wrote to the host (its events came to the trace
+        already, at their instant, from the probe): only the console's own report of lines it
+        dropped is news."""
+        self.console_written += 1
+        if text.startswith('{"event": "console"'):
+            try:
+                rec = json.loads(text)
+            except ValueError:
+                return
+            self.firmware_event(rec)
 
     def console_line(self, text):
         self.console.append(text)

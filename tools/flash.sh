@@ -272,19 +272,27 @@ time.sleep(0.2)
 s.reset_input_buffer()
 s.write(b"\x04")                # Ctrl-D: soft reset
 log = b""
-end = time.monotonic() + seconds
+part = ""                       # a line still arriving (the firmware writes a long line over
+end = time.monotonic() + seconds    # several service runs: firmware/console.py)
 quiet_since = time.monotonic()
 while time.monotonic() < end:
     b = s.read(4096)
     if b:
         log += b
         quiet_since = time.monotonic()
-        for line in b.decode("utf-8", "replace").replace("\r", "").splitlines(True):
-            sys.stdout.write("  | " + line if line.endswith("\n") else "  | " + line + "\n")
+        lines = (part + b.decode("utf-8", "replace").replace("\r", "")).split("\n")
+        part = lines.pop()
+        for line in lines:
+            sys.stdout.write("  | " + line + "\n")
         sys.stdout.flush()
     elif (b"soft reboot" in log and log.rstrip().endswith(b">>>")
           and time.monotonic() - quiet_since > 0.5):
         break                   # main.py has ended: the REPL prompt is back
+    elif part and time.monotonic() - quiet_since > 0.5:
+        sys.stdout.write("  | " + part + "\n")     # (a prompt, or a line never ended)
+        part = ""
+if part:
+    sys.stdout.write("  | " + part + "\n")
 s.close()
 text = log.decode("utf-8", "replace")
 if "Traceback (most recent call last)" in text:

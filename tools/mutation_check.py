@@ -299,6 +299,15 @@ MUTANTS = [
     ("ticks: a reconnect forgets the last state's time", "telemetry.py",
      "        self._state_ms = ticks_add(self._ping_ms, -STATE_EVERY_MS)\n",
      "        pass\n", "test_mqtt_broker.py -k week_without_the_broker"),
+    ("loop stalled: a flash write widens the watchdog for its rest window", "app.py",
+     "        self.hw.watchdog_timeout(L.REST_WDT_MS)\n", "        pass\n",
+     "test_flash_console.py -k slowest_flash"),
+    ("loop stalled: a rest window's gap is not a stall", "app.py",
+     "if gap > LOOP_GAP_MS and seq.active() and not self._held_tick:",
+     "if gap > LOOP_GAP_MS and seq.active():", "test_flash_console.py -k slowest_flash"),
+    ("loop stalled: a USB console is written only at rest", "console.py",
+     "            if not at_rest or self._retry_runs > 0:",
+     "            if self._retry_runs > 0:", "test_flash_console.py -k usb_console_nobody"),
 ]
 
 

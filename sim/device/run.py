@@ -60,6 +60,9 @@ def main():
     simopts.install(board, config, emit)
     if not MICROPYTHON:
         cpython_rt.install(board)
+    import flashmodel  # the flash and the console take the chip's time
+    flashmodel.install_flash()
+    flashmodel.install_console(emit)
     preloaded = set(sys.modules)
     emit("@sim " + json.dumps({"sim": "boot", "t_ms": board.ms,
                                "runtime": sys.implementation.name}))
@@ -80,6 +83,7 @@ def main():
     if board.oled_addr is not None:
         emit("@sim " + json.dumps({"sim": "screen", "t_ms": board.ms,
                                    "frames": board.oled_frames, "ram": board.screen_hex()}))
+    emit("@sim " + json.dumps(dict(board.chipio.report(), sim="chipio", t_ms=board.ms)))
     emit("@sim " + json.dumps({"sim": "end", "t_ms": board.ms}))
 
 

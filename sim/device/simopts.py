@@ -3,7 +3,10 @@
 #   "pace": S        keep simulated time at most S times real time (1 = real time). For runs that
 #                    talk to real programs (an MQTT broker, a person): their time is real.
 #   "tick_gap": true report the longest gap between two control ticks (two sensor reads at
-#                    different instants) as "@sim tick_gap" lines, each time it grows.
+#                    different instants) as "@sim tick_gap" lines, each time it grows; a gap in
+#                    which the firmware made the chip wait (a flash write, a console write:
+#                    flashmodel.py) with every output released throughout (a rest window,
+#                    firmware/app.py) is reported apart, as "@sim tick_gap_rest".
 #   "network": {...} the simulated Wi-Fi and name lookups (network.py, mpshim/socket.py):
 #       "ssid", "password"   the access point (default: any network name and password join)
 #       "join_ms"            how long a join takes (default 800)
@@ -64,16 +67,28 @@ def _gap_meter(vb, emit):
     """Wrap the board's ADC read: the control task reads the sensor once a tick."""
     read_uv = vb.read_uv
     power_up = vb.power_up
-    st = [-1, 0, 0]          # last read (ms), reads since boot, longest gap
+    # last read (ms), reads since boot, longest gap, longest rest-window gap, the chip's flash
+    # and console waits (ms) at the last read
+    st = [-1, 0, 0, 0, 0]
+    io = vb.chipio
+    p = vb.plant
 
     def metered(pin):
         ms = vb.ms - vb.shelf_ms        # (the idle action's shelf time is no gap)
         if ms != st[0]:
-            if st[1] >= 2 and ms - st[0] > st[2]:
-                st[2] = ms - st[0]
-                emit('@sim {"sim": "tick_gap", "t_ms": %d, "gap_ms": %d}' % (ms, st[2]))
+            waited = io.flash_ms + io.console_ms
+            # a rest window: the firmware made the chip wait (flash, console) with every output
+            # released throughout (the outputs cannot change while it waits): reported apart
+            rest = waited != st[4] and not p.pump_cmd and not any(p.valve_cmd) and \
+                not any(p.dump_cmds)
+            k = 3 if rest else 2
+            if st[1] >= 2 and ms - st[0] > st[k]:
+                st[k] = ms - st[0]
+                emit('@sim {"sim": "%s", "t_ms": %d, "gap_ms": %d}'
+                     % ("tick_gap_rest" if rest else "tick_gap", ms, st[k]))
             st[0] = ms
             st[1] += 1
+            st[4] = waited
         return read_uv(pin)
 
     def rebooted():

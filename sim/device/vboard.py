@@ -10,6 +10,7 @@
 import json
 from plant import Plant
 import chipclock
+import flashmodel
 
 PRESS_MS = 200          # a short press, as a person makes one
 LONG_PRESS_MS = 2500    # a long press: held well past the firmware's 1.5 s
@@ -169,6 +170,8 @@ class VirtualBoard:
         chip = config.get("chip") or {}
         self.ticks_period = chipclock.PERIOD[board.get("mcu", "esp32")]
         self.ticks_diff, self.ticks_add = chipclock.make_diff(self.ticks_period)
+        # the flash and the console take the chip's time (flashmodel.py)
+        self.chipio = flashmodel.ChipIO(self, chip, board.get("mcu", "esp32"))
         uptime_s = chip.get("uptime_s")
         self._ticks_at_power_up = chipclock.DEFAULT_UPTIME_MS if uptime_s is None else \
             int(uptime_s * 1000)
@@ -600,6 +603,8 @@ class VirtualBoard:
         elif kind == "monitor_off":
             self.monitor_off = True
             _silence_monitor()
+        elif kind == "console_blocked":
+            self.chipio.blocked = True      # a host holds the USB console open, not reading
         else:
             raise ValueError("unknown fault %r" % kind)
         rec = {"sim": "fault", "t_ms": self.ms}
@@ -651,6 +656,8 @@ class VirtualBoard:
             self._dirty = True
         elif kind == "monitor_off":
             self.monitor_off = False
+        elif kind == "console_blocked":
+            self.chipio.blocked = False
         else:
             raise ValueError("fault %r cannot end" % kind)
         self.emit("@sim " + json.dumps({"sim": "fault_end", "t_ms": self.ms, "fault": kind}))
