@@ -378,7 +378,7 @@ def bench_heap(quick=False):
         # so no compiler runs on the device and the heap holds what an ESP32's would
         fw_mpy = Path(tmp) / "fw"
         _compile_mpy(fw_mpy)
-        foot = _mp_json(["footprint", ",".join(_module_order())], "bench_footprint", tmp,
+        foot = _mp_json(["footprint"] + _module_order(), "bench_footprint", tmp,
                         fw=fw_mpy)
         broker = _Broker(tmp) if (fw / "telemetry.py").exists() and umqtt else None
         try:

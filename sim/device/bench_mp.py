@@ -3,7 +3,7 @@
 # .frozen); the working directory is a scratch flash.
 #
 #   micropython -X heapsize=1M bench_mp.py alloc CONFIG.json     heap per control tick
-#   micropython bench_mp.py footprint MOD1,MOD2,...               heap each module holds
+#   micropython bench_mp.py footprint MOD1 MOD2 ... (or MOD1,MOD2,...) heap each module holds
 #   (bench_boot/main.py calls session_heap() inside a normal simulated session)
 #
 # Heap allocated per control tick in steady state. The firmware's App runs on the virtual board,
@@ -655,7 +655,9 @@ def main():
         with open(arg) as f:
             alloc(json.load(f))
     elif mode == "footprint":
-        footprint(arg.split(","))
+        # one argument per module, or several to one argument: the unix port fails (a fatal
+        # "uncaught NLR") on an argument of 256 characters or more
+        footprint(",".join(sys.argv[2:]).split(","))
     else:
         raise SystemExit("bench_mp: unknown mode %r" % mode)
 
