@@ -43,6 +43,9 @@ MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset th
 TASK_MARK = "task.dead"           # names the task whose heartbeat stopped: written once by the
                                   # supervisor as it stops feeding the watchdog, read at boot
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
+CHECK_NO_AIR_TEXT = ("the valve check after the vent saw no air from the pump (is it dead?): a "
+                     "chamber that had air may still hold it behind a valve stuck shut, and "
+                     "nothing can prove it open; check the chambers by hand")
 NO_AIR_TEXT = ("the pressure did not rise, and a chamber that had air may be out of the "
                "sensor's sight (the pump gave no air, or the chamber was cut off mid-fill): it "
                "cannot be proven open; check the chambers by hand")
@@ -118,6 +121,9 @@ class App:
         self.stop_button = btn.Button()
         self.gate = Gate()            # the one gate every command passes (gate.py)
         self.chamber_dmmhg = [0] * n  # what each chamber holds, as last seen (for the display)
+        self._check_owed = False      # a chamber had air since the last valve check, so the
+        self._air_seen = False        # next must see the pump's air (two readings of
+        self._air_run = 0             # L.CHECK_AIR_DMMHG in a row)
         self._last_draw_ms = ticks_ms()
         self._save = None             # settings waiting for the service task to write
         self._usage = None            # the usage record of a session that just ended
@@ -364,9 +370,29 @@ class App:
             self.event(now_ms, "zero", {"offset_mmhg": _mmhg(self.sensor.zero_dmmhg)})
         if seq.phase == sq.FILL or seq.phase == sq.SETTLE:
             self.chamber_dmmhg[seq.chamber - 1] = p     # its valve is open: the manifold is it
+            if p >= L.SAFE_MMHG * 10:
+                self._check_owed = True     # the next valve check must prove this air out
         elif seq.phase == sq.VENT and phase != sq.VENT:
             for i in range(seq.chambers):
                 self.chamber_dmmhg[i] = 0
+        if seq.phase == sq.CHECK:
+            if phase != sq.CHECK:
+                self._air_run = 0
+                self._air_seen = False
+            if seq.checking:
+                # a puff into an open, empty chamber lifts the manifold (1 mmHg and more at
+                # half a pump's flow into 0.3 L); a dead pump's puffs lift nothing, and then a
+                # valve stuck shut on a full chamber passes the check unseen (the soak found it)
+                self._air_run = self._air_run + 1 if p >= L.CHECK_AIR_DMMHG else 0
+                if self._air_run >= 2:
+                    self._air_seen = True
+        elif phase == sq.CHECK:
+            owed = self._check_owed and not self._air_seen
+            self._check_owed = False
+            if owed and not sup.tripped():
+                self.event(now_ms, "warning", {"text": CHECK_NO_AIR_TEXT})
+                sup.trip(safety.VENT_FAILED, now_ms)
+                return
         written = self.outputs.apply(cmd)
         resting = seq.in_phase_ms(now_ms) if seq.phase == sq.REST else -1
         code = mon.check(now_ms, p, self.sensor.uv, written, seq.phase == sq.FILL, seq.chamber,

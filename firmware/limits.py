@@ -116,6 +116,10 @@ FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (
 PUMP_SILENT_DMMHG = 25         # a fill that never read 2.5 mmHg: the pump gave no air (a dead
                                # pump coasting to a stop gives 1-2; a hose off reads 2-6 mmHg
                                # from the pump's flow, so a weak pump's may count as silent)
+CHECK_AIR_DMMHG = 6           # the valve check after a vent must read 0.6 mmHg twice in a row
+                              # in its puffs (an open empty chamber: 1.0-1.2 mmHg at half a
+                              # pump into 0.3 L; a dead pump: noise, 0.3 mmHg sigma), or a
+                              # chamber that had air cannot be proven open: VENT_FAILED
 IMPOSSIBLE_LOW_DMMHG = -80     # below -8 mmHg (zeroed): no air makes that, a sensor step does
 IMPOSSIBLE_LOW_TICKS = 3       # ... for this many readings in a row (30 ms)
 FILL_FALL_DMMHG = 50           # filling an open chamber, a fall of 5 mmHg in one tick ...

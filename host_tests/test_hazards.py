@@ -894,3 +894,41 @@ def test_a_control_task_that_dies_under_an_excused_network_hold_is_still_found()
     assert not b.app.sup.tripped()          # excused: the network held the loop
     took_ms = _run_until_reset(b)
     assert b.resets == 1 and took_ms <= 500
+
+
+def test_soak_finding_a_dead_pump_cannot_prove_a_stopped_session_vented():
+    # soak (session 5, seed 1202): chamber 1's valve jams shut on its air (88.7 mmHg), the user
+    # stops, and the pump dies: the valve check after the stop's vent puffed nothing into each
+    # chamber, saw no climb, and passed, so the boot sat idle, "ready", with no fault while the
+    # calf was squeezed. The check must see the pump's air to prove anything.
+    b = Boot(settings={"pressure_mmhg": 85, "hold_s": 28, "rest_s": 42, "minutes": 3,
+                       "fit_check": False},
+             plant={"chamber_volume_ml": [300] * 4, "pump_strength": 1.3}, seed=92)
+    b.press("start")
+    b.run(4888)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 1})
+    b.inject({"fault": "pump_dead"})
+    b.press("stop_press")
+    b.run(10000)
+    faults = [json.loads(e) for e in b.events if '"event": "fault"' in e]
+    assert [f["code"] for f in faults] == ["VENT_FAILED"], faults
+    assert any("saw no air from the pump" in e for e in b.events)
+    assert b.vb.plant.p_chambers[0] > 80         # it is still there: the fault says so
+    b.run(10000)
+    assert b.watch.violations == []
+
+
+def test_a_healthy_boot_passes_the_valve_check_with_any_pump():
+    # the check's air rule (two readings of 0.6 mmHg in its puffs) on small chambers and a
+    # weak pump: no false VENT_FAILED after a stop
+    # (4 x 1.5 L on a 50 % pump stopped mid-wave is a false BLOCKED, before this rule too:
+    # the vent ends on VENT_MAX_MS with air still in them; noted for issue 12's closing note)
+    for volumes, strength in (([300] * 4, 0.5), ([500] * 4, 1.0), ([300, 1500, 300, 1500], 1.3)):
+        b = Boot(settings={"minutes": 2, "fit_check": False},
+                 plant={"chamber_volume_ml": volumes, "pump_strength": strength}, seed=5)
+        b.press("start")
+        b.run(25000)
+        b.press("stop_press")
+        b.run(8000)
+        assert not [e for e in b.events if '"event": "fault"' in e], (volumes, strength)
+        assert not b.app.seq.active()

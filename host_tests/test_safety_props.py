@@ -82,7 +82,7 @@ class BootMachine(RuleBasedStateMachine):
     def wait(self, ms):
         self.b.run(ms)
 
-    @precondition(lambda self: not self.b.app.seq.active())
+    @precondition(lambda self: self.b.app.seq.phase == 0)     # idle: no session, none paused
     @rule(s=st.one_of(st.integers(300, 3 * 86400), st.integers(6 * 86400, 13 * 86400)))
     def shelf(self, s):
         # idle on a shelf for up to 13 days (past the ticks' half and whole period), then on

@@ -340,12 +340,20 @@ class Boot:
     def shelf(self, s):
         """s seconds on a shelf pass at once (the scenario's "idle" action: once the boot has
         settled, VirtualBoard._settled, at most 240 s on; the plant stands still), then a
-        second of ordinary running. s: at least 300."""
+        second of ordinary running. s: at least 300. False: it never settled (a session
+        running), so no shelf."""
         t0 = self.vb.ms
-        while not self.vb._settled(t0) and self.vb.ms - t0 < chipclock.IDLE_WAIT_MS:
+
+        def ready():        # settled, and no session (its zero phase looks settled)
+            return self.vb._settled(t0) and self.app.seq.phase == 0
+
+        while not ready() and self.vb.ms - t0 < chipclock.IDLE_WAIT_MS:
             self.run(TICK_MS)
+        if not ready():
+            return False        # a session started meanwhile (a press just before): no shelf
         self.vb._idle({"s": s, "t_ms": t0})
         self.run(1000)
+        return True
 
     def run(self, ms):
         """Let ms of simulated time pass: tick, supervise and service as the tasks would."""

@@ -287,6 +287,9 @@ MUTANTS = [
      "        if not self._climb_armed:\n            return False",
      "        if False:\n            return False",
      "test_hazards.py -k does_not_isolate_chambers_that_vent"),
+    ("the valve check after a vent must see the pump's air", "app.py",
+     "            if owed and not sup.tripped():", "            if False:",
+     "test_hazards.py -k stopped_session_vented"),
     ("ticks: the quiet window after a stop is a flag, not an old time", "gate.py",
      "        if self.quiet or (pressed and self._contact_quiet):\n            return QUIET_TEXT",
      "        if ticks_diff(now_ms, self._quiet_ms) < PANIC_MS or (pressed and "
