@@ -122,8 +122,10 @@ class App:
         self.gate = Gate()            # the one gate every command passes (gate.py)
         self.chamber_dmmhg = [0] * n  # what each chamber holds, as last seen (for the display)
         self._check_owed = False      # a chamber had air since the last valve check, so the
-        self._air_seen = False        # next must see the pump's air (two readings of
-        self._air_run = 0             # L.CHECK_AIR_DMMHG in a row)
+        self._air_seen = False        # next must see the pump's air: two readings in a row
+        self._air_run = 0             # L.CHECK_AIR_DMMHG over the puff's first
+        self._puff_k = 0              # the chamber being puffed, and the manifold's reading
+        self._puff_p0 = 0             # as its puff began
         self._last_draw_ms = ticks_ms()
         self._save = None             # settings waiting for the service task to write
         self._usage = None            # the usage record of a session that just ended
@@ -377,15 +379,24 @@ class App:
                 self.chamber_dmmhg[i] = 0
         if seq.phase == sq.CHECK:
             if phase != sq.CHECK:
-                self._air_run = 0
                 self._air_seen = False
+                self._puff_k = 0
             if seq.checking:
                 # a puff into an open, empty chamber lifts the manifold (1 mmHg and more at
                 # half a pump's flow into 0.3 L); a dead pump's puffs lift nothing, and then a
-                # valve stuck shut on a full chamber passes the check unseen (the soak found it)
-                self._air_run = self._air_run + 1 if p >= L.CHECK_AIR_DMMHG else 0
-                if self._air_run >= 2:
-                    self._air_seen = True
+                # valve stuck shut on a full chamber passes the check unseen (the soak found
+                # it). The lift is counted from the puff's first reading: a manifold that has
+                # not drained yet (the vent ends on VENT_MAX_MS) reads high with no pump at all
+                if seq.checking != self._puff_k or seq.in_phase_ms(now_ms) == 0:
+                    self._puff_k = seq.checking
+                    self._puff_p0 = p
+                    self._air_run = 0
+                elif p - self._puff_p0 >= L.CHECK_AIR_DMMHG:
+                    self._air_run += 1
+                    if self._air_run >= 2:
+                        self._air_seen = True
+                else:
+                    self._air_run = 0
         elif phase == sq.CHECK:
             owed = self._check_owed and not self._air_seen
             self._check_owed = False
@@ -665,7 +676,7 @@ class App:
         housekeeping.service(self, now_ms)
         self.service_beat_ms = ticks_ms()
 
-    def at_rest(self):
+    def at_rest(self, fault_record=False):
         """Every output released (pump off, every path open): the chip may stall here (a flash
         sector erase stops both cores) and nothing is driven meanwhile. Not while a vent is
         being verified or a valve or dump check puffs (their timing is judged), and only with
@@ -673,28 +684,33 @@ class App:
         shut cannot take the chambers over it, where isolation acts, within a window). A
         sensor out of its window judges nothing: then at once (the fault on flash first). So:
         idle, the zero at a session's start, its rests, a tripped boot once vented and checked,
-        a vent that cannot be proven (VENT_FAILED: the user opens the hoses by hand)."""
+        a vent that cannot be proven (VENT_FAILED: the user opens the hoses by hand).
+        fault_record: a trip's fault record waits for flash (housekeeping.py): also while the
+        trip's vent is being verified. The trip has already driven every output safe, so a
+        stall then only delays the vent's verification (the air goes on leaving meanwhile); a
+        brownout soon after the trip must not lose the latched fault (SAFETY.md defence 9)."""
         if self.outputs.cmd != SAFE or self._dead:
             return False
         if self.sensor.bad_run > 0:
             return True
         sup = self.sup
-        if sup.venting and sup.fault != safety.VENT_FAILED or self.seq.checking or \
-                self.trip.busy():
+        if sup.venting and sup.fault != safety.VENT_FAILED and not fault_record or \
+                self.seq.checking or self.trip.busy():
             return False
         return self.sensor.p_dmmhg < (self.cfg["limits"]["ceiling_mmhg"] - L.REST_MARGIN_MMHG) * 10
 
-    def rest_window(self, now_ms, work):
-        """Run work(self, now_ms), which may block the chip for up to a second (one flash call of
-        up to 2 sectors at the datasheet's worst, one USB console write that times out), while
-        at_rest(). A sector erase stops both cores: nothing runs, not the control task nor the
+    def rest_window(self, now_ms, work, fault_record=False):
+        """Run work(self, now_ms), which may block the chip for up to 1.2 s (flash or the console,
+        never both: a fault record's log written and renamed, 3 sectors at the datasheet's
+        worst; or CONSOLE_REST_MS of USB console writes and one that times out: limits.py,
+        REST_WDT_MS), while at_rest() (fault_record: at_rest's). A sector erase stops both cores: nothing runs, not the control task nor the
         supervisor, and the 250 ms watchdog would reset the chip. So: the supervisor's full
         check first (it feeds the watchdog only if every task is alive), then the watchdog
         widened to REST_WDT_MS (MicroPython's esp32 machine.WDT(timeout=) reconfigures the
         task watchdog) for the work, and back to WDT_TIMEOUT_MS after. The next tick and the
         supervisor's next look then know that the loop was held with every output released."""
         self.supervise(now_ms)
-        if self._dead or not self.at_rest():
+        if self._dead or not self.at_rest(fault_record):
             return
         self.hw.watchdog_timeout(L.REST_WDT_MS)
         try:

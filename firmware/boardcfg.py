@@ -212,11 +212,16 @@ def _check_floor(c, mcu, v0, vfs, ratio):
     if v_zero >= need - 1e-9:
         return
     side = "above" if v_zero >= floor else "below"
-    fix = "use a larger divider_ratio (at least %.2f)" % (need / v0)
-    if need / v0 * vfs > ADC_FULL_SCALE_V - 0.2 or need / v0 > 1.0:
+    least = int(need / v0 * 100) / 100      # the ratio that passes, to 2 places rounded up
+    if least * v0 < need - 1e-9:
+        least += 0.01
+    fix = "use a larger divider_ratio (at least %.2f)" % least
+    field = "sensor.divider_ratio"
+    if least * vfs > ADC_FULL_SCALE_V - 0.2 or least > 1.0:
+        field = "sensor.v_at_zero"
         fix = "no divider_ratio fits this transducer on the %s (full scale would not fit): use " \
               "a transducer whose 0 mmHg output is higher" % mcu
-    c.fail("sensor.divider_ratio", "puts 0 mmHg at %.3f V on the ADC, %.3f V %s the %s's ADC "
+    c.fail(field, "puts 0 mmHg at %.3f V on the ADC, %.3f V %s the %s's ADC "
            "floor (%.3f V, what it reads with the pin at 0 V, as with a broken wire); the margin "
            "must be at least %.3f V (0 mmHg at %.3f V or more) so a broken wire is told apart: "
            "%s" % (v_zero, abs(v_zero - floor), side, mcu, floor, ADC_ZERO_ABOVE_FLOOR_V, need,

@@ -3,7 +3,12 @@
 #
 # Flash: every write waits in app._flash_jobs until a rest window (App.rest_window: every output
 # released, the watchdog widened), and one call (flashfs.py) is made per window, so the chip
-# stalls at most one call's sectors at a time, and only while nothing is energised. The usage
+# stalls at most one call's sectors at a time, and only while nothing is energised. A fault
+# record goes first: it jumps the queue, its window may open while the trip's vent is still
+# being verified (App.at_rest(fault_record): the trip has already driven every output safe),
+# and the log's new copy and its rename are made in that one window, so the record is on flash
+# within a service run or two of the trip (a reset between the two calls leaves the copy,
+# faultlog.current reads it). A window does flash or the console, never both. The usage
 # log is appended (one line a session: one sector); at USAGE_LOG_ENTRIES lines it is renamed
 # usage.old (one call) and a new one starts: never read, parsed and rewritten whole.
 #
@@ -19,6 +24,13 @@ from console import USB
 USAGE_LOG = "usage.log"           # one line per session (a compliance meter) ...
 USAGE_OLD = "usage.old"           # ... and the USAGE_LOG_ENTRIES sessions before those
 DRAW_MS = 500                     # the display is redrawn this often
+
+
+def _due(now_ms, last_ms, every_ms):
+    """A periodic job is due: every_ms since last_ms, or last_ms reads as the future (a time
+    that can only come from before a jump of the counter: due now, not in 6 days)."""
+    age = ticks_diff(now_ms, last_ms)
+    return age >= every_ms or age < 0
 
 
 def exists(path):
@@ -57,22 +69,30 @@ def remove(path):
 
 def job(app, work):
     """Queue a flash call for the next rest window. A full queue loses this one (a warning)."""
-    if len(app._flash_jobs) >= L.FLASH_JOBS:
+    jobs = app._flash_jobs
+    if len(jobs) >= L.FLASH_JOBS:
         app.event(app._last_tick_ms, "warning", {"text": "flash busy: %s not written" % work[0]})
         return
-    app._flash_jobs.append(work)
+    if work[0] == "fault":
+        # ahead of every other kind (the fault log's own calls keep their order)
+        i = 0
+        while i < len(jobs) and jobs[i][0] == "fault":
+            i += 1
+        jobs.insert(i, work)
+    else:
+        jobs.append(work)
 
 
 def service(app, now_ms):
     """Slow work: the status line, the display; flash calls and console lines queued, made
     when they may be (see the top of this file)."""
-    if ticks_diff(now_ms, app._last_status_ms) >= L.STATUS_MS:
+    if _due(now_ms, app._last_status_ms, L.STATUS_MS):
         app._last_status_ms = now_ms
         app.status(now_ms)
     while app._log_queue:
         job(app, ("fault", app._log_queue.pop(0)))
     display = app.hw.display
-    if display is not None and ticks_diff(now_ms, app._last_draw_ms) >= DRAW_MS:
+    if display is not None and _due(now_ms, app._last_draw_ms, DRAW_MS):
         app._last_draw_ms = now_ms
         u = app.ui
         menu = None
@@ -92,19 +112,22 @@ def service(app, now_ms):
         app._mark = 0
     con = app.console
     con.drain(app.uptime_ms(now_ms), False)
-    if (app._flash_jobs or (con.kind == USB and con.pending())) and app.at_rest():
-        app.rest_window(now_ms, rest_work)
+    jobs = app._flash_jobs
+    record = bool(jobs) and jobs[0][0] == "fault" and jobs[0][1] is not None
+    if (jobs or (con.kind == USB and con.pending())) and app.at_rest(record):
+        app.rest_window(now_ms, rest_work, record)
 
 
 def rest_work(app, now_ms):
-    """Inside a rest window: one flash call, then a USB console's lines."""
+    """Inside a rest window: one flash call; or, with none waiting, a USB console's lines (never
+    both in one window: limits.REST_WDT_MS)."""
     if app._flash_jobs:
         work = app._flash_jobs.pop(0)
         try:
             _flash(app, work)
         except OSError as e:
             app.event(now_ms, "warning", {"text": "%s not written to flash: %s" % (work[0], e)})
-    if app.console.kind == USB:     # (a UART had its share of this run already)
+    elif app.console.kind == USB:     # (a UART had its share of this run already)
         app.console.drain(app.uptime_ms(now_ms), True)
 
 
@@ -114,9 +137,11 @@ def _flash(app, work):
     if kind == "rename":
         flashfs.rename(work[1], work[2])
     elif kind == "fault":
-        # the fault log is small (FAULT_LOG_ENTRIES lines): a new copy, renamed next window
+        # the fault log is small (FAULT_LOG_ENTRIES lines): a new copy, renamed in the same
+        # window (at most 3 sectors: limits.REST_WDT_MS), so a record lands in one window; a
+        # reset between the two leaves the copy, which faultlog.current reads
         rec = work[1]
-        records = faultlog.read(app.log_path)
+        records = faultlog.current(app.log_path)
         if rec is None:
             if not records or records[-1].get("ack"):
                 return
@@ -125,7 +150,7 @@ def _flash(app, work):
             records.append(rec)
         tmp = app.log_path + ".tmp"
         flashfs.write(tmp, faultlog.text(records[-L.FAULT_LOG_ENTRIES:]))
-        app._flash_jobs.insert(0, ("rename", tmp, app.log_path))
+        flashfs.rename(tmp, app.log_path)
     elif kind == "usage":
         if app._usage_lines < 0:
             app._usage_lines = _count_lines(d + USAGE_LOG)

@@ -10,7 +10,6 @@
 #   <base>/cmd           commands in (see parse_command)
 #   <prefix>/status      Home Assistant's birth message: "online" means discovery is sent again
 import json
-from time import ticks_diff
 
 AVAILABILITY = "/availability"
 STATE = "/state"
@@ -65,9 +64,9 @@ def changed(snap, last):
 
 def usage_record(start, end_rec, cycles):
     """The usage record of a session: from its start event to its end (or stop) event."""
-    # t_ms is ticks since boot: it wraps (negative after 6.2 days on the ESP32), so the
-    # session's length is their ticks_diff, never a plain subtraction (issue 12)
-    ran_ms = ticks_diff(end_rec["t_ms"], start["t_ms"]) if start else 0
+    # t_ms is the uptime (App.uptime_ms): it never wraps, and past 12.4 days it is no small
+    # int on the chip, where ticks_diff would read garbage; a plain difference (issue 12)
+    ran_ms = max(0, end_rec["t_ms"] - start["t_ms"]) if start else 0
     rec = {"started_t_ms": start["t_ms"] if start else None, "ran_s": ran_ms // 1000,
            "cycles": cycles, "reason": end_rec.get("reason", end_rec["event"])}
     if start:

@@ -310,7 +310,8 @@ class Telemetry:
                 self._dispatch(client, link, pk)
             link.compact()
             now = ticks_ms()
-            if ticks_diff(now, self._ping_ms) >= ping_ms:
+            age = ticks_diff(now, self._ping_ms)
+            if age >= ping_ms or age < 0:     # (< 0: a stamp from before a jump: due)
                 if self._pong_due:
                     raise LinkError("the broker stopped answering")
                 client.ping()
@@ -372,6 +373,8 @@ class Telemetry:
             # bytes, always: umqtt sizes the packet with len(), which counts characters in a str
             client.publish(self.topics.event, json.dumps(rec).encode())
         since = ticks_diff(now, self._state_ms)
+        if since < 0:
+            since = STATE_EVERY_MS      # a stamp from before a jump of the counter: due
         if since < STATE_MIN_GAP_MS or link.queued() >= SEND_SOFT_LIMIT:
             return
         if since < STATE_EVERY_MS and not self._dirty:

@@ -109,14 +109,18 @@ def test_check_board_refuses_a_zero_too_close_to_the_floor(tmp_path, capsys):
     # the classic ESP32's 0.142 V floor. An open wire and 0 mmHg would read alike.
     p = _check_board(tmp_path, capsys, v_at_zero=0.2, v_at_full_scale=4.7)
     assert p.returncode != 0
-    assert "sensor.divider_ratio" in p.stderr and "0.100 V on the ADC" in p.stderr
+    assert "sensor.v_at_zero" in p.stderr and "0.100 V on the ADC" in p.stderr
     assert "0.042 V below" in p.stderr and "floor (0.142 V" in p.stderr
     assert "transducer whose 0 mmHg output is higher" in p.stderr   # no ratio can fix it
     # 0.45 V behind 1:2: 0.225 V, 0.083 V over the floor, 0.1 V needed: a larger ratio fixes it
     p = _check_board(tmp_path, capsys, v_at_zero=0.45)
     assert p.returncode != 0
     assert "0.083 V above" in p.stderr and "must be at least 0.100 V" in p.stderr
-    assert "at least 0.54" in p.stderr
+    assert "sensor.divider_ratio" in p.stderr and "at least 0.54" in p.stderr
+    # 0.48 V: 0.5 x 0.48 = 0.240 V; 0.242 / 0.48 = 0.504, so the ratio named is 0.51 (rounded
+    # up: 0.50 would be refused again)
+    p = _check_board(tmp_path, capsys, v_at_zero=0.48)
+    assert "at least 0.51" in p.stderr
     # the shipped transducer: accepted, and the margin is named
     p = _check_board(tmp_path, capsys)
     assert p.returncode == 0, p.stderr

@@ -129,7 +129,7 @@ BAD = [
     ("sensor.full_scale_mmhg", {"sensor.full_scale_mmhg": True}, None),
     ("sensor.divider_ratio", {"sensor.divider_ratio": 1.5}, None),
     ("sensor.divider_ratio", {"sensor.divider_ratio": 0.7}, "smaller ratio"),   # 3.15 V
-    ("sensor.divider_ratio", {"sensor.v_at_zero": 0.2, "sensor.divider_ratio": 0.4},
+    ("sensor.v_at_zero", {"sensor.v_at_zero": 0.2, "sensor.divider_ratio": 0.4},
      "broken wire"),
     ("sensor.gain", {"sensor.gain": 2}, "unknown field"),
     ("inputs.button_pin", {"inputs.button_pin": 34}, "already used by sensor.adc_pin"),

@@ -119,3 +119,15 @@ def test_a_long_idle_lifts_the_run_length_cap():
                                        {"t_s": 604800, "do": "start"}],
                            "duration_s": 604800 + 3600})
     assert config["duration_ms"] == (604800 + 3600) * 1000
+
+
+def test_periodic_work_goes_on_after_a_shelf_past_half_the_tick_period():
+    # a job the firmware runs every second (the status line) keeps its last time across the
+    # shelf; a week on, that time reads as the future: the job is due, not 5.4 days away
+    b = Boot(settings={"minutes": 1}, uptime_s=0)
+    b.run(5000)
+    b.shelf(7 * 86400)
+    n = len(b.events)
+    b.run(10000)
+    status = [e for e in b.events[n:] if '"event": "status"' in e]
+    assert len(status) >= 9, status

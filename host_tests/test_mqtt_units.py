@@ -388,11 +388,12 @@ def test_a_step_that_hung_until_the_watchdog_is_skipped_until_the_secrets_change
                                         [True, False, False, False]]
 
 
-def test_a_session_across_the_tick_wrap_is_published_with_its_true_length():
-    # issue 12: event t_ms is ticks since boot, which wraps after 2**29 ms (6.2 days) on the
-    # ESP32; a 20 min session across it was published as ran_s -1072542
-    start = {"event": "start", "t_ms": 2 ** 29 - 600000, "target_mmhg": 80, "minutes": 20}
-    end = {"event": "end", "t_ms": -(2 ** 29) + 600000, "reason": "complete"}
+def test_a_session_late_in_a_long_uptime_is_published_with_its_true_length():
+    # issue 12: event t_ms is the uptime (App.uptime_ms), counted per tick, which never wraps;
+    # 14 days up it is past the chip's small ints (2**30), where ticks_diff reads garbage
+    up = 14 * 86400 * 1000
+    start = {"event": "start", "t_ms": up, "target_mmhg": 80, "minutes": 20}
+    end = {"event": "end", "t_ms": up + 1200000, "reason": "complete"}
     rec = M.usage_record(start, end, 25)
     assert rec["ran_s"] == 1200 and rec["reason"] == "complete"
     assert M.usage_record(dict(start, t_ms=1000), dict(end, t_ms=61000), 1)["ran_s"] == 60

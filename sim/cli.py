@@ -76,6 +76,10 @@ def _summary_text(s, config, events=None):
     lines.append("highest chamber pressures: " +
                  ", ".join(f"{p:.1f}" for p in s["max_p_chambers_mmhg"]) + " mmHg")
     lines.append(f"time above the ceiling: {s['time_above_ceiling_ms']} ms")
+    for f in s.get("shelves", ()):
+        lines.append(f"on the shelf from {f['t_ms'] / 1000:.1f} s for {f['s']} s" +
+                     (f": {f['not_at_rest']} (stop the session before an idle action)"
+                      if f.get("not_at_rest") else ""))
     for f in s["faults_injected"]:
         lines.append(f"fault injected at {f['t_ms'] / 1000:.1f} s: {f['fault']}")
     for f in s["faults"]:
@@ -146,8 +150,11 @@ def cmd_usage(args):
               file=sys.stderr)
         return 2
     import json as _json
-    rows = [_json.loads(x) for log in logs if log.exists()
-            for x in log.read_text().splitlines() if x.strip()][-100:]
+    every = [_json.loads(x) for log in logs if log.exists()
+             for x in log.read_text().splitlines() if x.strip()]
+    rows = every[-100:]
+    if len(every) > len(rows):
+        print(f"the last {len(rows)} of {len(every)} sessions on flash (usage.old and usage.log)")
     print(f"{'#':>3} {'mode':9} {'target':>7} {'set':>5} {'ran':>7} {'waves':>6}  end")
     for i, r in enumerate(rows, 1):
         print(f"{i:>3} {r['mode']:9} {r['target_mmhg']:>4} mmHg {r['minutes_set']:>3} min "

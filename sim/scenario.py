@@ -202,6 +202,10 @@ def check_events(items, where, chambers, duration_s, dumps=1):
                 raise ScenarioError(f"{w}: only 'idle' takes 's'")
         if "t_s" not in item:
             raise ScenarioError(f"{w}: needs 't_s' (seconds from the start of the run)")
+        if isinstance(item["t_s"], (int, float)) and item["t_s"] > duration_s:
+            raise ScenarioError(f"{w}.t_s: {item['t_s']} is after the run's end ({duration_s} "
+                                "s): set duration_s longer (it is the session plus 40 s unless "
+                                "set; an idle action's seconds may go past the 4 h cap)")
         _num(item["t_s"], f"{w}.t_s", 0, duration_s)
         if "until_s" in item:
             if item["fault"] in ONE_SHOT:

@@ -68,6 +68,14 @@ def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=No
     if board.get("mcu") == "esp32" and console.startswith("usb"):
         raise ScenarioError(f"chip.console: {console!r} on a classic ESP32 board ({board['name']}): "
                             "it has no native USB; its console is the UART (\"uart\")")
+    if board.get("mcu") == "esp32" or console == "usb_blocked":
+        for i, f in enumerate(faults):
+            if f["fault"] == "console_blocked":
+                raise ScenarioError(
+                    f"faults[{i}]: 'console_blocked' needs the S3's USB console (a board with "
+                    f"mcu esp32s3 and chip.console \"usb\", its default); "
+                    + ("a classic ESP32's UART cannot be held up" if board.get("mcu") == "esp32"
+                       else "chip.console \"usb_blocked\" is blocked all the time already"))
     merged_plant = dict(PLANT_DEFAULTS)
     merged_plant.update(plant)
     return {
@@ -100,6 +108,7 @@ class Follower:
         self.phase = "idle"
         self.chamber = 0
         self.boot_ms = 0            # simulated time at which the firmware last booted
+        self.shelves = []           # the idle actions as they happened
         self.console_written = 0    # lines the firmware's console wrote to the host
         self.t_ms = 0
         self.last_sample = None
@@ -203,6 +212,7 @@ class Follower:
             kind = "fault_injected"
         elif kind == "idle":
             self.boot_ms += rec["jumped_ms"]    # the firmware's uptime skips the shelf
+            self.shelves.append(dict(rec, t_ms=t))
         elif kind == "firmware_exit":
             self.end_reason = "firmware_exit"
         elif kind == "screen":
@@ -244,7 +254,7 @@ class Follower:
             "max_p_chambers_mmhg": [round(x, 2) for x in self.max_p],
             "faults": self.faults, "time_above_ceiling_ms": self.above_ceiling_ms,
             "final_p_chambers_mmhg": final, "vented_at_end": max(final) < SAFE_MMHG,
-            "fills": self.fills, "faults_injected": self.injected,
+            "fills": self.fills, "faults_injected": self.injected, "shelves": self.shelves,
             "wall_s": round(wall_s, 2), "speedup": round(sim_s / wall_s, 1) if wall_s else None,
         }
 
@@ -335,7 +345,8 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
     trace = open(trace_path, "w") if trace_path else None
     follower = Follower(config, trace, Progress(progress_stream or sys.stderr,
                                                 config["duration_ms"], quiet))
-    follower.write({"kind": "header", "board": config["board"], "board_file":
+    follower.write({"kind": "header", "chip": config.get("chip", {}), "board": config["board"],
+                    "board_file":
                     config["board_file"], "settings": config["settings"],
                     "plant": config["plant"], "seed": config["seed"], "runtime": runtime,
                     "duration_ms": config["duration_ms"], "faults": config["faults"],

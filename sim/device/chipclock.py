@@ -26,6 +26,11 @@ def make_diff(period):
     mask = period - 1
 
     def ticks_diff(a, b):
+        # the chip reads both as small ints (MP_OBJ_SMALL_INT_VALUE): anything past the 32-bit
+        # port's small-int range gives garbage there, so it is an error here
+        if not (-period <= a < period and -period <= b < period):
+            raise OverflowError("ticks_diff(%r, %r): not a tick value (the chip's small ints "
+                                "end at 2**30; it would read garbage)" % (a, b))
         return ((a - b + half) & mask) - half
 
     def ticks_add(t, delta):
