@@ -24,6 +24,13 @@ def read(path):
     return out
 
 
+def current(path):
+    """The log's records as the firmware last wrote them: a temporary copy left by a reset
+    between its write and its rename (housekeeping.py makes both in one rest window) is the
+    newest, and is read instead."""
+    return read(path + ".tmp") or read(path)
+
+
 def text(records):
     """The log's text for these records."""
     return "".join([json.dumps(rec) + "\n" for rec in records])
@@ -36,21 +43,21 @@ def _write(path, records):
 
 
 def append(path, record, keep):
-    records = read(path)
+    records = current(path)
     records.append(record)
     _write(path, records[-keep:])
 
 
 def unacknowledged(path):
     """The newest record if the user has not acknowledged it, else None."""
-    records = read(path)
+    records = current(path)
     if records and not records[-1].get("ack"):
         return records[-1]
     return None
 
 
 def acknowledge(path):
-    records = read(path)
+    records = current(path)
     if records and not records[-1].get("ack"):
         records[-1]["ack"] = True
         _write(path, records)
