@@ -1,9 +1,55 @@
 # The one module that imports `machine`: it builds the pins, the ADC and the button from a
 # checked board file. On the device this is the ESP32's machine; on a computer, the simulator's.
+from time import ticks_ms, ticks_diff
 import machine
 import boardcfg
+import limits as L
 from valves import Outputs
 from encoder import Encoder
+
+
+class Latch:
+    """A button's pin, polled each control tick, with its active edge latched by a pin interrupt.
+    A rest window can stall the chip for up to half a second (a flash sector, a USB console
+    write): a short press made and released inside it would never be read. So when a poll
+    finds that the first active edge since the poll before came more than BUTTON_STALL_MS ago
+    (the polls were held up), and the button last read released, it reads as pressed for this
+    and the next polls, BUTTON_LATCH_READS in all, long enough for the debounce (button.py) to
+    take it as a press (a long press, still held, reads on as the pin does). Polls on time see
+    the pin as they always did (the latch does not arm), and edges while the button last read
+    pressed (its bouncing release) arm nothing, so a bouncing contact still makes one press.
+    The interrupt (soft on the ESP32 port: it runs once the stall ends) keeps a count and a
+    time, small ints: no allocation."""
+
+    def __init__(self, pin, level):
+        self.pin = pin
+        self.level = level
+        self.edges = 0          # active edges, counted by the interrupt (wraps at 16 bits) ...
+        self.first_ms = ticks_ms()  # ... the first since the last poll came then
+        self._seen = 0          # the count as of the last poll
+        self._left = 0          # polls still to read as pressed
+        self._was = False       # the last poll read pressed
+        pin.irq(handler=self._edge,
+                trigger=machine.Pin.IRQ_RISING if level else machine.Pin.IRQ_FALLING)
+
+    def _edge(self, _pin):
+        if self.edges == self._seen:
+            self.first_ms = ticks_ms()
+        self.edges = (self.edges + 1) & 0xFFFF
+
+    def pressed(self):
+        first = self.first_ms
+        n = self.edges
+        if n != self._seen:
+            self._seen = n
+            if not self._was and ticks_diff(ticks_ms(), first) > L.BUTTON_STALL_MS:
+                self._left = L.BUTTON_LATCH_READS
+        now = self.pin.value() == self.level
+        if self._left > 0:
+            self._left -= 1
+            now = True
+        self._was = now
+        return now
 
 
 class Hardware:
@@ -23,6 +69,8 @@ class Hardware:
         low = inp["button_active_low"]
         self._button = Pin(inp["button_pin"], Pin.IN, Pin.PULL_UP if low else Pin.PULL_DOWN)
         self._pressed_level = 0 if low else 1
+        # polled each control tick; an edge that came during a stall is latched (Latch below)
+        self._button_latch = Latch(self._button, self._pressed_level)
         # the knob: a quadrature encoder on two interrupt pins (the KY-040 has its own
         # pull-ups; the internal ones help on pins that have them)
         self.encoder = None
@@ -35,6 +83,7 @@ class Hardware:
             stop_low = inp.get("stop_active_low", True)
             self._stop = Pin(inp["stop_pin"], Pin.IN, Pin.PULL_UP if stop_low else Pin.PULL_DOWN)
             self._stop_level = 0 if stop_low else 1
+            self._stop_latch = Latch(self._stop, self._stop_level)
         ind = cfg.get("indicators", {})
         self._led = self._optional_out(ind.get("led_pin"))
         self._buzzer = self._optional_out(ind.get("buzzer_pin"))
@@ -57,11 +106,11 @@ class Hardware:
         return machine.Pin(pin, machine.Pin.OUT, value=0) if pin is not None else None
 
     def button_pressed(self):
-        return self._button.value() == self._pressed_level
+        return self._button_latch.pressed()
 
     def stop_pressed(self):
         """The separate stop button, if fitted."""
-        return self._stop is not None and self._stop.value() == self._stop_level
+        return self._stop is not None and self._stop_latch.pressed()
 
     def knob_detents(self):
         """Detents turned since the last call (signed); 0 without a knob."""

@@ -11,9 +11,11 @@
 #     over several runs: the FIFO drains in 11 ms, runs are 100 ms apart, so a write never
 #     waits (1.28 KB/s: a status line a second and the events' bursts, buffered);
 #   - USB: written only in a rest window (App.rest_window: every output released), where a
-#     500 ms wait harms nothing; a write that took CONSOLE_SLOW_MS or more means the host is not
-#     reading: the rest of that line is lost and nothing more is written until a retry
-#     CONSOLE_RETRY_RUNS service runs later (again in a rest window).
+#     500 ms wait harms nothing, at most CONSOLE_REST_BYTES and for at most CONSOLE_REST_MS a
+#     window (a host that reads, but slowly, cannot hold a window past REST_WDT_MS); a write
+#     that took CONSOLE_SLOW_MS or more means the host is not reading: the rest of that line
+#     is lost and nothing more is written until a retry CONSOLE_RETRY_RUNS service runs later
+#     (again in a rest window).
 # Lines that find the buffer full are dropped and counted; the next line written is
 # {"event": "console", "dropped": N} (N lines dropped). The status line is not queued: the
 # newest one waits in a slot of its own and goes out when the buffer is empty.
@@ -64,6 +66,7 @@ class Console:
         """Write what the console may write now (the service task; t_ms: the uptime for the
         dropped-lines report). at_rest: inside a rest window (every output released)."""
         budget = L.CONSOLE_RUN_BYTES
+        start_ms = ticks_ms()
         if self.kind == USB:
             if self._retry_runs > 0:
                 self._retry_runs -= 1
@@ -107,3 +110,5 @@ class Console:
                 self.stuck = True
                 return
             self.stuck = False
+            if self.kind == USB and ticks_diff(ticks_ms(), start_ms) >= L.CONSOLE_REST_MS:
+                return      # the window's time is up: the rest waits for the next one

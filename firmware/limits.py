@@ -116,10 +116,11 @@ FROZEN_SAMPLES = 20            # identical raw readings in a row while pumping (
 PUMP_SILENT_DMMHG = 25         # a fill that never read 2.5 mmHg: the pump gave no air (a dead
                                # pump coasting to a stop gives 1-2; a hose off reads 2-6 mmHg
                                # from the pump's flow, so a weak pump's may count as silent)
-CHECK_AIR_DMMHG = 6           # the valve check after a vent must read 0.6 mmHg twice in a row
-                              # in its puffs (an open empty chamber: 1.0-1.2 mmHg at half a
-                              # pump into 0.3 L; a dead pump: noise, 0.3 mmHg sigma), or a
-                              # chamber that had air cannot be proven open: VENT_FAILED
+CHECK_AIR_DMMHG = 6           # the valve check after a vent must see a puff lift the manifold
+                              # 0.6 mmHg over the puff's first reading, twice in a row (an open
+                              # empty chamber: 1.0-1.2 mmHg at half a pump into 0.3 L; a dead
+                              # pump: noise, 0.3 mmHg sigma, or a manifold still draining), or
+                              # a chamber that had air cannot be proven open: VENT_FAILED
 IMPOSSIBLE_LOW_DMMHG = -80     # below -8 mmHg (zeroed): no air makes that, a sensor step does
 IMPOSSIBLE_LOW_TICKS = 3       # ... for this many readings in a row (30 ms)
 FILL_FALL_DMMHG = 50           # filling an open chamber, a fall of 5 mmHg in one tick ...
@@ -157,9 +158,14 @@ USAGE_LOG_ENTRIES = 100        # and the usage log this many sessions (appended,
                                # starts: readers show the newest this many of the two)
 # Flash and console (flash writes stall the whole chip: flashfs.py, console.py, SAFETY.md)
 REST_WDT_MS = 2000             # the watchdog while the service task writes flash or a USB
-                               # console in a rest window (every output released): one flash
-                               # call (at most 2 sectors of 500 ms) and one console write (500
-                               # ms) fits; back to WDT_TIMEOUT_MS as the window closes
+                               # console in a rest window (every output released), flash or
+                               # the console, never both. The longest window: a fault record,
+                               # the log's copy (at most 2 sectors: FAULT_LOG_ENTRIES lines,
+                               # under 8 KB) and its rename (1), 3 x 400 ms (the datasheet's
+                               # worst) = 1.2 s; the console's: CONSOLE_REST_MS of writes and
+                               # one more that times out, 200 + 500 = 0.7 s. 2 s leaves 0.8 s
+                               # over the worst (reads, JSON, the supervisor's check: ms);
+                               # back to WDT_TIMEOUT_MS as the window closes
 REST_MARGIN_MMHG = 50          # ... only while the manifold reads this far below the ceiling
                                # (a pump stuck on and the dump stuck shut: the open chambers
                                # climb about 20 mmHg/s, SAFETY.md defence 4; isolation acts at
@@ -169,9 +175,18 @@ CONSOLE_LINES = 32             # console lines waiting for the service task; mor
                                # counted
 CONSOLE_RUN_BYTES = 128        # UART: written per service run: the FIFO's size (it drains in
                                # 11 ms at 115200 baud; past it a write waits in 10 ms steps)
-CONSOLE_REST_BYTES = 4096      # USB: written per rest window while the host reads
+CONSOLE_REST_BYTES = 4096      # USB: written per rest window while the host reads ...
+CONSOLE_REST_MS = 200          # ... and no more writes once a window has written this long (a
+                               # host reading slowly, 90 ms a write, took 2 s for 4 KB)
 CONSOLE_SLOW_MS = 100          # USB: a write that took this long: the host is not reading ...
 CONSOLE_RETRY_RUNS = 50        # ... try again after this many service runs (5 s)
+BUTTON_STALL_MS = 30           # a button's active edge (a pin interrupt) this old when the
+                               # control tick first polls after it: the polls were held up (a
+                               # rest window's stall; they are TICK_MS apart) ...
+BUTTON_LATCH_READS = 5         # ... and it reads as pressed for this many polls, so a press
+                               # made and released inside the stall is still seen: 5 polls at
+                               # least TICK_MS apart span 40 ms, past the debounce (button.py:
+                               # 30 ms)
 # Control timing
 TICK_MS = 10                  # control period: read, check, decide, drive
 STATUS_MS = 1000              # console status line period

@@ -161,3 +161,142 @@ def test_only_flashfs_writes_flash():
             if _WRITES.search(line.split("#")[0]):
                 found.append(f"{f.name}:{n}: {line.strip()}")
     assert not found, "flash written outside flashfs.py:\n" + "\n".join(found)
+
+
+# --- a press during a rest window's stall (firmware/board.py: the pins' edges latched) --------
+# An S3 whose USB console a host holds open without reading: each rest window's console write
+# stalls the chip 500 ms. In this session (started at 5 s) the stalls fall at about 40.8-41.3 s
+# and 44.2-44.7 s; a press of 200 ms made inside one comes and goes unseen by the polling.
+_BLOCKED_S3 = {"board": "esp32-s3-devkitc-6ch", "chip": {"console": "usb_blocked"},
+               "settings": {"minutes": 2, "fit_check": False}, "duration_s": 50}
+
+
+@pytest.mark.parametrize("t_s,do,event", [(41.0, "stop_press", "stop"),
+                                          (44.3, "stop_press", "stop"),
+                                          (44.3, "press", "pause"), (41.0, "press", "pause")])
+def test_a_press_inside_a_rest_window_stall_is_acted_on(tmp_path, t_s, do, event):
+    summary, events = _run(tmp_path, dict(_BLOCKED_S3, actions=[{"t_s": 5, "do": "start"},
+                                                                {"t_s": t_s, "do": do}]))
+    acted = _of(events, event)
+    assert len(acted) == 1, (do, t_s, acted)         # seen, once (the contact bounces)
+    # acted on only after the press had ended: it was made and released inside a stall
+    assert acted[0]["t_ms"] >= t_s * 1000 + 200
+    assert summary["end_reason"] == ("stopped" if event == "stop" else "running")
+    assert not summary["faults"] and not _of(events, "reset")
+
+
+def test_the_readme_slow_chip_example_starts_its_session(tmp_path):
+    """README's chip example: the S3 at 400 ms sectors with a USB console nobody reads, the
+    default start press at 0 s (made while the chip is stalled at boot)."""
+    summary, events = _run(tmp_path, {"board": "esp32-s3-devkitc-6ch", "duration_s": 30,
+                                      "chip": {"uptime_s": 0, "flash_sector_ms": 400,
+                                               "console": "usb_blocked"}})
+    assert summary["end_reason"] != "not_started" and not summary["faults"]
+
+
+def test_a_long_stop_press_still_stops_with_the_latch(tmp_path):
+    """With the latch: a press pauses, the next resumes, and the long press (held 2.5 s)
+    pauses at its contact and stops the session at 1.5 s held: each once, the contacts
+    bouncing."""
+    summary, events = _run(tmp_path, dict(_BLOCKED_S3, actions=[
+        {"t_s": 5, "do": "start"}, {"t_s": 20, "do": "press"}, {"t_s": 25, "do": "press"},
+        {"t_s": 30, "do": "stop"}], duration_s=40))
+    seen = [(e["event"], e["t_ms"]) for e in events if e["event"] in ("pause", "resume", "stop")]
+    assert [n for n, _ in seen] == ["pause", "resume", "pause", "stop"], seen
+    assert 31500 <= seen[-1][1] <= 31800 and summary["end_reason"] == "stopped"
+
+
+# --- the fault record lands as soon as the outputs are safe (housekeeping.py) -----------------
+@pytest.mark.parametrize("sector_ms", [45, 400])
+def test_a_fault_then_a_brownout_300_ms_later_keeps_the_fault_latched(tmp_path, sector_ms):
+    """NO_RISE, then the power dips 300 ms later: the fault record went to flash in the first
+    service run after the trip (the trip's vent still being verified), so the next boot comes
+    back with the fault latched. (It took 1.4 s at 45 ms sectors, 2.1 s at 400 ms: two windows,
+    each after the vent and the valve check.)"""
+    from sim.harness import Boot
+    import safety
+    b = Boot(settings={"minutes": 2, "fit_check": False}, flash_dir=str(tmp_path),
+             chip={"flash_sector_ms": sector_ms})
+    b.press("start")
+    b.run(2000)                                 # (in the zero phase: the fill finds no pump)
+    b.inject({"fault": "pump_dead"})
+    for _ in range(3000):
+        b.run(10)
+        if b.app.sup.fault:
+            break
+    assert b.app.sup.fault == safety.NO_RISE
+    b.run(300)
+    b.inject({"fault": "brownout"})
+    b.run(100)
+    assert b.resets == 1
+    assert b.app.sup.fault == safety.NO_RISE, "the latched fault was lost with the brownout"
+    assert any('"restored": true' in e for e in b.events)
+
+
+# --- a rest window's console share is bounded in time, and never shares a window with flash ---
+def test_a_slow_reading_host_holds_a_rest_window_at_most_the_console_time_bound():
+    """A host that reads, but slowly (90 ms a write, under CONSOLE_SLOW_MS: not "stuck"): one
+    rest window's drain stops once CONSOLE_REST_MS have passed (it took 32 x 90 ms = 2.9 s for
+    a full buffer, past REST_WDT_MS); the rest goes out in the next windows, in order."""
+    paths.import_device_modules()
+    import console
+    import limits as L
+    import simctx
+    import vboard
+    vb = vboard.VirtualBoard(build_config({}), lambda line: None, 0, lambda t, d: t + d)
+    simctx.board = vb
+    out = []
+
+    def slow(text):
+        vb.advance(90)
+        out.append(text)
+    c = console.Console(slow, console.USB)
+    for i in range(L.CONSOLE_LINES):
+        c.put('{"event": "x", "i": %d}' % i)
+    windows = 0
+    while c.pending():
+        t0 = vb.ms
+        c.drain(0, True)
+        windows += 1
+        assert vb.ms - t0 <= L.CONSOLE_REST_MS + L.CONSOLE_SLOW_MS
+        assert 2 * L.CONSOLE_REST_MS + 500 < L.REST_WDT_MS      # (and a write that times out)
+    got = [json.loads(x)["i"] for x in "".join(out).splitlines()]
+    assert got == list(range(L.CONSOLE_LINES)) and windows >= L.CONSOLE_LINES // 3
+
+
+def test_a_rest_window_writes_flash_or_the_console_never_both(tmp_path):
+    """A window with a flash call waiting makes it and writes nothing to a USB console (up to
+    400 ms of a sector and 700 ms of console in one window, with a fault record's 1.2 s: past
+    REST_WDT_MS); the console has the next window to itself."""
+    from types import SimpleNamespace
+    paths.import_device_modules()
+    import console
+    import housekeeping
+    import simctx
+    import vboard
+    simctx.board = vboard.VirtualBoard(build_config({}), lambda line: None, 0,
+                                       lambda t, d: t + d)
+    out = []
+    c = console.Console(out.append, console.USB)
+    c.put('{"event": "x"}')
+    mark = str(tmp_path / "session.run")
+    app = SimpleNamespace(_flash_jobs=[("mark", 1)], console=c, mark_path=mark,
+                          flash_dir=str(tmp_path) + "/", uptime_ms=lambda now_ms: now_ms,
+                          event=lambda *a: out.append(a))
+    housekeeping.rest_work(app, 0)
+    assert (tmp_path / "session.run").exists() and out == [] and c.pending()
+    housekeeping.rest_work(app, 100)
+    assert out == ['{"event": "x"}\n'] and not c.pending()
+
+
+def test_a_fault_log_copy_left_by_a_reset_before_its_rename_is_restored(tmp_path):
+    """A reset between the fault log's new copy and its rename (one window): the copy holds the
+    newest record, and the next boot restores it (the old log's last record was acknowledged)."""
+    from sim.harness import Boot
+    import safety
+    (tmp_path / "faults.log").write_text('{"code": "NO_RISE", "ack": true}\n')
+    (tmp_path / "faults.log.tmp").write_text('{"code": "NO_RISE", "ack": true}\n'
+                                             '{"code": "SENSOR_RANGE", "uptime_ms": 9000}\n')
+    b = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
+    assert b.app.sup.fault == safety.SENSOR_RANGE
+    assert any('"restored": true' in e for e in b.events)
