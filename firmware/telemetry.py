@@ -14,7 +14,7 @@
 # (the app, Wi-Fi, topics and link are set once run() starts; mypy sees their None first)
 import asyncio
 import json
-from time import ticks_ms, ticks_diff, ticks_add
+from time import ticks_ms, ticks_diff
 
 import mqttmsg as M
 import remote
@@ -280,9 +280,6 @@ class Telemetry:
         self._dirty = True
         self._pong_due = False
         self._ping_ms = ticks_ms()
-        # the last state went out before the link dropped, maybe days ago: a stamp that old
-        # reads as recent after 6.2 days (ticks wrap) and would hold the state back as long
-        self._state_ms = ticks_add(self._ping_ms, -STATE_EVERY_MS)
         link.pump()
 
     def _subscribe(self, client, topic):
@@ -374,7 +371,9 @@ class Telemetry:
             client.publish(self.topics.event, json.dumps(rec).encode())
         since = ticks_diff(now, self._state_ms)
         if since < 0:
-            since = STATE_EVERY_MS      # a stamp from before a jump of the counter: due
+            # the last state went out before the link dropped, maybe days ago: past 6.2 days
+            # its time reads as the future (ticks wrap), and would hold the state back as long
+            since = STATE_EVERY_MS
         if since < STATE_MIN_GAP_MS or link.queued() >= SEND_SOFT_LIMIT:
             return
         if since < STATE_EVERY_MS and not self._dirty:

@@ -904,10 +904,12 @@ def bench_flash(quick=False):
                  f"{gap} ms", goal, gap <= 10 + TICK_LATE_MS and not faults,
                  f"esp32-s3-devkitc-6ch, the host stops reading 40-50 s (the first rest); "
                  f"faults: {faults or 'none'}, session {summary['end_reason']}"))
-    rows.append(("9e USB console unread 10 s: lines lost, reported",
-                 f"{io['console_lines_lost']} lost, reported {sum(dropped)}", "reported",
-                 bool(dropped), "each write that waited 500 ms (in a rest window, %d ms the "
-                 "longest stall); the count is the first line the host reads again" % rest))
+    rows.append(("9e USB console unread 10 s: writes lost, lines reported dropped",
+                 f"{io['console_lines_lost']} writes lost, {sum(dropped)} reported", "reported",
+                 bool(dropped), "writes lost: each that waited 500 ms (in a rest window, %d ms "
+                 "the longest stall), the \"dropped\" report itself among them when it was "
+                 "retried; reported: the lines the count names, the first line the host reads "
+                 "again" % rest))
     return {"rows": rows}
 
 
