@@ -26,6 +26,14 @@ ISOLATE_RELEASE_DMMHG = 200     # ...until the reading is this far below the cei
 ISOLATE_CLIMB_DMMHG = 100
 RETRY_PULSE_MS = 100
 
+
+def _overdue(now_ms, since_ms, wait_ms):
+    """A wait that trips when it runs out: wait_ms have passed since since_ms. An age that reads
+    negative has passed half the tick period (6.2 days) and counts as run out, never as just
+    begun: a stamp kept across a stall or a shelf must not hold a trip back for days."""
+    age_ms = ticks_diff(now_ms, since_ms)
+    return age_ms < 0 or age_ms >= wait_ms
+
 NONE = 0
 OVER_PRESSURE = 1
 SENSOR_RANGE = 2
@@ -166,7 +174,7 @@ class Supervisor:
             else:
                 self._safe_since_ms = -1
             if self.venting and self._safe_since_ms < 0 and \
-                    ticks_diff(now_ms, self._vent_start_ms) >= self.vent_budget_ms:
+                    _overdue(now_ms, self._vent_start_ms, self.vent_budget_ms):
                 # not verified vented in time, either because it did not vent or because the
                 # sensor cannot tell: the user must check the chambers by hand
                 self.trip(VENT_FAILED, now_ms)
@@ -189,7 +197,7 @@ class Supervisor:
         if p_dmmhg > self.ceiling_dmmhg:
             if self._above_since_ms < 0:
                 self._above_since_ms = now_ms
-            elif ticks_diff(now_ms, self._above_since_ms) >= ISOLATE_AFTER_MS:
+            elif _overdue(now_ms, self._above_since_ms, ISOLATE_AFTER_MS):
                 self.isolated = True
         else:
             self._above_since_ms = -1
@@ -216,7 +224,7 @@ class Supervisor:
         if p_dmmhg - self._low_dmmhg > ISOLATE_CLIMB_DMMHG:
             if self._climb_since_ms < 0:
                 self._climb_since_ms = now_ms
-            elif ticks_diff(now_ms, self._climb_since_ms) >= ISOLATE_AFTER_MS:
+            elif _overdue(now_ms, self._climb_since_ms, ISOLATE_AFTER_MS):
                 self._climb_isolated = True
                 self.isolated = True
                 return True

@@ -131,3 +131,14 @@ def test_periodic_work_goes_on_after_a_shelf_past_half_the_tick_period():
     b.run(10000)
     status = [e for e in b.events[n:] if '"event": "status"' in e]
     assert len(status) >= 9, status
+
+
+def test_a_shelf_waits_for_a_stuck_pump_to_stand_still():
+    # soak seed 12011: a pump stuck on runs whatever its command says; a shelf taken then
+    # would stand the plant still with the pump running, which no chip on a shelf does
+    b = Boot(settings={"minutes": 1}, uptime_s=0)
+    b.run(15000)
+    b.inject({"fault": "pump_stuck_on"})
+    b.run(500)
+    assert b.vb.plant.pump_running()
+    assert b.shelf(300) is False

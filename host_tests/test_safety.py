@@ -408,3 +408,32 @@ def test_a_reading_far_below_zero_verifies_no_vent_and_clears_nothing():
     s.check_sample(6000, -SAFE + 1, 0)
     s.check_sample(6000 + sf.VENT_CONFIRM_MS, -SAFE + 1, 0)
     assert not s.venting and s.clear(6400, 0, 0)
+
+
+def test_a_trip_wait_whose_stamp_reads_the_future_has_run_out(micropython):
+    """Soak seed 12011: a stamp kept across more than half the tick period (6.2 days on the
+    chip: a stall or a shelf) reads as the future; the isolation and vent-budget waits then
+    count as run out, never as just begun (which held a stuck pump's isolation back and took
+    a chamber to 160 mmHg)."""
+    code = r'''
+import json, time
+import safety as sf
+out = []
+quarter = (time.ticks_add(0, -1) + 1) // 4       # a quarter of the tick period
+def later(t, dt):                               # half the period and dt after t
+    return time.ticks_add(time.ticks_add(time.ticks_add(t, quarter), quarter), dt)
+s = sf.Supervisor(1500, 150, 5000, 4, 15000)
+t0 = time.ticks_add(0, -30)
+s.trip(sf.PUMP_STUCK_ON, t0)
+out.append(s.must_isolate(t0, 1800, 0))
+out.append(s.must_isolate(later(t0, 40), 1800, 0))      # age reads about -half: run out
+s = sf.Supervisor(1500, 150, 5000, 4, 15000)
+s.trip(sf.PUMP_STUCK_ON, t0)
+s.check_sample(t0, 400, 0, True)
+out.append(s.fault)
+s.check_sample(later(t0, 40), 400, 0, True)             # never verified, budget read negative
+out.append(s.fault)
+print(json.dumps(out))
+'''
+    out = both(micropython, code)
+    assert out == [False, True, sf.PUMP_STUCK_ON, sf.VENT_FAILED]

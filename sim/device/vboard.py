@@ -235,7 +235,7 @@ class VirtualBoard:
         for IDLE_QUIET_MS (idle's probes seal the manifold for a moment every 1.8 s). Keeps its
         own record."""
         p = self.plant
-        if p.pump_cmd:
+        if p.pump_cmd or p.pump_running():      # (a pump stuck on runs whatever the command)
             self._busy_ms = self.ms
         if any(p.dump_cmds) or any(p.valve_cmd) or self.ms <= since_ms:
             self._dump_ms = self.ms
