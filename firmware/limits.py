@@ -149,6 +149,18 @@ DRIFT_SETTLE_MS = 2000         # fully open this long in a rest: the sensor must
 DRIFT_DMMHG = 50               # ... within 5 mmHg ...
 DRIFT_CONFIRM_MS = 500         # ... for this long, else SENSOR_DRIFT
 MAX_AT_PRESSURE_MS = 170000    # a full vent at least this often (IEC 60601-2-30: 180 s)
+# A wave is planned to fit inside it (waveplan.py; issue 13): from its first fill to its vent
+# (the fills, the chambers' dwells and releases, the hold) at most WAVE_PLAN_MS, leaving
+# 20 s for the vent to read let down before MAX_AT_PRESSURE_MS trips. A program or mode
+# setting over it is refused at load (figured with every fill at FILL_PLAN_MS: the reference
+# boot, 0.5 L chambers at 80 mmHg, fills one in 2.9 s; 1.5 L at 120 mmHg on a half-strength
+# pump, 19 s). At run time the sequencer shortens dwells and the hold to keep the plan with
+# the fills it has timed, and starts no fill that its budget could carry past
+# MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS: the wave goes on to its vent without it.
+WAVE_PLAN_MS = 150000
+FILL_PLAN_MS = 5000
+WAVE_VENT_ALLOW_MS = 15000     # a vent reads let down within 2 s (0.5-1.5 L chambers; 8 s is
+                               # the sequencer's VENT_MAX_MS)
 POST_CHECK_BY_MS = 3500       # after a trip the valve check starts by this time at the latest,
                               # so 8 chambers' puffs (160 ms each) end within VENT_BUDGET_MS
 WDT_TIMEOUT_MS = 250           # hardware watchdog (RespiraWorks 250 ms; Klipper ~500 ms)
