@@ -31,6 +31,7 @@ import ui
 import commands
 import housekeeping
 import fitorder
+import waveplan
 import holdwatch
 import netguard
 import console
@@ -170,6 +171,7 @@ class App:
         self._held_tick = False       # a rest window held the loop: the next tick's gap and ...
         self._held_sup = False        # ... the supervisor's next look are not a stall
         self._mark = 0                # session marker to write: 1 create, -1 remove
+        self.notice = ""              # a refused program or mode, for the display (16 chars)
         self._use_program(settings)   # last: it may report a bad program file
 
     # --- reporting ------------------------------------------------------------------------
@@ -358,6 +360,12 @@ class App:
         if seq.rest_note_ms:
             self.event(now_ms, "warning", {"text": REST_NOTE % (seq.rest_note_ms / 1000)})
             seq.rest_note_ms = 0
+        if seq.plan_note_cycle:
+            self.event(now_ms, "warning", {"text": waveplan.run_note(
+                seq.plan_note_cycle, seq.plan_cut, seq.plan_trimmed_ms, seq.chambers)})
+            seq.plan_note_cycle = 0
+            seq.plan_cut = 0
+            seq.plan_trimmed_ms = 0
         if seq.fill_timed_out:
             seq.fill_timed_out = False
             seq.end_reason = sq.END_NONE

@@ -7,6 +7,7 @@ import safety
 import ui
 import gate
 import program
+import waveplan
 from tripped import ACK_PASSED, ACK_SHUT, ACK_NO_AIR, ACK_CANCELLED, ACK_PUMP_ON, ACK_NO_SEAL, \
     ACK_NAMES
 from settings import bounds as settings_bounds, validate as settings_validate, SettingsError
@@ -55,6 +56,12 @@ def apply_settings(app, now_ms, new):
     except SettingsError as e:
         app.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
         return
+    if merged["mode"] != "custom":
+        # a mode's settings, checked as a whole (a custom program's file: use_program)
+        why = waveplan.check(merged, app.cfg)
+        if why:
+            app.event(now_ms, "warning", {"text": "settings not saved: %s" % why})
+            return
     app.settings = merged
     seq = app.seq
     seq.session_ms = merged["minutes"] * 60000
@@ -68,14 +75,18 @@ def apply_settings(app, now_ms, new):
 
 def use_program(app, values):
     """The mode's program, and app-tuning, for the sequencer. A custom program file that
-    does not load leaves the plain wave, and says why."""
+    does not load, or a program or mode whose wave would not let down in time (waveplan.py),
+    leaves the plain wave, and says why (a warning event; app.notice for the display)."""
     seq = app.seq
     seq.tuning = values["tuning"]
     seq.fit_check = values["fit_check"]
     mode = values["mode"]
     custom = None
+    source = "settings.json"
+    app.notice = ""
     if mode == "custom":
         path = "%sprograms/%s.json" % (app.flash_dir, values["program"])
+        source = "program file %s" % path
         try:
             custom = program.load(path, app.cfg["chambers"],
                                   app.cfg["limits"]["max_target_mmhg"])
@@ -85,7 +96,16 @@ def use_program(app, values):
                                                   (values["program"], note)})
         except program.ProgramError as e:
             app.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % e})
+            app.notice = "PROGRAM REFUSED"
             mode = "wave"
+    if mode != "wave":
+        # the program or the mode as a whole: every wave must let down in time
+        why = waveplan.check(values, app.cfg, custom, source)
+        if why:
+            app.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % why})
+            app.notice = "PROGRAM REFUSED" if custom else "MODE REFUSED"
+            mode = "wave"
+            custom = None
     seq.program = None if mode == "wave" else program.Program(
         mode, app.cfg["chambers"], app.cfg["limits"]["max_target_mmhg"] * 10, values,
         custom)

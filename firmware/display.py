@@ -34,8 +34,10 @@ class Display:
             self._command(c)
         self._i2c.writeto(self._addr, self._buf)
 
-    def draw(self, snap, chamber_mmhg, scale_mmhg, menu=None):
-        """snap: App.snapshot(); chamber_mmhg: what each chamber holds; menu: (item, value)."""
+    def draw(self, snap, chamber_mmhg, scale_mmhg, menu=None, notice=""):
+        """snap: App.snapshot(); chamber_mmhg: what each chamber holds; menu: (item, value);
+        notice: a line for the user while idle and healthy (a refused program: the warning
+        event says why)."""
         fb = self._fb
         fb.fill(0)
         rem = snap["remaining_s"]
@@ -62,6 +64,8 @@ class Display:
         if snap["fault"] != "NONE":
             fb.fill_rect(0, 56, WIDTH, 8, 1)
             fb.text(snap["fault"][:16], 0, 56, 0)
+        elif notice and snap["phase"] == "idle":
+            fb.text(notice[:16], 0, 56, 1)
         else:
             fb.text("p %5.1f" % snap["p_mmhg"], 0, 56, 1)
         self.show()

@@ -99,7 +99,7 @@ def service(app, now_ms):
         if u.menu:
             menu = (u.item_name(), u.settings_value())
         display.draw(app.snapshot(now_ms), [d // 10 for d in app.chamber_dmmhg],
-                     app.cfg["limits"]["ceiling_mmhg"], menu)
+                     app.cfg["limits"]["ceiling_mmhg"], menu, app.notice)
     if app._usage is not None:
         rec, app._usage = app._usage, None
         job(app, ("usage", rec))

@@ -8,7 +8,7 @@
 from time import ticks_diff, ticks_add
 from limits import PROBE_EVERY_MS, PROBE_MS, GRADIENT_SLACK_MMHG, SAFE_MMHG, LETDOWN_MIN_S, \
     IDLE_PROBE_EVERY_MS, \
-    MAX_PRESSED_PCT
+    MAX_PRESSED_PCT, WAVE_PLAN_MS, FILL_PLAN_MS, MAX_AT_PRESSURE_MS, WAVE_VENT_ALLOW_MS
 from valves import SAFE, DUMP_CLOSED, PUMP_ON, closed_mask
 from holdwatch import chamber_dmmhg
 
@@ -90,6 +90,16 @@ TUNE_LATE_DMMHG = -50   # ...or more than 5 mmHg late
 # squeeze at MAX_PRESSED_PCT of the time. The monitor checks the same from the outputs.
 LETDOWN_MIN_MS = LETDOWN_MIN_S * 1000
 LETDOWN_MARGIN_MS = 50  # a few ticks more than the monitor's last line asks
+# The wave plan (limits.WAVE_PLAN_MS; waveplan.py checks programs at load): each wave vents
+# within WAVE_PLAN_MS of its first fill. On entering a dwell or the hold, it is cut to what the
+# plan leaves once the fills still to come (each at its time in the last wave, or the last
+# fill's, or FILL_PLAN_MS) and the peeks are counted. A fill starts only if the longest it
+# could take (its timeout, every top-up, the seal check, a pulse release) and the peeks still
+# end MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS after the wave's first fill: else the wave goes
+# on to its hold without it. The caller says so (plan_cut, plan_trimmed_ms).
+PEEK_EACH_MS = _PEEK_AT[3]      # the hold watch's four readings of one chamber
+FILL_AFTER_MS = SETTLE_MS + SEAL_DRAIN_MS + SEAL_SHUT_MS        # a fill's settle and seal
+FILL_AFTER_MAX_MS = SETTLE_MS * (MAX_TOPUPS + 1) + SEAL_DRAIN_MS + SEAL_SHUT_MS
 
 END_NONE = 0
 END_COMPLETE = 1
@@ -139,6 +149,13 @@ class WaveSequencer:
         self._fill_start_ms = 0
         self._filled = 0            # the chamber filled last in this wave
         self._dwell_ms = 0
+        self._hold_for_ms = 0       # this wave's hold (the plan may cut it)
+        self._took_ms = [0] * chambers  # each chamber's last fill, start to seal (0: not yet)
+        self._last_took_ms = 0      # the last fill's, any chamber
+        self.plan_cut = 0           # the first chamber this wave left unfilled, and how much
+        self.plan_trimmed_ms = 0    # of its dwells and hold the plan cut
+        self.plan_note_cycle = 0    # a wave the plan changed: the caller says so, once a session
+        self._plan_said = False
         self._targets = [target_dmmhg] * chambers   # each chamber's target in this wave
         # hold watch: what each chamber was left at (-1: unknown), when, and what it must keep
         self.kept_dmmhg = [-1] * chambers
@@ -168,6 +185,7 @@ class WaveSequencer:
     def start(self, now_ms):
         self.session_start_ms = now_ms
         self._rest_said = False
+        self._plan_said = False
         if self._pressed:
             # a squeeze that a fault cut short: its vent was never seen here, so the let-down
             # is counted from now (the first wave waits LETDOWN_MIN_MS at most)
@@ -378,6 +396,9 @@ class WaveSequencer:
                 self._enter(FILL, now_ms)
                 return self._fill_cmd()
             self._keep(self.chamber, p_dmmhg, self.target_dmmhg, now_ms)
+            took = ticks_diff(now_ms, self._fill_start_ms)
+            self._took_ms[self.chamber - 1] = took
+            self._last_took_ms = took
             self._enter(SEAL, now_ms)
             return self._all_closed
         if phase == SEAL:
@@ -388,6 +409,8 @@ class WaveSequencer:
                 return self._all_closed | DUMP_CLOSED
             self.sealing = False
             dwell = self.program.dwell_ms(self._filled) if self.program else 0
+            if dwell:
+                dwell = self._plan_cut_ms(now_ms, dwell, self._plan_after(self._filled))
             if dwell:
                 self._dwell_ms = dwell
                 self._enter(DWELL, now_ms)
@@ -417,7 +440,7 @@ class WaveSequencer:
             joined = self._all_closed & ~(1 << (self._release - 1))
             return joined if t < RELEASE_BLEED_MS else joined | DUMP_CLOSED
         if phase == HOLD:
-            if in_phase >= self._hold_ms():
+            if in_phase >= self._hold_for_ms:
                 return self._begin_peek(self._next_enabled(0), now_ms)
             return self._all_closed
         if phase == PEEK:
@@ -551,6 +574,12 @@ class WaveSequencer:
 
     def _begin_peek(self, k, now_ms):
         if not k:
+            if (self.plan_cut or self.plan_trimmed_ms) and not self._plan_said:
+                self._plan_said = True
+                self.plan_note_cycle = self.cycle       # (the caller clears the three)
+            elif not self.plan_note_cycle:
+                self.plan_cut = 0
+                self.plan_trimmed_ms = 0
             self._enter(VENT, now_ms)
             return SAFE
         self._enter(PEEK, now_ms)
@@ -599,11 +628,51 @@ class WaveSequencer:
 
     def _next_fill(self, now_ms):
         k = self._next_enabled(self._filled)
+        if k and not self._may_fill(now_ms):
+            self.plan_cut = k
+            k = 0
         if k:
             self._begin_fill(k, now_ms)
             return self._fill_cmd()
+        self._hold_for_ms = self._plan_cut_ms(now_ms, self._hold_ms(), 0)
         self._enter(HOLD, now_ms)
         return self._all_closed
+
+    def _peeks_ms(self):
+        n = 0
+        k = self._next_enabled(0)
+        while k:
+            n += 1
+            k = self._next_enabled(k)
+        return n * PEEK_EACH_MS
+
+    def _plan_after(self, chamber):
+        """The planned time of the fills after `chamber` in this wave (see PEEK_EACH_MS)."""
+        total = 0
+        k = self._next_enabled(chamber)
+        while k:
+            took = self._took_ms[k - 1] or self._last_took_ms or FILL_PLAN_MS
+            total += took + FILL_AFTER_MS
+            k = self._next_enabled(k)
+        return total
+
+    def _plan_cut_ms(self, now_ms, want_ms, reserve_ms):
+        """A dwell or the hold of want_ms, cut to what the wave plan leaves."""
+        room = WAVE_PLAN_MS - ticks_diff(now_ms, self._press_ms) - reserve_ms - \
+            self._peeks_ms()
+        if want_ms <= room:
+            return want_ms
+        room = max(room, 0)
+        self.plan_trimmed_ms += want_ms - room
+        return room
+
+    def _may_fill(self, now_ms):
+        """The next fill, at its longest, still lets the wave vent in time."""
+        longest = self.fill_timeout_ms + FILL_AFTER_MAX_MS + self._peeks_ms()
+        if self.program and self.program.release_pct:
+            longest += RELEASE_MAX_MS
+        return ticks_diff(now_ms, self._press_ms) + longest <= \
+            MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS
 
     def _begin_fill(self, chamber, now_ms):
         base = self._wave_dmmhg

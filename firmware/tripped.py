@@ -110,6 +110,11 @@ class TripResponse:
         if bad_run:
             return self._ack_end(ACK_CANCELLED)     # the sensor cannot judge: prove nothing
         t = ticks_diff(now_ms, self._ack_ms)
+        if t < 0:
+            # the step's start reads as the future (half the tick period on: never on a
+            # running chip): begin the step again, so a puff's pump cannot run on
+            self._ack_ms = now_ms
+            t = 0
         k = self._ack_k
         rise = p - self._ack_p0
         if k == _PROBE:
@@ -182,6 +187,9 @@ class TripResponse:
         k = self._k
         if k == 0:
             return SAFE
+        if t < 0:
+            self._start(k, now_ms, p)       # (as in _ack_check: this chamber's puff again)
+            t = 0
         if t < PUFF_MS:
             if t > 0 and p - self._p0 > L.VALVE_CHECK_RISE_DMMHG:
                 self.found_shut = k         # the puff found no chamber behind the valve
