@@ -142,3 +142,27 @@ def test_a_shelf_waits_for_a_stuck_pump_to_stand_still():
     b.run(500)
     assert b.vb.plant.pump_running()
     assert b.shelf(300) is False
+
+
+def test_a_shelfs_second_jump_waits_for_what_the_round_between_started():
+    # soak seed 12012: after a watchdog reset (LOOP_STALL latched), the 200 ms between a
+    # shelf's two jumps started the trip's valve check; the second jump landed in a puff, whose
+    # pump then ran on behind the step back (chamber 2 to 157 mmHg). Every jump now finds the
+    # outputs at rest for IDLE_QUIET_MS
+    b = Boot(settings={"pressure_mmhg": 62, "hold_s": 0, "rest_s": 16, "minutes": 3,
+                       "fit_check": True},
+             plant={"chamber_volume_ml": [679, 1162, 642, 540], "pump_strength": 0.703,
+                    "leak_ml_per_min": [106, 194, 16, 56]}, seed=78)
+    b.press("start")
+    b.shelf(956915)
+    b.inject({"fault": "sensor_gain", "factor": 1.2605612105569275})
+    b.run(50)
+    b.shelf(1031228)
+    b.inject({"fault": "loop_stall", "ms": 202})
+    b.run(50)
+    for s in (585614, 26616, 550311):
+        b.shelf(s)
+    b.run(6000)
+    assert not b.watch.violations, b.watch.violations[:3]
+    assert len(b.vb.jumps) >= 5
+    assert all(quiet >= chipclock.IDLE_QUIET_MS for _, quiet in b.vb.jumps), b.vb.jumps

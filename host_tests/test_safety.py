@@ -437,3 +437,50 @@ print(json.dumps(out))
 '''
     out = both(micropython, code)
     assert out == [False, True, sf.PUMP_STUCK_ON, sf.VENT_FAILED]
+
+
+def test_a_puff_whose_start_reads_the_future_runs_its_pump_no_longer(micropython):
+    """Soak seed 12012: a valve check's puff began, then the ticks read half their period on
+    (a shelf in the simulator; never on a running chip): the puff's elapsed time read negative,
+    and its pump ran on, taking chamber 2 to 157 mmHg. Now the puff starts again and ends
+    PUFF_MS later, in the post-trip check and the acknowledgement check alike."""
+    code = r'''
+import json, time
+import safety as sf
+from tripped import TripResponse
+from sequencer import PUFF_MS, VENT_MIN_MS
+from valves import PUMP_ON
+import limits as L
+quarter = (time.ticks_add(0, -1) + 1) // 4
+def later(t, dt):
+    return time.ticks_add(time.ticks_add(time.ticks_add(t, quarter), quarter), dt)
+out = []
+s = sf.Supervisor(1500, 150, 5000, 4, 15000)
+s.trip(sf.NO_RISE, 0)
+s.check_sample(0, 0, 0)
+s.check_sample(sf.VENT_CONFIRM_MS, 0, 0)
+tr = TripResponse(4)
+t = VENT_MIN_MS
+out.append(bool(tr.command(t, 0, s, 0, 0b1111) & PUMP_ON))          # chamber 1's puff
+t2 = later(t, 10)
+out.append([bool(tr.command(time.ticks_add(t2, dt), 0, s, 0, 0b1111) & PUMP_ON)
+            for dt in (0, PUFF_MS, 1000)])
+s2 = sf.Supervisor(1500, 150, 5000, 4, 15000)
+s2.trip(sf.NO_RISE, 0)
+tr2 = TripResponse(4)
+tr2.begin_ack(0, 0, 0b1111)
+pumped = 0
+t = 0
+for i in range(100):                    # through the probe to the control puff
+    if tr2.command(t, 0, s2, 0, 0b1111) & PUMP_ON:
+        break
+    t += 10
+t3 = later(t, 10)
+for dt in range(0, 3000, 10):           # no rise: the puff ends at ACK_CONTROL_MS
+    if tr2.command(time.ticks_add(t3, dt), 0, s2, 0, 0b1111) & PUMP_ON:
+        pumped += 10
+out.append(pumped <= L.ACK_CONTROL_MS + 10)
+print(json.dumps(out))
+'''
+    out = both(micropython, code)
+    assert out == [True, [True, False, False], True], out

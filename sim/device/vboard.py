@@ -181,6 +181,8 @@ class VirtualBoard:
                              key=lambda a: a["t_ms"])
         self._ii = 0
         self._idle_jumps = []       # (t_ms, tick jump) still to come for an idle action
+        self._moved_ms = 0          # an output was last energised (the second jump waits)
+        self.jumps = []             # each idle jump: (ms, ms since an output was energised)
         # an idle action waiting: the pump or a valve last on (a boot that never pumped has
         # settled 10 s after power-up: only the let-down after a session needs the long wait)
         self._busy_ms = 10000 - chipclock.IDLE_SETTLE_MS
@@ -261,6 +263,7 @@ class VirtualBoard:
         if self.ms - self._busy_ms < chipclock.IDLE_SETTLE_MS:
             note["not_at_rest"] = "the boot was not at rest: the plant froze as it was"
         self.emit("@sim " + json.dumps(note))
+        self.jumps.append((self.ms, self.ms - self._moved_ms))
         self.ms += jump_ms
         self.shelf_ms += jump_ms
         self.plant.t_ms += jump_ms
@@ -327,6 +330,14 @@ class VirtualBoard:
             if self.remote_inbox:
                 _deliver_remote()
             while self._idle_jumps and self._idle_jumps[0][0] <= self.ms:
+                if self.ms - self._moved_ms < chipclock.IDLE_QUIET_MS or \
+                        self.plant.pump_running():
+                    # the round between the jumps started something (a valve check's puffs,
+                    # a probe): the next jump waits until it is over, as the first did (a
+                    # jump inside a puff would hold its pump on behind the step back)
+                    self._idle_jumps[0] = (self.ms + 10, self._idle_jumps[0][1])
+                    break
+                self.jumps.append((self.ms, self.ms - self._moved_ms))
                 self._ticks_skipped += self._idle_jumps.pop(0)[1]
             if self._ii < len(self._idles) and self._idles[self._ii]["t_ms"] <= self.ms:
                 t_idle = self._idles[self._ii]["t_ms"]
@@ -457,6 +468,8 @@ class VirtualBoard:
             setattr(self, kind, level)          # indicators are active high (board.py)
             return
         energised = bool(level) == self.active_high
+        if energised:
+            self._moved_ms = self.ms
         p = self.plant
         if kind == "pump":
             if p.pump_cmd or energised:
