@@ -9,14 +9,23 @@
 #     there, their request already queued; the service then waits for the reply itself);
 #   - packet() says when a whole MQTT packet has arrived, so umqtt's check_msg() is called only
 #     for a packet it can read to the end.
-# A broker that stops reading or sends too much is dropped (LinkError); telemetry is lossy.
+# A packet bigger than RX_MAX (a retained 5000-byte message left on a topic we subscribe to) is
+# never held: its topic is noted (skipped), and its bytes are read and dropped as they arrive, a
+# chunk at a time; the link stays up (issue 13). While whole packets wait to be handled and
+# RX_MAX bytes are queued, nothing more is read: the rest waits in the socket (TCP holds the
+# broker back). A broker that stops reading is dropped (LinkError); telemetry is lossy.
 import socket
 import select
 from time import ticks_ms
 
 TX_MAX = 8192          # bytes queued for a broker that does not read: drop the link beyond this
-RX_MAX = 4096          # no packet we subscribe to is bigger; a bigger one ends the link
-_CHUNK = 512
+RX_MAX = 4096          # the biggest packet kept whole (a command is at most 256 bytes); a bigger
+                       # one is read and dropped, its topic noted in skipped
+TOPIC_PEEK = 60        # bytes of a skipped message's topic kept to name it
+SKIPS_KEPT = 4         # skipped packets noted until the service reports them; more are counted
+_CHUNK = 512           # bytes read at a time, into one buffer: received bytes queued stay
+                       # under RX_MAX + _CHUNK + 5 (a header)
+_READS = 8             # reads per pump at most: a megabyte to skip takes many steps, each short
 _EINPROGRESS = (115, 119)      # Linux/lwIP errno values for a connect in progress
 _EAGAIN = 11
 
@@ -35,6 +44,13 @@ class Link:
         self.sock = None
         self.rx = bytearray()
         self.pos = 0               # read position in rx
+        self.scan = 0              # rx[pos:scan] holds whole packets; the next one starts here
+        self.skip_left = 0         # bytes still to come of a packet too big to keep: dropped
+        self.skipped = []          # (first byte, body bytes, topic, topic length) of each packet
+                                   # skipped, until the service reports them
+        self.skips_lost = 0        # skipped beyond SKIPS_KEPT before the service looked
+        self._buf = bytearray(_CHUNK)
+        self._view = memoryview(self._buf)
         self.tx = bytearray()
         self.serving = False       # read() may hand out received bytes (inside check_msg)
         self.eof = False           # the broker closed its side
@@ -114,17 +130,23 @@ class Link:
                 if not n:
                     break
                 self.tx = self.tx[n:]
-            while not self.eof:
-                data = s.read(_CHUNK)
-                if data is None:
+            for _ in range(_READS):
+                if self.eof or self.scan > self.pos and len(self.rx) - self.pos >= RX_MAX:
+                    break                 # whole packets wait: the rest stays in the socket
+                n = s.readinto(self._buf)
+                if n is None:
                     break
-                if not data:
+                if not n:
                     self.eof = True       # what came before (a refusal, say) is read first
                     break
-                self.rx.extend(data)
                 self.rx_ms = ticks_ms()
-                if len(self.rx) - self.pos > RX_MAX:
-                    raise LinkError("the broker sent more than %d bytes at once" % RX_MAX)
+                if self.skip_left >= n:   # all of it belongs to a packet being skipped
+                    self.skip_left -= n
+                    continue
+                k = self.skip_left
+                self.skip_left = 0
+                self.rx.extend(self._view[k:n])
+                self._scan()
         except OSError as e:
             if isinstance(e, LinkError):
                 raise
@@ -136,10 +158,11 @@ class Link:
     def queued(self):
         return len(self.tx)
 
-    def packet(self):
-        """(first byte, header length, body length) of the next whole packet, or None."""
+    def _header(self, start):
+        """(header length, body length) of the packet at rx[start], or None while its header
+        has not all arrived."""
         rx = self.rx
-        i = self.pos + 1
+        i = start + 1
         size = 0
         shift = 0
         while True:
@@ -149,16 +172,54 @@ class Link:
             size |= (b & 0x7F) << shift
             i += 1
             if not b & 0x80:
-                break
+                return i - start, size
             shift += 7
             if shift > 21:
                 raise LinkError("malformed packet length from the broker")
-        if size > RX_MAX:
-            raise LinkError("packet of %d bytes from the broker" % size)
-        head = i - self.pos
-        if len(rx) - self.pos < head + size:
+
+    def _scan(self):
+        """Move scan past the packets that have arrived whole; a packet bigger than RX_MAX is
+        noted in skipped and dropped (what of it is here now, and skip_left bytes to come)."""
+        rx = self.rx
+        while True:
+            start = self.scan
+            hs = self._header(start)
+            if hs is None:
+                return
+            head, size = hs
+            body = start + head
+            end = body + size
+            if size <= RX_MAX:
+                if end > len(rx):
+                    return
+                self.scan = end
+                continue
+            topic = b""
+            tlen = 0
+            if rx[start] & 0xF0 == 0x30:          # a PUBLISH: wait for its topic, to name it
+                if len(rx) - body < 2:
+                    return
+                tlen = rx[body] << 8 | rx[body + 1]
+                peek = tlen if tlen < TOPIC_PEEK else TOPIC_PEEK
+                if len(rx) - body < 2 + peek:
+                    return
+                topic = bytes(rx[body + 2:body + 2 + peek])
+            if len(self.skipped) < SKIPS_KEPT:
+                self.skipped.append((rx[start], size, topic, tlen))
+            else:
+                self.skips_lost += 1
+            cut = end if end < len(rx) else len(rx)
+            rx[start:cut] = b""                   # (in place: MicroPython has no del of a slice)
+            self.skip_left = end - cut
+            if self.skip_left:
+                return
+
+    def packet(self):
+        """(first byte, header length, body length) of the next whole packet, or None."""
+        hs = self._header(self.pos) if self.scan > self.pos else None
+        if hs is None:
             return None
-        return rx[self.pos], head, size
+        return self.rx[self.pos], hs[0], hs[1]
 
     def take(self, n):
         """Consume n bytes and return them."""
@@ -169,6 +230,7 @@ class Link:
     def compact(self):
         if self.pos:
             self.rx = self.rx[self.pos:]
+            self.scan -= self.pos
             self.pos = 0
 
 

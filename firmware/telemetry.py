@@ -18,7 +18,7 @@ from time import ticks_ms, ticks_diff
 
 import mqttmsg as M
 import remote
-from mqttlink import Link, LinkError, Pending, SocketModule, der
+from mqttlink import Link, LinkError, Pending, SocketModule, der, RX_MAX
 from netguard import Guard, ADVICE, is_ip
 from wifi import Wifi, Backoff
 from limits import NET_HEARTBEAT_MS, HEARTBEAT_MS
@@ -33,6 +33,9 @@ PUBLISH_PER_STEP = 4          # messages per step at most
 PACKETS_PER_STEP = 4          # received packets handled per step at most
 SEND_SOFT_LIMIT = 2048        # bytes queued: publish nothing more this step
 IDLE_POLL_MS = 500            # waiting for the end of a session
+STABLE_MS = 30000             # a connection up this long restarts the back-off at its first
+                              # step; one dropped sooner grows it (a broker that drops the boot
+                              # at every connect is retried at 1, 2, 4 ... 60 s, not every 1 s)
 _REFUSED = ("", "protocol version refused", "client id rejected", "broker unavailable",
             "bad user name or password", "not authorised (check mqtt.user and mqtt.password)")
 _DIRTY = ("phase", "start", "stop", "end", "fault", "target", "pause", "resume", "clear")
@@ -175,7 +178,6 @@ class Telemetry:
             self.guard.end(ticks_ms())
             raise
         self.guard.end(ticks_ms())
-        self.backoff.reset()
         self._note("connected")
         await self._serve(client, link)
 
@@ -296,10 +298,14 @@ class Telemetry:
     # --- connected ----------------------------------------------------------------------------
     async def _serve(self, client, link):
         ping_ms = self.conf["keepalive_s"] * 500
+        up_ms = ticks_ms()
+        stable = False
         while True:
             if not self.wifi.connected():
                 raise LinkError("Wi-Fi lost")
             link.pump()
+            if link.skipped:
+                self._report_skipped(link)
             for _ in range(PACKETS_PER_STEP):
                 pk = link.packet()
                 if pk is None:
@@ -307,6 +313,11 @@ class Telemetry:
                 self._dispatch(client, link, pk)
             link.compact()
             now = ticks_ms()
+            if not stable:
+                up = ticks_diff(now, up_ms)
+                if up >= STABLE_MS or up < 0:   # (< 0: a shelf past half the tick period)
+                    stable = True
+                    self.backoff.reset()
             age = ticks_diff(now, self._ping_ms)
             if age >= ping_ms or age < 0:     # (< 0: a stamp from before a jump: due)
                 if self._pong_due:
@@ -339,6 +350,31 @@ class Telemetry:
         elif kind == 0x90 and size == 3 and body[2] == 0x80:
             self._note("degraded", "the broker refused a subscription: commands will not "
                                    "arrive")
+
+    def _report_skipped(self, link):
+        """An error event for each packet too big to keep that the link read and dropped."""
+        while link.skipped:
+            first, size, topic, tlen = link.skipped.pop(0)
+            fields = {"bytes": size, "retained": bool(first & 1)}
+            if first & 0xF0 == 0x30:
+                name = M.printable(topic) + ("..." if tlen > len(topic) else "")
+                fields["topic"] = name
+                extra = 2 + tlen + (2 if first & 6 else 0)     # topic (and packet id)
+                fields["bytes"] = size - extra                   # the payload
+                why = "a message of %d bytes on %s was skipped: the boot takes at most %d " \
+                      "bytes there" % (size - extra, name, RX_MAX - extra)
+                if first & 1:
+                    why += ("; it is retained, so the broker sends it at every connect: clear "
+                            "it (publish an empty retained message to that topic)")
+            else:
+                why = "a packet of %d bytes (type %d) from the broker was skipped: the boot " \
+                      "takes at most %d" % (size, first >> 4, RX_MAX)
+            fields["why"] = why
+            self.app.event(ticks_ms(), "error", fields)
+        if link.skips_lost:
+            self.app.event(ticks_ms(), "error", {"why": "%d more packets too big were skipped"
+                                                        % link.skips_lost})
+            link.skips_lost = 0
 
     # --- commands ---------------------------------------------------------------------------
     def _on_message(self, topic, msg, retained=None):

@@ -68,9 +68,10 @@ def wait_until(pred, timeout_s, what="condition"):
 
 
 class Broker:
-    """mosquitto on 127.0.0.1, a free port, no persistence; optional users and TLS."""
+    """mosquitto on 127.0.0.1, a free port, no persistence; optional users and TLS, and extra
+    lines of mosquitto.conf (e.g. "max_packet_size 300")."""
 
-    def __init__(self, tmp, users=None, tls=None):
+    def __init__(self, tmp, users=None, tls=None, extra=()):
         self.port = free_port()
         self.dir = Path(tmp)
         # as root, mosquitto would switch to its own user and lose access to the test's files
@@ -90,6 +91,7 @@ class Broker:
         if tls:
             lines += [f"cafile {tls['ca']}", f"certfile {tls['cert']}",
                       f"keyfile {tls['key']}"]
+        lines += list(extra)
         conf = self.dir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         self.proc = subprocess.Popen([which("mosquitto"), "-c", str(conf)],

@@ -5,6 +5,7 @@ paced to real time), and mosquitto_sub/mosquitto_pub as the user's side.
 One device runs for the whole module (the tests below go in order: discovery, state, commands,
 fuzz, and last the power cut that must leave the retained last will "offline")."""
 import json
+import re
 import time
 from types import SimpleNamespace
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from mqtt_rig import Broker, Client, Device, make_certs, missing_tools, wait_until
+from sim import paths
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
 
@@ -312,4 +314,123 @@ def test_after_a_week_without_the_broker_the_state_comes_back_at_once(tmp_path):
         assert dev.max_tick_gap_ms() <= GAP_MS and not dev.events("fault")
     finally:
         user.stop()
+        broker.stop()
+
+
+# --- issue 13: a message too big to keep is skipped; drops soon after connecting back off -----
+RX_MAX = int(re.search(r"^RX_MAX = (\d+)", (paths.FIRMWARE / "mqttlink.py").read_text(),
+                       re.M).group(1))
+
+
+def _secrets(broker, base, **mqtt):
+    return {"wifi": {"ssid": "home"},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "topic": base, "keepalive_s": 10,
+                     **mqtt}}
+
+
+def test_a_retained_oversized_message_is_skipped_not_a_reconnect_loop(tmp_path):
+    """The issue's input: a retained 5000-byte message on the command topic and on
+    homeassistant/status. The broker sends both at every connect; the link used to drop at
+    once ("the broker sent more than 4096 bytes at once") and connect again a second later:
+    39 connects and 39 drops in 45 s. Now each is read and dropped in chunks, an error event
+    names it, and the link stays up."""
+    broker = Broker(tmp_path)
+    base = "boot/big"
+    user = Client(broker, topics=(base + "/#", "homeassistant/button/#"))
+    user.pub(base + "/cmd", b"x" * 5000, retain=True)
+    user.pub("homeassistant/status", b"o" * 5000, retain=True)
+    dev = Device(tmp_path, _secrets(broker, base), seconds=12, network={})
+    try:
+        errors = wait_until(lambda: user.events(base, "error")[1:] and
+                            user.events(base, "error"), 10, "two error events")
+        assert {e["topic"] for e in errors} == {base + "/cmd", "homeassistant/status"}
+        for e in errors:
+            assert e["bytes"] == 5000 and e["retained"] is True, e
+            assert f"at most {RX_MAX - 2 - len(e['topic'])} bytes there" in e["why"], e
+            assert "empty retained message" in e["why"], e
+        # the link is in step after the skips: discovery goes out, a command is answered
+        wait_until(lambda: user.on(f"homeassistant/button/{NODE}/stop/config"), 5, "discovery")
+        user.pub(base + "/cmd", b'{"cmd": "set_target", "value": 60}')
+        got = wait_until(lambda: user.events(base, "command"), 5, "the answer")
+        assert got[0]["value"] == 60
+        dev.wait(60)
+        notes = [r["status"] for _, _, r in dev.events("network")]
+        assert notes.count("connected") == 1 and "down" not in notes, notes
+        avail = [m[2] for m in user.on(base + "/availability")]
+        assert avail[0] == b"online" and b"offline" not in avail[:-1], avail
+        assert dev.max_tick_gap_ms() <= GAP_MS
+    finally:
+        if dev.running():
+            dev.kill()
+        user.stop()
+        broker.stop()
+
+
+def test_oversized_messages_of_every_kind_are_skipped_in_step(tmp_path):
+    """Inputs of the same kind, not retained, on each subscribed topic: one byte over the
+    limit, a megabyte, and one exactly at the limit (kept, and refused as a command too long).
+    Each is followed by a command that must be answered, in order, on the one connection."""
+    broker = Broker(tmp_path)
+    base = "boot/big2"
+    cmd = base + "/cmd"
+    ha = "homeassistant/status"
+    user = Client(broker, topics=(base + "/#",))
+    dev = Device(tmp_path, _secrets(broker, base), seconds=40, network={})
+
+    def payload(topic, body):              # a PUBLISH body: 2 + the topic + the payload
+        return b"y" * (body - 2 - len(topic))
+    cases = [(cmd, RX_MAX + 1, "skipped"), (ha, RX_MAX + 1, "skipped"),
+             (cmd, 1_000_000, "skipped"), (ha, 100_000, "skipped"),
+             (cmd, RX_MAX, "longer than 256 bytes")]
+    try:
+        wait_until(lambda: dev.events("network") and
+                   dev.events("network")[-1][2]["status"] == "connected", 10, "connected")
+        for n, (topic, body, expect) in enumerate(cases):
+            before = len(user.events(base, "error", "command"))
+            data = payload(topic, body)
+            user.pub(topic, data)
+            user.pub(cmd, b'{"cmd": "set_target", "value": %d}' % (70 - n))
+            got = wait_until(lambda: user.events(base, "error", "command")[before:][1:] and
+                             user.events(base, "error", "command")[before:], 15,
+                             f"the answers after {len(data)} bytes on {topic}")
+            err, answer = got
+            assert err["event"] == "error" and expect in err["why"], (topic, body, err)
+            if expect == "skipped":
+                assert err["topic"] == topic and err["bytes"] == len(data), err
+                assert err["retained"] is False and "retained" not in err["why"], err
+            assert (answer["event"], answer["value"]) == ("command", 70 - n), answer
+        notes = [r["status"] for _, _, r in dev.events("network")]
+        assert notes.count("connected") == 1 and "down" not in notes, notes
+        print(f"\nlongest gap between control ticks: {dev.max_tick_gap_ms()} ms")
+        assert dev.max_tick_gap_ms() <= GAP_MS
+        assert not dev.events("crash") and not dev.events("fault")
+    finally:
+        if dev.running():
+            dev.kill()
+        user.stop()
+        broker.stop()
+
+
+def test_a_broker_that_drops_the_boot_at_every_connect_is_retried_ever_more_slowly(tmp_path):
+    """A broker whose max_packet_size is under the discovery messages drops the boot a few ms
+    after every connect. The back-off used to start again at 1 s after each connect (a connect
+    a second, the availability flapping); now only a connection that lasted
+    telemetry.STABLE_MS restarts it: 1, 2, 4, 8 s..."""
+    broker = Broker(tmp_path, extra=["max_packet_size 300"])
+    dev = Device(tmp_path, _secrets(broker, "boot/drop"), seconds=24, network={})
+    try:
+        dev.wait(90)
+        notes = [(t, r["status"]) for t, _, r in dev.events("network")]
+        ups = [t for t, s in notes if s == "connected"]
+        assert [s for _, s in notes].count("down") >= len(ups) - 1
+        gaps = [b - a for a, b in zip(ups, ups[1:])]
+        print(f"\nconnects at {ups} ms")
+        assert 3 <= len(ups) <= 6, ups
+        assert 900 <= gaps[0] <= 1600, gaps
+        for a, b in zip(gaps, gaps[1:]):
+            assert b >= 1.6 * a, gaps
+        assert dev.max_tick_gap_ms() <= GAP_MS
+    finally:
+        if dev.running():
+            dev.kill()
         broker.stop()

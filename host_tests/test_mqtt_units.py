@@ -283,12 +283,13 @@ class FakeSock:
     def __init__(self):
         self.inbox = bytearray()
         self.sent = bytearray()
-    def read(self, n):
+    def readinto(self, buf):
         if not self.inbox:
             return None
-        out = bytes(self.inbox[:n])
+        n = min(len(buf), len(self.inbox))
+        buf[:n] = self.inbox[:n]
         self.inbox = self.inbox[n:]
-        return out
+        return n
     def write(self, b):
         self.sent.extend(b)
         return len(b)
@@ -336,8 +337,8 @@ except mqttlink.LinkError:
 # a closed connection
 link2 = mqttlink.Link(("x", 1))
 class Closed(FakeSock):
-    def read(self, n):
-        return b""
+    def readinto(self, buf):
+        return 0
 link2.sock = Closed()
 try:
     link2.pump()
@@ -354,6 +355,114 @@ def test_umqtt_runs_on_the_link_without_ever_blocking(mp_umqtt):
     assert out["callback"] == [["boot/cmd", "stop"]]
     assert out["consumed"] and out["pending"] and out["bounded"] and out["closed"]
     assert out["ping_sent"] == "c000"
+
+
+# issue 13: a packet too big to keep is read and dropped in chunks, whatever the chunking
+SKIP = """
+import json, mqttlink
+class Sock:
+    def __init__(self):
+        self.inbox = bytearray()
+    def readinto(self, buf):
+        if not self.inbox:
+            return None
+        n = min(len(buf), len(self.inbox))
+        buf[:n] = self.inbox[:n]
+        self.inbox[:n] = b""
+        return n
+    def write(self, b):
+        return len(b)
+def length(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+stream = []                     # (the packet's start, then this many filler bytes)
+for spec in %s:
+    kind, topic, size, retain = spec
+    if kind == "publish":
+        t = topic.encode()
+        body = 2 + len(t) + size
+        stream.append((bytes([0x30 | retain]) + length(body) + bytes([len(t) >> 8,
+                       len(t) & 0xFF]) + t, size))
+    else:                       # any other packet type, too big
+        stream.append((bytes([0x90]) + length(size), size))
+class Feed:
+    def __init__(self):
+        self.i = 0
+        self.off = 0
+    def more(self):
+        return self.i < len(stream)
+    def take(self, n, into):
+        while n and self.i < len(stream):
+            head, fill = stream[self.i]
+            if self.off < len(head):
+                part = head[self.off:self.off + n]
+            else:
+                part = b"p" * min(n, len(head) + fill - self.off)
+            into.extend(part)
+            n -= len(part)
+            self.off += len(part)
+            if self.off >= len(head) + fill:
+                self.i += 1
+                self.off = 0
+out = {}
+for seed, most in %s:
+    link = mqttlink.Link(("x", 1))
+    sock = Sock()
+    link.sock = sock
+    got, rnd, top = [], seed, 0
+    feed = Feed()
+    steps = 0
+    while feed.more() or sock.inbox or link.skip_left or link.packet():
+        rnd = (rnd * 1103515245 + 12345) & 0x7FFFFFFF
+        feed.take(1 + rnd %% most, sock.inbox)
+        link.pump()
+        top = max(top, len(link.rx))
+        for _ in range(4):
+            pk = link.packet()
+            if pk is None:
+                break
+            first, head, size = pk
+            body = link.take(head + size)[head:]
+            tl = body[0] << 8 | body[1]
+            got.append(["kept", body[2:2 + tl].decode(), size - 2 - tl, first & 1])
+        while link.skipped:
+            first, size, topic, tlen = link.skipped.pop(0)
+            got.append(["skipped", topic.decode(), size, first, tlen])
+        link.compact()
+        steps += 1
+    out[str(seed)] = {"got": got, "most_rx": top, "lost": link.skips_lost, "steps": steps}
+print(json.dumps(out))
+"""
+
+
+def test_a_packet_too_big_is_dropped_in_chunks_and_the_rest_kept_in_order(micropython):
+    big_topic = "t" * 100                     # longer than the part of a topic kept to name it
+    specs = [("publish", "boot/cmd", 4, 0), ("publish", "boot/cmd", 5000, 1),
+             ("publish", "homeassistant/status", 6, 0), ("publish", "boot/cmd", 200_000, 0),
+             ("other", "", 5000, 0), ("publish", "boot/cmd", 4096 - 10, 0),
+             ("publish", big_topic, 4096 - 102 + 1, 0), ("publish", "boot/cmd", 4096 - 10 + 1, 0),
+             ("publish", "homeassistant/status", 0, 0)] + [("publish", "boot/cmd", 40, 0)] * 200
+    chunking = [(1, 1500), (2, 700), (3, 97), (4, 3)]
+    out = micropython(SKIP % (json.dumps(specs), json.dumps(chunking)))
+    want = [["kept", "boot/cmd", 4, 0],
+            ["skipped", "boot/cmd", 2 + 8 + 5000, 0x31, 8],
+            ["kept", "homeassistant/status", 6, 0],
+            ["skipped", "boot/cmd", 2 + 8 + 200_000, 0x30, 8],
+            ["skipped", "", 5000, 0x90, 0],
+            ["kept", "boot/cmd", 4096 - 10, 0],        # a body of exactly 4096 bytes: kept
+            ["skipped", "t" * 60, 4096 + 1, 0x30, 100],
+            ["skipped", "boot/cmd", 4096 + 1, 0x30, 8],
+            ["kept", "homeassistant/status", 0, 0]] + [["kept", "boot/cmd", 40, 0]] * 200
+    for seed, run in out.items():
+        assert run["got"] == want, seed
+        assert run["lost"] == 0
+        # never more than one packet kept whole, a chunk and a header: never the big ones
+        assert run["most_rx"] <= 4096 + 512 + 5, (seed, run["most_rx"])
 
 
 GUARD = """
