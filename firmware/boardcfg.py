@@ -1,9 +1,12 @@
 # Board file loading: a JSON file names the pins, the transducer's transfer function, the
-# chamber count and the limits. Every field is checked once here; a bad file is refused with an
-# error that names the file, the field and what is allowed (the Klipper habit).
-import json
+# chamber count and the limits. Every field is checked once here, against the tables below (the
+# one checker, filecheck.py); a bad file is refused with an error that names the file, the
+# field and what is allowed (the Klipper habit). The chips' pin quirks (strapping pins, a
+# WROVER's PSRAM pins, ...) are checked on the computer, before flashing: sim/boardcheck.py.
 from limits import BOARD_LIMITS, CEILING_MARGIN_MMHG, CHAMBERS_MIN, CHAMBERS_MAX, DUMPS_MAX, \
-    check_number, ADC_FLOOR_V, ADC_KNEE_V, ADC_ZERO_ABOVE_FLOOR_V
+    ADC_FLOOR_V, ADC_KNEE_V, ADC_ZERO_ABOVE_FLOOR_V
+import filecheck
+from filecheck import INT, NUM, BOOL, TEXT, CHOICE, OBJ, LIST, PIN, REQUIRED
 
 ADC_FULL_SCALE_V = 3.1        # ESP32 ADC at 11 dB attenuation reads up to about 3.1 V
 
@@ -13,21 +16,64 @@ MCUS = {
     "esp32s3": (48, (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)),
 }
 
-_SCHEMA = {
-    "": ("name", "description", "mcu", "chambers", "outputs", "sensor", "inputs", "limits",
-         "indicators", "display", "garment"),
-    "outputs": ("active_high", "pump_pin", "dump_pin", "dump_pins", "valve_pins"),
-    "sensor": ("adc_pin", "v_at_zero", "v_at_full_scale", "full_scale_mmhg", "divider_ratio"),
-    "inputs": ("button_pin", "button_active_low", "encoder_a_pin", "encoder_b_pin", "stop_pin",
-               "stop_active_low"),
-    "limits": tuple(BOARD_LIMITS),
-    "indicators": ("led_pin", "buzzer_pin"),
-    "display": ("sda_pin", "scl_pin", "address"),
-    "garment": ("chamber_ml",),
-}
-_OPTIONAL = ("description", "indicators", "display", "garment", "led_pin", "buzzer_pin", "encoder_a_pin",
-             "encoder_b_pin", "stop_pin", "stop_active_low",
-             "dump_pin", "dump_pins")     # one of the two (checked in validate)
+# The tables: (field, kind, lo, hi, default, why); filecheck.py says what each column means.
+TOP = (
+    ("name", TEXT, 1, 100, REQUIRED, "the board's name, shown at boot and in the trace"),
+    ("description", TEXT, 0, 1000, None, "for people: the module, the transducer, the wiring"),
+    ("mcu", CHOICE, tuple(sorted(MCUS)), None, REQUIRED, "the chip: its GPIOs and ADC differ"),
+    ("psram", BOOL, None, None, False, "the module has PSRAM (an ESP32 WROVER's takes GPIO16 "
+                                       "and 17: sim/boardcheck.py refuses them then)"),
+    ("chambers", INT, CHAMBERS_MIN, CHAMBERS_MAX, REQUIRED, "chambers in the sleeve"),
+    ("outputs", OBJ, None, None, REQUIRED, "what moves air"),
+    ("sensor", OBJ, None, None, REQUIRED, "the manifold's pressure transducer"),
+    ("inputs", OBJ, None, None, REQUIRED, "the knob, its button and the stop button"),
+    ("limits", OBJ, None, None, REQUIRED, "this board's limits, within limits.BOARD_LIMITS"),
+    ("indicators", OBJ, None, None, None, "a status LED and a buzzer"),
+    ("display", OBJ, None, None, None, "an SSD1306 OLED on I2C"),
+    ("garment", OBJ, None, None, None, "the chambers' sizes (fit check, fitorder.py)"),
+)
+OUTPUTS = (
+    ("active_high", BOOL, None, None, REQUIRED, "true: a driver's input high switches it on "
+                                               "(its pull-down holds it off through a reset)"),
+    ("pump_pin", PIN, None, None, REQUIRED, "the pump's driver"),
+    ("dump_pin", PIN, None, None, None, "the dump valve's driver (or dump_pins)"),
+    ("dump_pins", LIST, None, None, None, "1 to limits.DUMPS_MAX dump valves, all opened to vent"),
+    ("valve_pins", LIST, None, None, REQUIRED, "one chamber valve's driver each, foot first"),
+)
+SENSOR = (
+    ("adc_pin", PIN, None, None, REQUIRED, "an ADC1 pin: ADC2 cannot be read with Wi-Fi on"),
+    ("v_at_zero", NUM, 0.2, 4.0, REQUIRED, "the transducer's output at 0 mmHg, V"),
+    ("v_at_full_scale", NUM, 1.0, 10.0, REQUIRED, "its output at full_scale_mmhg, V"),
+    ("full_scale_mmhg", NUM, 100, 2000, REQUIRED, "its range; the ceiling within 90 % of it"),
+    ("divider_ratio", NUM, 0.05, 1.0, REQUIRED, "the divider's output over its input"),
+)
+INPUTS = (
+    ("button_pin", PIN, None, None, REQUIRED, "the knob's push button"),
+    ("button_active_low", BOOL, None, None, REQUIRED, "true: pressed pulls the pin low"),
+    ("encoder_a_pin", PIN, None, None, None, "the knob's A (CLK), with encoder_b_pin"),
+    ("encoder_b_pin", PIN, None, None, None, "the knob's B (DT)"),
+    ("stop_pin", PIN, None, None, None, "a separate stop button"),
+    ("stop_active_low", BOOL, None, None, True, "true: pressed pulls the pin low"),
+)
+LIMITS = tuple((key, INT, BOARD_LIMITS[key][0], BOARD_LIMITS[key][1], REQUIRED,
+                BOARD_LIMITS[key][3]) for key in BOARD_LIMITS)
+INDICATORS = (
+    ("led_pin", PIN, None, None, None, "the status LED, through 330 Ohm to GND"),
+    ("buzzer_pin", PIN, None, None, None, "an active buzzer's driver"),
+)
+DISPLAY = (
+    ("sda_pin", PIN, None, None, REQUIRED, "I2C data"),
+    ("scl_pin", PIN, None, None, REQUIRED, "I2C clock"),
+    ("address", INT, 0x08, 0x77, REQUIRED, "the OLED's I2C address (60, 0x3C, on most)"),
+)
+GARMENT = (
+    ("chamber_ml", LIST, None, None, REQUIRED, "each chamber's air at 80 mmHg, mL, foot first "
+                                               "(20 to 5000): only their ratios are used"),
+)
+# every section, for people and the tests: (its field, its table)
+TABLES = (("", TOP), ("outputs", OUTPUTS), ("sensor", SENSOR), ("inputs", INPUTS),
+          ("limits", LIMITS), ("indicators", INDICATORS), ("display", DISPLAY),
+          ("garment", GARMENT))
 
 
 class BoardError(Exception):
@@ -36,44 +82,6 @@ class BoardError(Exception):
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-class _Checker:
-    def __init__(self, path):
-        self.path = path
-
-    def fail(self, field, text):
-        raise BoardError("board file %s: field '%s': %s" % (self.path, field, text))
-
-    def section(self, data, name):
-        where = name or "top level"
-        if not isinstance(data, dict):
-            self.fail(name or "(file)", "must be a JSON object")
-        allowed = _SCHEMA[name]
-        for key in data:
-            if key not in allowed:
-                self.fail(_join(name, key), "unknown field in %s; allowed: %s" % (where, ", ".join(allowed)))
-        for key in allowed:
-            if key not in data and key not in _OPTIONAL:
-                self.fail(_join(name, key), "missing from %s" % where)
-        return data
-
-    def number(self, data, name, key, lo, hi):
-        err = check_number(data[key], lo, hi, "value")
-        if err:
-            self.fail(_join(name, key), err)
-        return data[key]
-
-    def integer(self, data, name, key, lo, hi):
-        v = data[key]
-        if not _is_int(v) or v < lo or v > hi:
-            self.fail(_join(name, key), "must be a whole number from %d to %d, got %r" % (lo, hi, v))
-        return v
-
-    def flag(self, data, name, key):
-        if not isinstance(data[key], bool):
-            self.fail(_join(name, key), "must be true or false, got %r" % (data[key],))
-        return data[key]
 
 
 def dump_pins(outputs):
@@ -87,17 +95,11 @@ def _join(section, key):
 
 def validate(data, path="<board>"):
     """Check a parsed board file; return it unchanged or raise BoardError."""
-    c = _Checker(path)
-    c.section(data, "")
-    if not isinstance(data["name"], str) or not data["name"]:
-        c.fail("name", "must be a non-empty text")
-    if "description" in data and not isinstance(data["description"], str):
-        c.fail("description", "must be a text")
+    c = filecheck.Checker("board file %s" % path, BoardError)
+    c.section(data, TOP)
     mcu = data["mcu"]
-    if not isinstance(mcu, str) or mcu not in MCUS:  # a list or object is unhashable
-        c.fail("mcu", "must be one of %s, got %r" % (", ".join(sorted(MCUS)), mcu))
     max_gpio, adc1_pins = MCUS[mcu]
-    chambers = c.integer(data, "", "chambers", CHAMBERS_MIN, CHAMBERS_MAX)
+    chambers = data["chambers"]
 
     used = {}  # type: dict
 
@@ -110,8 +112,7 @@ def validate(data, path="<board>"):
         used[value] = field
         return value
 
-    out = c.section(data["outputs"], "outputs")
-    c.flag(out, "outputs", "active_high")
+    out = c.section(data["outputs"], OUTPUTS, "outputs")
     pin("outputs", "pump_pin", out["pump_pin"])
     if ("dump_pin" in out) == ("dump_pins" in out):
         c.fail("outputs.dump_pin", "give dump_pin (one dump valve) or dump_pins (a list of "
@@ -122,7 +123,7 @@ def validate(data, path="<board>"):
         dumps = out["dump_pins"]
         if not isinstance(dumps, list) or not 1 <= len(dumps) <= DUMPS_MAX:
             c.fail("outputs.dump_pins", "must list the GPIO of each dump valve, 1 to %d of "
-                   "them (e.g. [26, 23]), got %r" % (DUMPS_MAX, dumps))
+                   "them (e.g. [26, 4]), got %r" % (DUMPS_MAX, dumps))
         for i, v in enumerate(dumps):
             pin("outputs", "dump_pins[%d]" % i, v)
     valves = out["valve_pins"]
@@ -131,25 +132,24 @@ def validate(data, path="<board>"):
     for i, v in enumerate(valves):
         pin("outputs", "valve_pins[%d]" % i, v)
 
-    sen = c.section(data["sensor"], "sensor")
+    sen = c.section(data["sensor"], SENSOR, "sensor")
     adc = pin("sensor", "adc_pin", sen["adc_pin"])
     if adc not in adc1_pins:
         c.fail("sensor.adc_pin", "must be an ADC1 pin on %s (%s): ADC2 cannot be read while "
                "Wi-Fi is on; got %d" % (mcu, ", ".join(str(p) for p in adc1_pins), adc))
-    v0 = c.number(sen, "sensor", "v_at_zero", 0.2, 4.0)
-    vfs = c.number(sen, "sensor", "v_at_full_scale", 1.0, 10.0)
+    v0 = sen["v_at_zero"]
+    vfs = sen["v_at_full_scale"]
     if vfs < v0 + 1.0:
         c.fail("sensor.v_at_full_scale", "must be at least 1 V above v_at_zero (%s V), got %s" % (v0, vfs))
-    fs = c.number(sen, "sensor", "full_scale_mmhg", 100, 2000)
-    ratio = c.number(sen, "sensor", "divider_ratio", 0.05, 1.0)
+    fs = sen["full_scale_mmhg"]
+    ratio = sen["divider_ratio"]
     if vfs * ratio > ADC_FULL_SCALE_V - 0.2:
         c.fail("sensor.divider_ratio", "puts full scale at %.2f V on the ADC; it must stay below "
                "%.1f V: use a smaller ratio" % (vfs * ratio, ADC_FULL_SCALE_V - 0.2))
     _check_floor(c, mcu, v0, vfs, ratio)
 
-    inp = c.section(data["inputs"], "inputs")
+    inp = c.section(data["inputs"], INPUTS, "inputs")
     pin("inputs", "button_pin", inp["button_pin"])
-    c.flag(inp, "inputs", "button_active_low")
     enc = [inp.get("encoder_a_pin"), inp.get("encoder_b_pin")]
     if (enc[0] is None) != (enc[1] is None):
         c.fail("inputs.encoder_b_pin" if enc[1] is None else "inputs.encoder_a_pin",
@@ -157,37 +157,31 @@ def validate(data, path="<board>"):
     for key in ("encoder_a_pin", "encoder_b_pin", "stop_pin"):
         if inp.get(key) is not None:
             pin("inputs", key, inp[key])
-    if "stop_active_low" in inp:
-        c.flag(inp, "inputs", "stop_active_low")
 
     if "indicators" in data:
-        ind = c.section(data["indicators"], "indicators")
+        ind = c.section(data["indicators"], INDICATORS, "indicators")
         for key in ("led_pin", "buzzer_pin"):
             if ind.get(key) is not None:
                 pin("indicators", key, ind[key])
 
     if "display" in data:
-        dsp = c.section(data["display"], "display")
+        dsp = c.section(data["display"], DISPLAY, "display")
         pin("display", "sda_pin", dsp["sda_pin"])
         pin("display", "scl_pin", dsp["scl_pin"])
-        c.integer(dsp, "display", "address", 0x08, 0x77)
 
     if "garment" in data:
         # the chambers' air at 80 mmHg, foot first (measured, or the maker's figures): only
         # their ratios are used, by the fit check's crossed-hoses warning (fitorder.py)
-        sizes = c.section(data["garment"], "garment")["chamber_ml"]
+        sizes = c.section(data["garment"], GARMENT, "garment")["chamber_ml"]
         if not isinstance(sizes, list) or len(sizes) != chambers:
             c.fail("garment.chamber_ml", "must list one size per chamber (%d), foot first, "
                    "got %r" % (chambers, sizes))
         for i in range(chambers):
-            if not _is_int(sizes[i]) or sizes[i] < 20 or sizes[i] > 5000:
-                c.fail("garment.chamber_ml[%d]" % i, "must be a whole number of mL from 20 to "
-                       "5000, got %r" % (sizes[i],))
+            text = filecheck.problem(INT, sizes[i], 20, 5000)
+            if text:
+                c.fail("garment.chamber_ml[%d]" % i, text + " (mL)")
 
-    lim = c.section(data["limits"], "limits")
-    for key in BOARD_LIMITS:
-        lo, hi, _default, _why = BOARD_LIMITS[key]
-        c.integer(lim, "limits", key, lo, hi)
+    lim = c.section(data["limits"], LIMITS, "limits")
     if lim["max_target_mmhg"] + CEILING_MARGIN_MMHG > lim["ceiling_mmhg"]:
         c.fail("limits.max_target_mmhg", "must be at least %d mmHg below ceiling_mmhg (%d), got %d"
                % (CEILING_MARGIN_MMHG, lim["ceiling_mmhg"], lim["max_target_mmhg"]))
@@ -231,14 +225,11 @@ def _check_floor(c, mcu, v0, vfs, ratio):
 def load(path):
     """Read and check a board file; raise BoardError naming the file and the field."""
     try:
-        with open(path) as f:
-            text = f.read()
+        data = filecheck.read(path)
     except OSError as e:
         raise BoardError("board file %s: cannot be read (%s): copy one from boards/" % (path, e))
-    except ValueError as e:  # UnicodeError: the bytes are not text
+    except filecheck.NotText as e:
         raise BoardError("board file %s: is not a text file (%s)" % (path, e))
-    try:
-        data = json.loads(text)
     except ValueError as e:
         raise BoardError("board file %s: is not valid JSON (%s)" % (path, e))
     return validate(data, path)

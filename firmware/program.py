@@ -10,10 +10,12 @@
 #   warmup    the first warmup_cycles waves start low and ramp up to the target
 #   custom    a program file: per-chamber pressures and holds, its own hold and rest times
 # Pressures are in tenths of a mmHg, never below MIN_DMMHG nor above the board's maximum.
-import json
-from limits import GRADIENT_SLACK_MMHG, LETDOWN_MIN_S
+import filecheck
+from filecheck import INT, BOOL, TEXT, LIST, REQUIRED
+from limits import GRADIENT_SLACK_MMHG, SETTING_LIMITS
+from settings import LETDOWN_WHY
 
-MIN_DMMHG = 200
+MIN_DMMHG = SETTING_LIMITS["pressure_mmhg"][0] * 10
 WARMUP_START_PCT = 60
 
 
@@ -73,49 +75,38 @@ class Program:
         return hold_ms, rest_ms
 
 
+def _chamber_table(max_mmhg):
+    """A program's chamber entry: (field, kind, lo, hi, default, why), filecheck.py's columns.
+    Its pressure's ceiling is the board's max_target_mmhg."""
+    return (("mmhg", INT, SETTING_LIMITS["pressure_mmhg"][0], max_mmhg, REQUIRED,
+             "what this chamber fills to; the board's max_target_mmhg caps it"),
+            ("hold_s", INT, 0, SETTING_LIMITS["hold_s"][1], REQUIRED,
+             "a dwell after its fill, before the next chamber's; at most the hold's limit"),
+            ("boost", BOOL, None, None, False, "true: filled above the chamber below on "
+                                               "purpose (else held to the gradient order)"))
+
+
+TABLE = (
+    ("name", TEXT, 1, 32, REQUIRED, "shown when the program runs"),
+    ("description", TEXT, 0, 1000, None, "for people"),
+    ("chambers", LIST, None, None, REQUIRED, "one entry per chamber, foot first"),
+    ("hold_s", INT, SETTING_LIMITS["hold_s"][0], SETTING_LIMITS["hold_s"][1], REQUIRED,
+     "every chamber full, before the vent (limits.SETTING_LIMITS)"),
+    ("rest_s", INT, SETTING_LIMITS["rest_s"][0], SETTING_LIMITS["rest_s"][1], REQUIRED,
+     "let down before the next wave, at least limits.LETDOWN_MIN_S"),
+)
+
+
 def validate(data, chambers, max_mmhg, source="program"):
     """Check a custom program (parsed JSON); return it or raise ProgramError naming the field."""
-    def fail(field, text):
-        raise ProgramError("%s: field '%s': %s" % (source, field, text))
-
-    def whole(v, field, lo, hi):
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            fail(field, "must be a whole number from %d to %d, got %r" % (lo, hi, v))
-
-    if not isinstance(data, dict):
-        raise ProgramError("%s: must be a JSON object" % source)
-    for key in data:
-        if key not in ("name", "description", "chambers", "hold_s", "rest_s"):
-            fail(key, "unknown; allowed: name, description, chambers, hold_s, rest_s")
-    for key in ("name", "chambers", "hold_s", "rest_s"):
-        if key not in data:
-            fail(key, "missing")
-    if not isinstance(data["name"], str) or not data["name"]:
-        fail("name", "must be a non-empty text")
-    whole(data["hold_s"], "hold_s", 0, 30)
-    if isinstance(data["rest_s"], int) and not isinstance(data["rest_s"], bool) and \
-            0 <= data["rest_s"] < LETDOWN_MIN_S:
-        fail("rest_s", "must be at least %d s, got %d: every chamber must be let down (below "
-             "15 mmHg) at least %d s between two squeezes (limits.LETDOWN_MIN_S)"
-             % (LETDOWN_MIN_S, data["rest_s"], LETDOWN_MIN_S))
-    whole(data["rest_s"], "rest_s", LETDOWN_MIN_S, 60)
+    c = filecheck.Checker(source, ProgramError, {"rest_s": LETDOWN_WHY})
+    c.section(data, TABLE)
     ch = data["chambers"]
     if not isinstance(ch, list) or len(ch) != chambers:
-        fail("chambers", "must list one entry per chamber (%d)" % chambers)
-    for i, c in enumerate(ch):
-        where = "chambers[%d]" % i
-        if not isinstance(c, dict):
-            fail(where, "must be an object with mmhg and hold_s")
-        for key in c:
-            if key not in ("mmhg", "hold_s", "boost"):
-                fail(where + "." + key, "unknown; allowed: mmhg, hold_s, boost")
-        if not isinstance(c.get("boost", False), bool):
-            fail(where + ".boost", "must be true or false (true: this chamber is filled above "
-                                   "the one below on purpose)")
-        if "mmhg" not in c or "hold_s" not in c:
-            fail(where, "needs mmhg and hold_s")
-        whole(c["mmhg"], where + ".mmhg", 20, max_mmhg)
-        whole(c["hold_s"], where + ".hold_s", 0, 30)
+        c.fail("chambers", "must list one entry per chamber (%d)" % chambers)
+    table = _chamber_table(max_mmhg)
+    for i, entry in enumerate(ch):
+        c.section(entry, table, "chambers[%d]" % i)
     return data
 
 
@@ -140,12 +131,11 @@ def gradient_note(data):
 
 def load(path, chambers, max_mmhg):
     try:
-        with open(path) as f:
-            text = f.read()
+        data = filecheck.read(path)
     except OSError as e:
         raise ProgramError("program file %s: cannot be read (%s)" % (path, e))
-    try:
-        data = json.loads(text)
+    except filecheck.NotText as e:
+        raise ProgramError("program file %s: is not a text file (%s)" % (path, e))
     except ValueError as e:
         raise ProgramError("program file %s: is not valid JSON (%s)" % (path, e))
     return validate(data, chambers, max_mmhg, "program file %s" % path)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import boardcfg
+import filecheck
 from boardcfg import BoardError
 from dual import DET
 from sim import paths
@@ -80,8 +81,8 @@ def test_valid_variants_load(tmp_path, changes):
     assert boardcfg.load(str(path)) == data
 
 
-REQUIRED = [(s, k) for s, keys in boardcfg._SCHEMA.items() for k in keys
-            if k not in boardcfg._OPTIONAL and (s == "" or s in GOOD)]
+REQUIRED = [(s, row[0]) for s, table in boardcfg.TABLES for row in table
+            if row[4] == filecheck.REQUIRED and (s == "" or s in GOOD)]
 
 
 @pytest.mark.parametrize("section,key", REQUIRED)
@@ -246,7 +247,7 @@ def test_any_wrong_kind_is_refused_naming_the_field(field, value):
               st.text(max_size=4)),
     lambda inner: st.one_of(st.lists(inner, max_size=4),
                             st.dictionaries(st.sampled_from(sorted(
-                                {k for keys in boardcfg._SCHEMA.values() for k in keys})),
+                                {row[0] for _, table in boardcfg.TABLES for row in table})),
                                 inner, max_size=6)), max_leaves=20))
 def test_arbitrary_json_never_crashes_the_loader(data):
     try:

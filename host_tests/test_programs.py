@@ -132,7 +132,10 @@ def test_a_broken_program_file_falls_back_to_the_wave_and_says_why(tmp_path):
     ({"rest_s": 0}, "rest_s"),
     ({"speed": 1}, "speed"),
     ({"chambers": [{"mmhg": 80, "hold_s": 0}] * 3}, "chambers"),
-    ({"chambers": [{"mmhg": 80}] * 4}, "chambers[0]"),
+    ({"chambers": [{"mmhg": 80}] * 4}, "chambers[0].hold_s"),      # missing
+    ({"chambers": [80] * 4}, "chambers[0]"),
+    ({"chambers": [{"mmhg": 80, "hold_s": 0, "boost": 1}] * 4}, "chambers[0].boost"),
+    ({"hold_s": 5.5}, "hold_s"),
     ({"chambers": [{"mmhg": 10, "hold_s": 0}] * 4}, "chambers[0].mmhg"),
     ({"chambers": [{"mmhg": 80, "hold_s": 0, "x": 1}] * 4}, "chambers[0].x"),
     ({"name": ""}, "name"),
@@ -143,6 +146,36 @@ def test_program_validation_names_the_field(change, field):
     with pytest.raises(prog.ProgramError) as e:
         prog.validate(dict(good, **change), N, 120, "p.json")
     assert f"'{field}'" in str(e.value) and "p.json" in str(e.value)
+
+
+def test_a_rest_under_the_let_down_minimum_names_the_limit():
+    good = json.loads((paths.ROOT / "programs" / "recover.json").read_text())
+    with pytest.raises(prog.ProgramError) as e:
+        prog.validate(dict(good, rest_s=10), N, 120, "p.json")
+    assert str(e.value).startswith("p.json: field 'rest_s': must be a whole number from 15 to "
+                                   "60, got 10") and "LETDOWN_MIN_S" in str(e.value)
+
+
+def test_programs_from_any_editor_load_under_both_runtimes(micropython, tmp_path):
+    """Issue 13: a program saved with a UTF-8 byte-order mark and CRLF line ends (Windows
+    Notepad) was 'not valid JSON' and the boot ran the plain wave."""
+    text = (paths.ROOT / "programs" / "calf-focus.json").read_text()
+    files = []
+    for name, raw in (("bom", b"\xef\xbb\xbf" + text.encode()),
+                      ("crlf", text.replace("\n", "\r\n").encode()),
+                      ("both", b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())):
+        p = tmp_path / (name + ".json")
+        p.write_bytes(raw)
+        files.append(str(p))
+    code = "import json, program\nprint(json.dumps([program.load(f, 4, 120) for f in %r]))" \
+        % files
+    want = json.loads(text)
+    assert micropython(code) == [want] * 3
+    assert [prog.load(f, 4, 120) for f in files] == [want] * 3
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_bytes(text.encode("utf-16"))
+    with pytest.raises(prog.ProgramError, match="UTF-16 text.*save it as UTF-8"):
+        prog.load(str(utf16), 4, 120)
 
 
 def test_ready_programs_are_valid_under_micropython(micropython):

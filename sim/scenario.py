@@ -10,13 +10,13 @@
 
 Every key is checked; an unknown key or value is an error that says what is allowed.
 """
-import json
-import math
 from pathlib import Path
 
 from sim import paths
 
 paths.import_device_modules()
+import boardcfg  # noqa: E402
+import filecheck  # noqa: E402  (the firmware's one checker and JSON reader)
 from plant import DEFAULTS as PLANT_DEFAULTS  # noqa: E402
 from vboard import ACTIONS  # noqa: E402
 
@@ -71,8 +71,9 @@ ONE_SHOT = ("loop_stall", "task_crash", "service_crash", "loop_crash", "brownout
 OPTIONAL = {"dump_stuck_closed": ("dump",)}    # which dump (from 1); without it every dump
 PER_CHAMBER_PLANT = ("chamber_volume_ml", "leak_ml_per_min")
 # plant "transducer": the part fitted, where it differs from the board file's sensor block
-TRANSDUCER_RANGES = {"v_at_zero": (0.2, 4.0), "v_at_full_scale": (1.0, 10.0),
-                     "full_scale_mmhg": (100, 2000), "divider_ratio": (0.05, 1.0)}
+# (the board file's own ranges: firmware/boardcfg.py's table)
+TRANSDUCER_RANGES = {row[0]: (row[2], row[3]) for row in boardcfg.SENSOR
+                     if row[1] == filecheck.NUM}
 # plant parameter -> (lowest, highest) accepted
 PLANT_RANGES = {
     "pump_free_flow_lpm": (0.5, 60), "pump_max_mmhg": (100, 1500), "pump_strength": (0.0, 3.0),
@@ -89,21 +90,20 @@ class ScenarioError(Exception):
 
 
 def _num(value, where, lo, hi, integer=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and integer:
-        ok = float(value).is_integer()
-    if not ok or value < lo or value > hi:
-        kind = "a whole number" if integer else "a number"
-        raise ScenarioError(f"{where}: must be {kind} from {lo} to {hi}, got {value!r}")
+    """The firmware's one checker (firmware/filecheck.py) judges every number."""
+    text = filecheck.problem(filecheck.INT if integer else filecheck.NUM, value, lo, hi)
+    if text:
+        raise ScenarioError(f"{where}: {text}")
     return value
 
 
 def _obj(value, where, allowed):
-    if not isinstance(value, dict):
-        raise ScenarioError(f"{where}: must be a JSON object")
-    for key in value:
-        if key not in allowed:
-            raise ScenarioError(f"{where}: unknown key '{key}'; allowed: {', '.join(allowed)}")
+    text = filecheck.problem(filecheck.OBJ, value)
+    if text:
+        raise ScenarioError(f"{where}: {text}")
+    key = filecheck.unknown(value, [(k,) for k in allowed])
+    if key is not None:
+        raise ScenarioError(f"{where}: unknown key '{key}'; allowed: {', '.join(allowed)}")
     return value
 
 
@@ -278,10 +278,14 @@ def resolve_board(name_or_path):
 
 
 def load(path):
+    """A scenario file, read by the firmware's one JSON reader (a UTF-8 byte-order mark and
+    CRLF line ends accepted) and checked."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = filecheck.read(path)
     except OSError as e:
         raise ScenarioError(f"scenario {path}: cannot be read ({e})") from None
+    except filecheck.NotText as e:
+        raise ScenarioError(f"scenario {path}: is not a text file ({e})") from None
     except ValueError as e:
         raise ScenarioError(f"scenario {path}: is not valid JSON ({e})") from None
     try:

@@ -81,29 +81,36 @@ if ! CHECK=$(boot_sim check-board "$BOARD_FILE" 2>&1); then
     die "the board file $BOARD_FILE is not valid (see above): fix it, or start from one in boards/"
 fi
 echo "$CHECK" | sed 's/^/  | /'
-BOARD_MCU=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["mcu"])' "$BOARD_FILE")
+# utf-8-sig: a byte-order mark is accepted, as the firmware accepts it (firmware/filecheck.py)
+BOARD_MCU=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1], encoding="utf-8-sig"))["mcu"])' "$BOARD_FILE")
 if [ -n "$SECRETS" ]; then
     [ -f "$SECRETS" ] || die "no secrets file '$SECRETS': write one (JSON) or leave out --secrets"
     # the firmware's own check (firmware/netconf.py), so a bad file is caught here, not on the device
     WHY=$("$PYTHON" - "$SECRETS" "$ROOT/firmware" <<'PY' 2>&1
 import json, sys
-try:
-    data = json.load(open(sys.argv[1]))
-except ValueError as e:
-    sys.exit("is not valid JSON (%s)" % e)
-if not isinstance(data, dict):
-    sys.exit("is not a JSON object")
+path = sys.argv[1]
 sys.path.insert(0, sys.argv[2])
 try:
     import netconf
+    from filecheck import read         # the firmware's one JSON reader: a BOM, CRLF accepted
 except ImportError:
-    sys.exit(0)
+    netconf = None
+    def read(p):
+        with open(p, encoding="utf-8-sig") as f:
+            return json.load(f)
 try:
-    netconf.validate(data)
-except netconf.NetConfError as e:
-    sys.exit(str(e))
+    data = read(path)
+except ValueError as e:
+    sys.exit("%s is not valid JSON (%s)" % (path, e))
+if not isinstance(data, dict):
+    sys.exit("%s is not a JSON object" % path)
+if netconf is not None:
+    try:
+        netconf.validate(data, path)
+    except netconf.NetConfError as e:
+        sys.exit(str(e))
 PY
-    ) || die "the secrets file $SECRETS $WHY: fix it (firmware/secrets.example.json shows every field)"
+    ) || die "the secrets file $WHY: fix it (firmware/secrets.example.json shows every field)"
 fi
 
 # --- 2. the device ----------------------------------------------------------------------------
