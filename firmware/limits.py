@@ -29,6 +29,13 @@ SETTING_LIMITS = {
     "warmup_cycles": (1, 10, 3, "waves to ramp from 60 % to the target"),
     "pulse_release_pct": (20, 90, 50, "a chamber lets down to this share once the next is full"),
 }
+# A first start (no settings.json) or a damaged settings file starts low (issue 13): never the
+# table's 80 mmHg default, and never above a pressure or a length the file still shows. 40 mmHg
+# is where the README tells a new user to start ("start low and increase gradually"; the low
+# end of recovery use, 40-80 mmHg: ../shared/REFERENCE.md); 10 min is the shortest session
+# devices offer (10-60 min), cut to the board's max_session_min if that is shorter.
+START_MMHG = 40
+START_MINUTES = 10
 # Flags in the settings file: name -> default.
 SETTING_FLAGS = {
     "tuning": True,       # learn each chamber's overshoot and stop the pump early by it

@@ -1,10 +1,30 @@
 # User settings (target pressure, session length, mode, hold and rest, chambers in use) from
-# settings.json on flash. A missing or bad file never stops the device: it falls back to defaults and says why.
+# settings.json on flash, checked against the table below (the one checker: filecheck.py). A
+# missing or damaged file never stops the device and never raises the pressure: the boot
+# starts low (limits.START_MMHG, START_MINUTES), never above a figure the file still shows,
+# keeps every field that checks out, and says which field and why.
 import json
-from limits import SETTING_LIMITS, SETTING_FLAGS, MODES, LETDOWN_MIN_S, check_number
+import filecheck
+from filecheck import NUM, BOOL, TEXT, CHOICE, LIST
+from limits import SETTING_LIMITS, SETTING_FLAGS, MODES, LETDOWN_MIN_S, START_MMHG, \
+    START_MINUTES
 
 LETDOWN_WHY = (" (every chamber must be let down, below 15 mmHg, at least %d s between two "
                "squeezes: limits.LETDOWN_MIN_S)" % LETDOWN_MIN_S)
+
+# (field, kind, lo, hi, default, why): filecheck.py says what each column means. The numbers'
+# ranges and defaults are limits.SETTING_LIMITS; the board narrows them (bounds below).
+TABLE = (
+    ("mode", CHOICE, MODES, None, "wave", "the program the waves follow (program.py)"),
+    ("program", TEXT, 0, 32, "", "mode custom: the file programs/NAME.json"),
+    ("enabled", LIST, None, None, None, "the chambers in use, 1 at the foot (default: all)"),
+) + tuple((key, NUM, SETTING_LIMITS[key][0], SETTING_LIMITS[key][1], SETTING_LIMITS[key][2],
+           SETTING_LIMITS[key][3]) for key in SETTING_LIMITS) + (
+    ("tuning", BOOL, None, None, SETTING_FLAGS["tuning"],
+     "learn each chamber's overshoot and stop the pump early by it"),
+    ("fit_check", BOOL, None, None, SETTING_FLAGS["fit_check"],
+     "fill each chamber a little at start: is the garment on, are the hoses right"),
+)
 
 
 class SettingsError(Exception):
@@ -35,54 +55,52 @@ def bounds(key, board):
     return lo, hi
 
 
-def validate(data, board, source="settings"):
-    """Return a complete settings dict from data, or raise SettingsError naming the field."""
-    if not isinstance(data, dict):
-        raise SettingsError("%s: must be a JSON object" % source)
-    out = defaults(board)
-    n = board["chambers"]
+def problems(data, board):
+    """(field, what is wrong) for every field of the object data that does not check out on
+    this board: unknown fields first, then the table's order. [] when all do."""
+    out = []
     for key in data:
-        if key not in ("mode", "enabled", "program") and key not in SETTING_LIMITS and \
-                key not in SETTING_FLAGS:
-            raise SettingsError("%s: unknown field '%s'; allowed: mode, enabled, program, %s, %s"
-                                % (source, key, ", ".join(SETTING_LIMITS),
-                                   ", ".join(SETTING_FLAGS)))
-    for key in SETTING_FLAGS:
-        if key in data:
-            if not isinstance(data[key], bool):
-                raise SettingsError("%s: field '%s' must be true or false, got %r"
-                                    % (source, key, data[key]))
-            out[key] = data[key]
-    if "program" in data:
-        name = data["program"]
-        if not isinstance(name, str) or len(name) > 32 or "/" in name or ".." in name:
-            raise SettingsError("%s: field 'program' must be a program name (a file in "
-                                "programs/ without .json), got %r" % (source, name))
-        out["program"] = name
-    if "enabled" in data:
-        en = data["enabled"]
-        ok = isinstance(en, list) and 0 < len(en) <= n
-        for k in en if ok else ():
-            ok = ok and isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= n \
-                and en.count(k) == 1
-        if not ok:
-            raise SettingsError("%s: field 'enabled' must list the chambers in use, each once, "
-                                "from 1 to %d, at least one; got %r" % (source, n, en))
-        out["enabled"] = sorted(en)
-    if "mode" in data:
-        if data["mode"] not in MODES:
-            raise SettingsError("%s: field 'mode' must be one of %s, got %r"
-                                % (source, ", ".join(MODES), data["mode"]))
-        out["mode"] = data["mode"]
-    for key in SETTING_LIMITS:
-        if key in data:
+        if filecheck.find(TABLE, key) is None:
+            out.append((key, "unknown field; allowed: " + filecheck.names(TABLE)))
+    n = board["chambers"]
+    for row in TABLE:
+        key = row[0]
+        if key not in data:
+            continue
+        v = data[key]
+        if key in SETTING_LIMITS:
             lo, hi = bounds(key, board)
-            err = check_number(data[key], lo, hi, "field '%s'" % key)
-            if err and key == "rest_s":
-                err += LETDOWN_WHY
-            if err:
-                raise SettingsError("%s: %s" % (source, err))
+            text = filecheck.problem(NUM, v, lo, hi)
+            if text and key == "rest_s":
+                text += LETDOWN_WHY
+        elif key == "enabled":
+            ok = isinstance(v, list) and 0 < len(v) <= n
+            for k in v if ok else ():
+                ok = ok and isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= n \
+                    and v.count(k) == 1
+            text = None if ok else ("must list the chambers in use, each once, from 1 to %d, "
+                                    "at least one; got %r" % (n, v))
+        elif key == "program":
+            text = filecheck.problem(TEXT, v, 0, 32)
+            if text or "/" in v or ".." in v:
+                text = "must be a program name (a file in programs/ without .json), got %r" % (v,)
+        else:
+            text = filecheck.problem(row[1], v, row[2], row[3])
+        if text:
+            out.append((key, text))
+    return out
+
+
+def _build(data, board):
+    """The complete settings from data, every field of which checks out."""
+    out = defaults(board)
+    for key in data:
+        if key in SETTING_LIMITS:
             out[key] = int(data[key])
+        elif key == "enabled":
+            out[key] = sorted(data[key])
+        else:
+            out[key] = data[key]
     # A board whose limits sit below a default still gets a usable default.
     for key in SETTING_LIMITS:
         lo, hi = bounds(key, board)
@@ -90,26 +108,93 @@ def validate(data, board, source="settings"):
     return out
 
 
-def load(path, board):
-    """Return (settings, warning). warning is None when the file was read and valid."""
+def validate(data, board, source="settings"):
+    """Return a complete settings dict from data, or raise SettingsError naming the field."""
+    if not isinstance(data, dict):
+        raise SettingsError("%s: must be a JSON object" % source)
+    bad = problems(data, board)
+    if bad:
+        raise SettingsError("%s: field '%s': %s" % (source, bad[0][0], bad[0][1]))
+    return _build(data, board)
+
+
+def _number_in(raw, key):
+    """The number after "key": in a damaged file's bytes (a truncated or mangled file, a
+    number written as text), or None. Only ever used to start lower."""
+    i = raw.find(b'"' + key.encode() + b'"')
+    if i < 0:
+        return None
+    i += len(key) + 2
+    while i < len(raw) and raw[i] in b' \t\r\n:"':
+        i += 1
+    j = i
+    while j < len(raw) and raw[j] in b"-.0123456789":
+        j += 1
     try:
-        with open(path) as f:
-            text = f.read()
+        return float(raw[i:j].decode())
+    except ValueError:
+        return None
+
+
+def start_low(good, board, raw=b""):
+    """The settings for a missing or damaged file: the fields in good (each checks out) kept;
+    a pressure or length the file does not give in good at limits.START_MMHG and START_MINUTES,
+    or lower where its bytes show a lower figure (raw), within the board's bounds."""
+    s = _build(good, board)
+    for key, start in (("pressure_mmhg", START_MMHG), ("minutes", START_MINUTES)):
+        if key not in good:
+            v = start
+            shown = _number_in(raw, key)
+            if shown is not None and shown < v:
+                v = shown
+            lo, hi = bounds(key, board)
+            s[key] = int(min(max(v, lo), hi))
+    return s
+
+
+def _start_note(s, good, damaged=True):
+    text = "starting at %d mmHg for %d min" % (s["pressure_mmhg"], s["minutes"])
+    if "pressure_mmhg" not in good or "minutes" not in good:
+        text += " (a cautious start: limits.START_MMHG and START_MINUTES%s)" % (
+            ", or lower where the file shows lower" if damaged else "")
+    if good:
+        text += "; the fields that check out are kept"
+    return text
+
+
+def load(path, board):
+    """Return (settings, warning). warning is None when the file was read and checks out;
+    otherwise it names the file, the field and why, and what the boot starts with."""
+    try:
+        raw = filecheck.read_bytes(path)
     except OSError:
         try:    # a power cut between removing the old file and renaming the new one
-            with open(path + ".tmp") as f:
-                return validate(json.loads(f.read()), board, path), None
+            return validate(filecheck.read(path + ".tmp"), board, path), None
         except (OSError, ValueError, SettingsError):
             pass
-        return validate({}, board), "no %s on flash: using defaults" % path
-    except ValueError as e:  # UnicodeError: the bytes on flash are not even text
-        return validate({}, board), "%s is not text (%s): using defaults" % (path, e)
+        s = start_low({}, board)
+        return s, "no %s on flash: %s; set your own from there" % (path,
+                                                                   _start_note(s, {}, False))
     try:
-        return validate(json.loads(text), board, path), None
-    except ValueError as e:  # json error: the file is corrupt
-        return validate({}, board), "%s is not valid JSON (%s): using defaults" % (path, e)
-    except SettingsError as e:
-        return validate({}, board), "%s: using defaults" % e
+        data = filecheck.parse(raw)
+    except ValueError as e:  # damaged: not JSON, or not even text (filecheck.NotText)
+        s = start_low({}, board, raw)
+        what = "is not text" if isinstance(e, filecheck.NotText) else "is not valid JSON"
+        return s, "%s %s (%s): %s" % (path, what, e, _start_note(s, {}))
+    if not isinstance(data, dict):
+        s = start_low({}, board, raw)
+        return s, "%s: must be a JSON object: %s" % (path, _start_note(s, {}))
+    bad = problems(data, board)
+    if not bad:
+        return _build(data, board), None
+    skip = [b[0] for b in bad]
+    good = {}
+    for key in data:
+        if key not in skip:
+            good[key] = data[key]
+    s = start_low(good, board, raw)
+    return s, "%s: %s: %s" % (path, "; ".join("field '%s': %s" % b for b in bad),
+                              _start_note(s, good))
 
 
 def save(path, values, fs=None):

@@ -194,19 +194,46 @@ def test_damaged_board_file_leaves_every_output_off(tmp_path, content):
     assert summary["end_reason"] == "firmware_exit"
 
 
-@pytest.mark.parametrize("content", ["{oops", '{"pressure_mmhg": 999}', b"\xff\xfe"],
-                         ids=["broken-json", "out-of-range", "not-text"])
-def test_damaged_settings_file_means_defaults_and_a_warning(tmp_path, content):
+@pytest.mark.parametrize("content,pressure", [
+    ("{oops", 40), ('{"pressure_mmhg": 999}', 40), (b"\xff\xfe", 40),
+    ('{"pressure_mmhg": 30, "minutes": 25, "mode": "wav', 30),
+    ('{"pressure_mmhg": 50, "minutes": 25, "mode": "static"}', 50)],
+    ids=["broken-json", "out-of-range", "not-text", "truncated", "one-bad-field"])
+def test_damaged_settings_file_starts_low_and_says_why(tmp_path, content, pressure):
+    # issue 13: a damaged file started at the table's defaults, 80 mmHg for 20 min
     config = build_config({"settings": {"minutes": 1}, "duration_s": 80})
     trace = tmp_path / "t.jsonl"
     summary, _ = run(config, "micropython", str(trace), quiet=True,
                      flash_files={"settings.json": content})
     records = [json.loads(x) for x in trace.read_text().splitlines()]
     warnings = [r["text"] for r in records if r.get("event") == "warning"]
-    assert any("settings.json" in w and "defaults" in w for w in warnings), warnings
+    assert any("settings.json" in w and "starting at %d mmHg" % pressure in w
+               for w in warnings), warnings
     boot = [r for r in records if r.get("event") == "boot"][0]
-    assert boot["settings"]["pressure_mmhg"] == 80 and boot["settings"]["minutes"] == 20
+    minutes = 25 if "static" in str(content) else L.START_MINUTES
+    assert boot["settings"]["pressure_mmhg"] == pressure
+    assert boot["settings"]["minutes"] == minutes
     assert summary["faults"] == [] and summary["fills"]
+    assert max(f["p_mmhg"] for f in summary["fills"]) < pressure + 5, summary["fills"]
+
+
+@pytest.mark.parametrize("content", [
+    b'\xef\xbb\xbf{"pressure_mmhg": 40}',
+    b'\xef\xbb\xbf{\r\n  "pressure_mmhg": 40,\r\n  "minutes": 1\r\n}\r\n'],
+    ids=["bom", "bom-crlf"])
+def test_a_settings_file_from_a_windows_editor_is_read_as_written(tmp_path, content):
+    """Issue 13, the exact case: a settings.json that Notepad saved with a byte-order mark,
+    asking 40 mmHg, was called damaged and the boot filled to 80, the defaults."""
+    config = build_config({"settings": {"minutes": 1}, "duration_s": 80})
+    trace = tmp_path / "t.jsonl"
+    summary, _ = run(config, "micropython", str(trace), quiet=True,
+                     flash_files={"settings.json": content})
+    records = [json.loads(x) for x in trace.read_text().splitlines()]
+    assert not [r for r in records if r.get("event") == "warning"]
+    boot = [r for r in records if r.get("event") == "boot"][0]
+    assert boot["settings"]["pressure_mmhg"] == 40
+    held = [f["p_mmhg"] for f in summary["fills"]]
+    assert held and all(35 <= p <= 45 for p in held), summary["fills"]
 
 
 def test_fault_log_survives_reboot_and_keeps_the_fault_latched(tmp_path):

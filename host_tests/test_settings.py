@@ -8,7 +8,7 @@ from hypothesis import given, strategies as st
 
 import settings as st_mod
 from dual import DET
-from limits import SETTING_FLAGS, MODES, SETTING_LIMITS
+from limits import SETTING_FLAGS, MODES, SETTING_LIMITS, START_MMHG, START_MINUTES
 from settings import SettingsError
 from sim import paths
 
@@ -157,22 +157,102 @@ def test_load_a_good_file(tmp_path):
     assert s == dict(st_mod.defaults(BOARD), pressure_mmhg=70, minutes=30)
 
 
+LOW = dict(st_mod.defaults(BOARD), pressure_mmhg=START_MMHG, minutes=START_MINUTES)
+
+
 @pytest.mark.parametrize("content,says", [
     (None, "no "),
     ("", "not valid JSON"),
     ("{", "not valid JSON"),
     ('{"pressure_mmhg": 80,}', "not valid JSON"),
-    ('{"pressure_mmhg": 500}', "pressure_mmhg"),
-    ('{"colour": "red"}', "colour"),
+    ('{"pressure_mmhg": 500}', "field 'pressure_mmhg': must be a number from 20 to 120"),
+    ('{"colour": "red"}', "field 'colour': unknown field"),
     ('[1, 2]', "JSON object"),
-    (b"\xff\xfe\x00\x01 garbage", "settings.json"),     # not even text: was a UnicodeError
+    (b"\xff\xfe\x00\x01 garbage", "UTF-16"),
+    (b'{"pressure_mmhg": 60, "mode": "w\xe9ve"}', "not text"),   # Latin-1, not UTF-8
 ])
-def test_load_of_a_missing_or_bad_file_gives_defaults_and_a_warning(tmp_path, content, says):
+def test_a_missing_or_damaged_file_starts_low_and_says_why(tmp_path, content, says):
+    # issue 13: it used to start at the table's defaults, 80 mmHg for 20 min
     path = str(tmp_path / "settings.json") if content is None else write(tmp_path, content)
     s, warning = st_mod.load(path, BOARD)
-    assert s == st_mod.defaults(BOARD)
-    assert isinstance(warning, str) and says in warning and "defaults" in warning, warning
-    assert path in warning
+    assert s == LOW
+    assert isinstance(warning, str) and says in warning, warning
+    assert path in warning and "starting at 40 mmHg for 10 min" in warning, warning
+
+
+def test_the_start_figures_are_the_readmes():
+    assert START_MMHG == 40 and START_MINUTES == 10
+    readme = (paths.ROOT / "README.md").read_text()
+    assert "Start low (40 mmHg)" in readme
+    lo, hi = st_mod.bounds("pressure_mmhg", BOARD)
+    assert lo <= START_MMHG < st_mod.defaults(BOARD)["pressure_mmhg"] <= hi
+    # a board whose longest session is shorter than the start's gets its own longest
+    s, _ = st_mod.load(str(paths.ROOT / "no-such-settings.json"), board_with(max_session_min=5))
+    assert s["minutes"] == 5
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("content", [
+    BOM + b'{"pressure_mmhg": 40}',                                  # the issue's file
+    BOM + b'{\r\n  "pressure_mmhg": 40,\r\n  "minutes": 25\r\n}\r\n',    # Notepad
+    b'{\r\n\t"pressure_mmhg": 40,\r\n\t"minutes": 25\r\n}',               # CRLF alone
+])
+def test_a_byte_order_mark_and_crlf_line_ends_are_read(tmp_path, content):
+    # issue 13: a BOM made the file "damaged" and the boot started at 80 mmHg, twice what it asked
+    s, warning = st_mod.load(write(tmp_path, content), BOARD)
+    assert warning is None
+    assert s["pressure_mmhg"] == 40
+    assert s["minutes"] == (25 if b"minutes" in content else 20)
+
+
+@pytest.mark.parametrize("content,pressure,minutes,field", [
+    # truncated (a power cut mid-write by another tool, a bad copy): what it shows, never more
+    ('{"pressure_mmhg": 30, "minutes": 25, "mo', 30, 10, None),
+    ('{"minutes": 5, "pressure_mmhg": 6', 20, 5, None),      # 6 (of 60?): the lowest allowed
+    ('{"pressure_mmhg": 120, "minutes"', 40, 10, None),
+    # one bad field: the fields that check out are kept
+    ('{"pressure_mmhg": 60, "minutes": 25, "mode": "static"}', 60, 25, "mode"),
+    ('{"pressure_mmhg": 30, "colour": "red"}', 30, 10, "colour"),
+    ('{"pressure_mmhg": 500, "hold_s": 5}', 40, 10, "pressure_mmhg"),
+    ('{"pressure_mmhg": 19, "minutes": 15}', 20, 15, "pressure_mmhg"),
+    ('{"pressure_mmhg": "30", "minutes": 15}', 30, 15, "pressure_mmhg"),
+    ('{"pressure_mmhg": 50, "minutes": 0}', 50, 1, "minutes"),
+    ('{"pressure_mmhg": 50, "rest_s": 5}', 50, 10, "rest_s"),
+])
+def test_a_damaged_file_never_starts_above_what_it_shows(tmp_path, content, pressure, minutes,
+                                                         field):
+    s, warning = st_mod.load(write(tmp_path, content), BOARD)
+    assert (s["pressure_mmhg"], s["minutes"]) == (pressure, minutes), warning
+    assert warning and "settings.json" in warning, warning
+    if field:
+        assert "field '%s': " % field in warning, warning
+    else:
+        assert "not valid JSON" in warning, warning
+    if "hold_s" in content:
+        assert s["hold_s"] == 5
+    if "rest_s" in content:
+        assert s["rest_s"] == SETTING_LIMITS["rest_s"][2] and "LETDOWN_MIN_S" in warning
+
+
+@DET
+@given(values=st.fixed_dictionaries({"pressure_mmhg": st.integers(20, 120),
+                                     "minutes": st.integers(1, 60)},
+                                    optional={"hold_s": st.integers(0, 30),
+                                              "mode": st.sampled_from(MODES[:5])}),
+       cut=st.integers(1, 200))
+def test_a_saved_file_cut_short_never_starts_above_what_was_saved(tmp_path_factory, values,
+                                                                   cut):
+    text = json.dumps(values)
+    text = text[:max(1, len(text) - cut)]
+    s, warning = st_mod.load(write(tmp_path_factory.mktemp("s"), text), BOARD)
+    assert warning and "not valid JSON" in warning
+    for key, start in (("pressure_mmhg", START_MMHG), ("minutes", START_MINUTES)):
+        most = start
+        if '"%s": ' % key in text and text[text.index(key) + len(key) + 3:][:1].isdigit():
+            most = min(most, values[key])   # its digits, or the first of them: no more
+        assert s[key] <= max(SETTING_LIMITS[key][0], most), (text, s[key])
 
 
 @DET
@@ -181,16 +261,28 @@ def test_load_never_raises(tmp_path_factory, content):
     path = write(tmp_path_factory.mktemp("s"), content)
     s, warning = st_mod.load(path, BOARD)
     assert set(s) == {"mode", "enabled", "program"} | set(SETTING_LIMITS) | set(SETTING_FLAGS)
-    assert warning is None or "defaults" in warning
+    assert warning is None or "starting at" in warning
+    if warning:
+        assert s["pressure_mmhg"] <= START_MMHG and s["minutes"] <= START_MINUTES
+
+
+MP_CASES = [
+    ("good", b'{"pressure_mmhg": 70, "hold_s": 5}', None),
+    ("bom", b'\xef\xbb\xbf{"pressure_mmhg": 40}', None),
+    ("bomcrlf", b'\xef\xbb\xbf{\r\n "pressure_mmhg": 45,\r\n "minutes": 25\r\n}\r\n', None),
+    ("corrupt", b'{"pressure_mmhg": 7', "JSON"),
+    ("truncated", b'{"pressure_mmhg": 30, "minutes": 25, "mo', "JSON"),
+    ("range", b'{"minutes": 600}', "field 'minutes'"),
+    ("onebad", b'{"pressure_mmhg": 60, "minutes": 25, "mode": "static"}', "field 'mode'"),
+    ("unknown", b'{"speed": 3}', "field 'speed'"),
+    ("binary", b"\xff\xfe\x00\x80", "UTF-16"),
+    ("latin1", b'{"pressure_mmhg": 60, "mode": "w\xe9ve"}', "not text"),
+]
 
 
 def test_load_under_micropython(micropython, tmp_path):
     files = []
-    for name, content in (("good", b'{"pressure_mmhg": 70, "hold_s": 5}'),
-                          ("corrupt", b'{"pressure_mmhg": 7'),
-                          ("range", b'{"minutes": 600}'),
-                          ("unknown", b'{"speed": 3}'),
-                          ("binary", b"\xff\xfe\x00\x80")):
+    for name, content, _ in MP_CASES:
         p = tmp_path / (name + ".json")
         p.write_bytes(content)
         files.append(str(p))
@@ -210,11 +302,18 @@ except settings.SettingsError as e:
 print(json.dumps(out))
 ''' % (json.dumps(BOARD), json.dumps(files))
     out = micropython(code)
-    good, corrupt, rng, unknown, binary, missing, boolean = out
-    assert good == [dict(st_mod.defaults(BOARD), pressure_mmhg=70, hold_s=5), None]
-    for (s, warning), path, says in ((corrupt, files[1], "JSON"), (rng, files[2], "minutes"),
-                                     (unknown, files[3], "speed"), (binary, files[4], ""),
-                                     (missing, files[5], "no ")):
-        assert s == st_mod.defaults(BOARD)
-        assert path in warning and says in warning and "defaults" in warning, warning
-    assert "'pressure_mmhg'" in boolean
+    assert "'pressure_mmhg'" in out.pop()
+    says = [c[2] for c in MP_CASES] + ["no "]
+    for (s, warning), path, word in zip(out, files, says):
+        want, want_warning = st_mod.load(path, BOARD)       # CPython: the same figures
+        assert s == want, path
+        if word is None:
+            assert warning is None and want_warning is None, warning
+        else:
+            assert path in warning and word in warning and "starting at" in warning, warning
+    figures = {name: (s["pressure_mmhg"], s["minutes"]) for (name, _, _), (s, _) in
+               zip(MP_CASES, out)}
+    assert figures == {"good": (70, 20), "bom": (40, 20), "bomcrlf": (45, 25),
+                       "corrupt": (20, 10), "truncated": (30, 10), "range": (40, 10),
+                       "onebad": (60, 25), "unknown": (40, 10), "binary": (40, 10),
+                       "latin1": (40, 10)}
