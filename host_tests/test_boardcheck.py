@@ -150,3 +150,88 @@ def test_the_hardware_guide_pin_table_matches_the_board_files():
             got = cell.strip()
             assert got == ("-" if want is None else str(want)), \
                 f"docs/HARDWARE.md says {field} is {got} on {board['name']}, the board file {want}"
+
+
+# --- issue 13: the modules people buy --------------------------------------------------------
+# The 4-channel wiring as shipped before issue 13: valves 2 and 3 on GPIO16/17, stop on GPIO39.
+OLD_4CH = with_pin(with_pin(with_pin(ESP32, "outputs", "valve_pins", 16, 1),
+                            "outputs", "valve_pins", 17, 2), "inputs", "stop_pin", 39)
+
+
+def test_the_old_4ch_wiring_on_a_wrover_devkitc_ve_is_an_error(tmp_path, capsys):
+    board = dict(OLD_4CH, psram=True)          # an ESP32-DevKitC-VE: WROVER-E, 8 MB PSRAM
+    assert boot_sim(["check-board", write(tmp_path, board)]) == 2
+    err = capsys.readouterr().err
+    for field, pin in (("outputs.valve_pins[1]", 16), ("outputs.valve_pins[2]", 17)):
+        assert f"error: {field} is GPIO{pin}, which this board's module uses for its PSRAM" \
+            in err and "micropython issue 7819" in err, err
+    # the stop button on GPIO39 is read by interrupt: the erratum, as a warning
+    assert "warning: inputs.stop_pin is GPIO39, which gets short false low pulses" in err
+    assert "ESP32 errata 3.11" in err
+
+
+def test_gpio16_and_17_on_a_classic_esp32_warn_when_the_file_does_not_say(tmp_path, capsys):
+    assert boot_sim(["check-board", write(tmp_path, OLD_4CH)]) == 0
+    out = capsys.readouterr()
+    for field, pin in (("outputs.valve_pins[1]", 16), ("outputs.valve_pins[2]", 17)):
+        assert f"warning: {field} is GPIO{pin}, which ESP32 WROVER modules" in out.err
+    assert '"psram": true' in out.err and ": ok: " in out.out
+
+
+@pytest.mark.parametrize("section,key,pin,index", [
+    ("indicators", "led_pin", 16, None), ("indicators", "buzzer_pin", 17, None),
+    ("inputs", "button_pin", 16, None), ("display", "sda_pin", 17, None),
+    ("outputs", "pump_pin", 17, None), ("outputs", "valve_pins", 16, 3),
+])
+def test_any_use_of_the_psram_pins_is_judged(section, key, pin, index):
+    cfg = boardcfg.validate(with_pin(ESP32, section, key, pin, index))
+    errors, warnings = boardcheck.check(cfg)
+    assert errors == [] and any(f"GPIO{pin}, which ESP32 WROVER" in w for w in warnings)
+    errors, _ = boardcheck.check(dict(cfg, psram=True))
+    assert len(errors) == 1 and f"GPIO{pin}, which this board's module uses" in errors[0]
+    # an S3 has no such pins (its shipped board drives GPIO16 and 17)
+    assert not any("PSRAM" in t and "GPIO1" in t for t in sum(boardcheck.check(S3), []))
+
+
+def test_the_knob_on_gpio36_and_39_is_warned_of_the_stop_button_on_35_is_not(tmp_path, capsys):
+    b = copy.deepcopy(ESP32)
+    b["inputs"].update(encoder_a_pin=36, encoder_b_pin=39, stop_pin=35)
+    assert boot_sim(["check-board", write(tmp_path, b)]) == 0
+    err = capsys.readouterr().err
+    for field, pin in (("inputs.encoder_a_pin", 36), ("inputs.encoder_b_pin", 39)):
+        assert f"warning: {field} is GPIO{pin}, which gets short false low pulses while the " \
+               "ADC or Wi-Fi is in use (ESP32 errata 3.11)" in err, err
+        assert "detents nobody turned" in err
+    assert "inputs.stop_pin is GPIO35, which gets" not in err
+
+
+@pytest.mark.parametrize("key,pin", [("button_pin", 36), ("stop_pin", 39), ("encoder_a_pin", 39)])
+def test_every_interrupt_input_on_36_or_39_names_the_erratum(key, pin):
+    b = copy.deepcopy(ESP32)
+    b["inputs"][key] = pin
+    errors, warnings = boardcheck.check(boardcfg.validate(b))
+    assert errors == []
+    assert sum("errata 3.11" in w and f"inputs.{key} is GPIO{pin}" in w for w in warnings) == 1
+
+
+def test_a_polled_input_on_36_or_39_is_not_warned_of_the_erratum():
+    # the transducer's ADC pin is read, not taken by interrupt (an S3 has no such erratum)
+    b = with_pin(ESP32, "sensor", "adc_pin", 36)
+    assert not any("errata" in w for w in boardcheck.check(boardcfg.validate(b))[1])
+    s3 = with_pin(S3, "inputs", "stop_pin", 39)
+    assert not any("errata" in w for w in boardcheck.check(boardcfg.validate(s3))[1])
+
+
+@pytest.mark.parametrize("board_file", [f for f in BOARD_FILES if "esp32-devkitc" in f.stem],
+                         ids=lambda f: f.stem)
+def test_the_shipped_esp32_boards_suit_a_wrover_and_the_erratum(board_file):
+    cfg = boardcfg.load(str(board_file))
+    errors, warnings = boardcheck.check(dict(cfg, psram=True))
+    assert errors == []
+    assert not any("PSRAM" in w or "errata" in w for w in warnings), warnings
+
+
+def test_psram_is_a_checked_optional_board_field():
+    assert boardcfg.validate(dict(ESP32, psram=True))["psram"] is True
+    with pytest.raises(boardcfg.BoardError, match="field 'psram': must be true or false"):
+        boardcfg.validate(dict(ESP32, psram="yes"))

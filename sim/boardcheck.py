@@ -9,7 +9,11 @@ tools/flash.sh on the computer, before anything is flashed:
   pin that glitches at reset (strapping and USB pins), which would pulse air into a leg or
   keep a vent shut while the chip boots;
 - warning: the pin works but needs care (a strapping pin on an indicator or an input, octal
-  PSRAM pins, no internal pull-up, the on-board RGB LED, active-low outputs).
+  PSRAM pins, no internal pull-up, the on-board RGB LED, active-low outputs);
+- modules (issue 13): GPIO16 and 17 of a classic ESP32 are the PSRAM's on WROVER modules (the
+  DevKitC-VE and many clones): a warning on any board, an error when the board file says
+  "psram": true; and GPIO36 and 39 see false low pulses (ESP32 errata 3.11), a warning for the
+  inputs the firmware reads by pin interrupt (firmware/board.py).
 
 check(cfg) takes a board dict that boardcfg.validate() accepted and returns (errors, warnings),
 each a list of one-line texts that name the field and the GPIO.
@@ -42,6 +46,23 @@ _USB = {"esp32s3": {19: "USB D-", 20: "USB D+"}}
 _OCTAL_PSRAM = {"esp32s3": range(33, 38)}
 _NOT_ON_HEADERS = {"esp32": {37, 38}}
 _RGB_LED = {"esp32s3": {38: "v1.1", 48: "v1.0"}}
+# A classic ESP32 on a WROVER module (ESP32-DevKitC-VE, many clones) wires its PSRAM's clock and
+# chip select to GPIO17 and GPIO16: MicroPython crashes when they are driven (micropython issue
+# 7819), and the PSRAM probe at boot toggles them. A WROOM-32 leaves them free.
+_WROVER_PSRAM = {"esp32": (16, 17)}
+# ESP32 errata 3.11 (ESP32 Series SoC Errata): while the SAR ADCs or Wi-Fi power up, GPIO36
+# and GPIO39 are pulled low for about 80 ns: an interrupt on them fires with no one there.
+# Polled, a pulse that short is not seen; the firmware takes these inputs' edges by interrupt
+# (firmware/board.py: the knob's A and B in Encoder, the button and the stop button in Latch,
+# whose edge during a stall reads as a press): field -> what a false edge does.
+_ERRATA_PULSE_PINS = {"esp32": (36, 39)}
+_IRQ_INPUTS = {
+    "inputs.encoder_a_pin": "the knob's decoder could count detents nobody turned or lose some",
+    "inputs.encoder_b_pin": "the knob's decoder could count detents nobody turned or lose some",
+    "inputs.button_pin": "a false edge during a stall reads as a press nobody made (a start "
+                         "or a pause)",
+    "inputs.stop_pin": "a false edge during a stall reads as a stop nobody pressed",
+}
 
 
 # board file section -> what its pins do
@@ -124,6 +145,22 @@ def check(cfg):
         if pin in _RGB_LED.get(mcu, {}):
             warnings.append("%s, which drives the on-board RGB LED of ESP32-S3-DevKitC-1 %s "
                             "boards" % (where, _RGB_LED[mcu][pin]))
+        if pin in _WROVER_PSRAM.get(mcu, ()):
+            if cfg.get("psram"):
+                errors.append("%s, which this board's module uses for its PSRAM (\"psram\": "
+                              "true, an ESP32 WROVER): MicroPython crashes when it is driven "
+                              "and the PSRAM probe toggles it at boot (micropython issue 7819); "
+                              "move it" % where)
+            else:
+                warnings.append("%s, which ESP32 WROVER modules (ESP32-DevKitC-VE and many "
+                                "clones) use for their PSRAM: driving it there crashes "
+                                "MicroPython; fine on a WROOM-32. If your module has PSRAM, say "
+                                "\"psram\": true (then this is an error) and move it" % where)
+        if pin in _ERRATA_PULSE_PINS.get(mcu, ()) and field in _IRQ_INPUTS:
+            warnings.append("%s, which gets short false low pulses while the ADC or Wi-Fi is in "
+                            "use (ESP32 errata 3.11); the firmware reads it by pin interrupt, "
+                            "so %s. Fine for a polled input, not this one: move it (GPIO34 and "
+                            "35 are inputs without the erratum)" % (where, _IRQ_INPUTS[field]))
         if kind == "input" and pin in _INPUT_ONLY.get(mcu, ()):
             warnings.append("%s, which has no internal pull-up or pull-down: fit an external "
                             "10 kOhm pull-up or the input floats and triggers by itself" % where)
