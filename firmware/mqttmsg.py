@@ -148,14 +148,32 @@ def _short(v):
 # (component, object id, name, extra config). Each becomes one retained config message at
 # <prefix>/<component>/<node id>/<object id>/config (Home Assistant's documented discovery
 # topic), with a unique_id, the device block and the availability topic.
+#
+# Pressures carry no device_class: Home Assistant converts a "pressure" sensor to the user's
+# unit system (mmHg to inHg under US units) but never a number entity, so the pressure would
+# read in inHg beside a target in mmHg. Without a device class neither is converted: mmHg, the
+# unit of every figure in the docs, everywhere.
+#
+# The last answer: the state of the "Last answer" sensor, from the events on <base>/event: a
+# command carried out ("done: set_target 60"), or refused ("refused: <why>"; an error that is
+# not a command's, e.g. a message too big: "error: <why>"); any other event leaves it as it was
+# (`this.state`). Cut to fit Home Assistant's 255 characters.
+ANSWER_TEMPLATE = (
+    "{% if value_json.event == 'command' %}"
+    "{{ ('done: ' ~ value_json.cmd ~ ' ' ~ value_json.get('value', '')) | trim }}"
+    "{% elif value_json.event == 'error' %}"
+    "{{ ('refused: ' if value_json.payload is defined else 'error: ') ~ value_json.why[:240] }}"
+    "{% else %}{{ this.state }}{% endif %}")
+
+
 def _entities(topics, target_lo, target_hi, phases, allow_start):
     st = topics.state.decode()
     cmd = topics.cmd.decode()
     return [
         ("sensor", "pressure", "Pressure",
          {"state_topic": st, "value_template": "{{ value_json.p_mmhg }}",
-          "device_class": "pressure", "unit_of_measurement": "mmHg",
-          "state_class": "measurement"}),
+          "unit_of_measurement": "mmHg", "state_class": "measurement",
+          "icon": "mdi:gauge"}),
         ("sensor", "phase", "Phase",
          {"state_topic": st, "value_template": "{{ value_json.phase }}",
           "device_class": "enum", "options": list(phases)}),
@@ -172,6 +190,9 @@ def _entities(topics, target_lo, target_hi, phases, allow_start):
          {"state_topic": topics.usage.decode(), "value_template": "{{ value_json.ran_s }}",
           "json_attributes_topic": topics.usage.decode(),
           "device_class": "duration", "unit_of_measurement": "s"}),
+        ("sensor", "answer", "Last answer",
+         {"state_topic": topics.event.decode(), "value_template": ANSWER_TEMPLATE,
+          "icon": "mdi:message-reply-text-outline"}),
         ("binary_sensor", "alarm", "Alarm",
          {"state_topic": st, "device_class": "problem",
           "value_template": "{{ 'ON' if value_json.alarm else 'OFF' }}",
@@ -179,9 +200,11 @@ def _entities(topics, target_lo, target_hi, phases, allow_start):
         ("number", "target", "Target pressure",
          {"state_topic": st, "value_template": "{{ value_json.target_mmhg }}",
           "command_topic": cmd,
-          "command_template": '{"cmd": "set_target", "value": {{ value | int }}}',
+          # the value as Home Assistant has it (60, or 60.5 typed in the box): a fraction is
+          # refused by the boot, as the same value sent over MQTT by hand is
+          "command_template": '{"cmd": "set_target", "value": {{ value }}}',
           "min": target_lo, "max": target_hi, "step": 1, "mode": "box",
-          "device_class": "pressure", "unit_of_measurement": "mmHg"}),
+          "unit_of_measurement": "mmHg", "icon": "mdi:gauge"}),
         ("button", "stop", "Stop", {"command_topic": cmd, "payload_press": "stop",
                                     "icon": "mdi:stop-circle"}),
         ("button", "pause", "Pause", {"command_topic": cmd, "payload_press": "pause",

@@ -65,13 +65,13 @@ def test_comes_online_with_retained_availability_and_discovery(rig):
     late = Client(rig.broker, topics=("homeassistant/#", BASE + "/availability"))
     try:
         configs = wait_until(lambda: [m for m in late.messages if m[1].endswith("/config")]
-                             if len(late.messages) >= 11 else None, 5, "retained messages")
+                             if len(late.messages) >= 12 else None, 5, "retained messages")
         assert all(m[3] for m in late.messages), "every message must be retained"
         assert [m[2] for m in late.on(BASE + "/availability")] == [b"online"]
         topics = {m[1] for m in configs}
-        assert len(topics) == 10
+        assert len(topics) == 11
         for comp, obj in (("sensor", "pressure"), ("sensor", "phase"), ("sensor", "remaining"),
-                          ("button", "stop"), ("number", "target"),
+                          ("sensor", "answer"), ("button", "stop"), ("number", "target"),
                           ("binary_sensor", "alarm")):
             assert f"homeassistant/{comp}/{NODE}/{obj}/config" in topics
         for m in configs:
@@ -433,4 +433,49 @@ def test_a_broker_that_drops_the_boot_at_every_connect_is_retried_ever_more_slow
     finally:
         if dev.running():
             dev.kill()
+        broker.stop()
+
+
+def _answer(user, base, payload, timeout_s=5):
+    """Publish a command; return the one "command" or "error" event it produced."""
+    before = len(user.events(base, "command", "error"))
+    user.pub(base + "/cmd", payload)
+    got = wait_until(lambda: user.events(base, "command", "error")[before:], timeout_s,
+                     f"an answer to {payload!r}")
+    assert len(got) == 1, got
+    return got[0]
+
+
+def test_nothing_but_stop_while_vent_failed_is_latched(tmp_path):
+    """Issue 13 (found with Home Assistant): set_target was said to be accepted with
+    VENT_FAILED latched. Every command but stop is refused while it is, start and resume
+    allowed in secrets.json or not; stop is carried out."""
+    broker = Broker(tmp_path)
+    base = "boot/latched"
+    user = Client(broker, topics=(base + "/#",))
+    dev = Device(tmp_path, _secrets(broker, base, allow_start=True, discovery=False),
+                 seconds=90, pace=4, network={},
+                 scenario={"settings": {"pressure_mmhg": 40, "minutes": 2, "fit_check": False,
+                                        "hold_s": 0},
+                           "faults": [{"t_s": 3, "fault": "dump_stuck_closed"}],
+                           "actions": [{"t_s": 0.5, "do": "start"}]})
+    try:
+        wait_until(lambda: user.on(base + "/state") and
+                   user.json_on(base + "/state")[-1]["fault"] == "VENT_FAILED", 30,
+                   "VENT_FAILED")
+        for payload in (b'{"cmd": "set_target", "value": 30}',
+                        b'{"cmd": "set_target", "value": 60}', b"pause", b"start", b"resume",
+                        b'{"cmd": "resume"}'):
+            r = _answer(user, base, payload)
+            assert r["event"] == "error" and r["why"].startswith("a fault is latched"), r
+        state = user.json_on(base + "/state")[-1]
+        assert state["target_mmhg"] == 40 and state["alarm"] is True
+        assert not dev.events("target") and len(dev.events("start")) == 1
+        r = _answer(user, base, b"stop")
+        assert (r["event"], r["cmd"]) == ("command", "stop")
+        assert dev.max_tick_gap_ms() <= GAP_MS
+    finally:
+        if dev.running():
+            dev.kill()
+        user.stop()
         broker.stop()

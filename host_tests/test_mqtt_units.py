@@ -195,21 +195,54 @@ def test_discovery_follows_home_assistants_schema():
     by_obj = {t.split("/")[3]: c for t, c in configs}
     assert by_obj["start"] is None              # not allowed: its config is removed
     assert by_obj["resume"] is None             # (a resume refills the legs as a start does)
-    assert by_obj["pressure"]["device_class"] == "pressure"
-    assert by_obj["pressure"]["unit_of_measurement"] == "mmHg"
+    # issue 13: in mmHg whatever Home Assistant's unit system: a "pressure" sensor would be
+    # shown in inHg under US units while the number (never converted) stays in mmHg
+    for obj in ("pressure", "target"):
+        assert by_obj[obj]["unit_of_measurement"] == "mmHg"
+        assert "device_class" not in by_obj[obj], obj
     assert by_obj["phase"]["options"] == list(PHASES)
     assert by_obj["remaining"]["device_class"] == "duration"
     assert by_obj["alarm"]["device_class"] == "problem"
     num = by_obj["target"]
     assert (num["min"], num["max"], num["step"]) == (20, BOARD["limits"]["max_target_mmhg"], 1)
-    # what Home Assistant sends for the number and the buttons parses as the command it means
-    sent = num["command_template"].replace("{{ value | int }}", "65").encode()
-    assert M.parse_command(sent) == ("set_target", 65)
+    # what Home Assistant sends for the number and the buttons parses as the command it means;
+    # the number passes its value on as it is (an integral float arrives as 65: HA's MQTT
+    # number renders it as an int), so a fraction is refused exactly as sent by hand (issue 13)
+    assert "{{ value }}" in num["command_template"]
+    for shown in ("65", "60.5"):
+        from_ha = num["command_template"].replace("{{ value }}", shown).encode()
+        by_hand = b'{"cmd": "set_target", "value": ' + shown.encode() + b"}"
+        assert _parsed(from_ha) == _parsed(by_hand)
+    assert _parsed(num["command_template"].replace("{{ value }}", "65").encode()) == \
+        ("set_target", 65)
+    assert "whole number" in _parsed(b'{"cmd": "set_target", "value": 60.5}')
+    # the last answer: a sensor on the event topic (its template is Home Assistant's to run:
+    # test_home_assistant.py)
+    answer = by_obj["answer"]
+    assert answer["state_topic"] == "boot/test/event" and "this.state" in \
+        answer["value_template"] and "device_class" not in answer
     for obj in ("stop", "pause"):
         assert M.parse_command(by_obj[obj]["payload_press"].encode()) == (obj, None)
     allowed = {t.split("/")[3]: c for t, c in _discovery(allow_start=True)}
     for obj in ("resume", "start"):
         assert M.parse_command(allowed[obj]["payload_press"].encode()) == (obj, None)
+
+
+def _parsed(payload):
+    try:
+        return M.parse_command(payload)
+    except M.CommandError as e:
+        return str(e)
+
+
+def test_the_docs_list_every_phase_the_boot_publishes():
+    """docs/MQTT.md's phase table is the sequencer's PHASES, in order (issue 13: the docs
+    listed 9 of them)."""
+    text = (paths.ROOT / "docs" / "MQTT.md").read_text()
+    table = text[text.index("`phase` is one of"):]
+    table = table[:table.index("\n\n", table.index("| phase |"))]
+    names = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+    assert names == list(PHASES)
 
 
 # --- secrets.json ---------------------------------------------------------------------------
