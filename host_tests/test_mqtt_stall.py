@@ -174,5 +174,5 @@ def test_a_session_never_needs_the_network(tmp_path, secrets, network, why):
     else:
         assert not notes
         warning = dev.events("warning")[0][2]["text"]
-        assert "secrets.json: mqtt: field 'host' must be a str" in warning
+        assert "secrets.json: field 'mqtt.host': must be a text of" in warning
         assert json.loads((dev.flash / "secrets.json").read_text())      # left as it was
