@@ -51,10 +51,25 @@ MUTANTS = [
      "                elif ticks_diff(now_ms, self._safe_since_ms) >= VENT_CONFIRM_MS:",
      "                else:", "test_safety.py -k steady"),
     ("pump stuck on and dump stuck shut: isolation", "safety.py",
-     "            elif ticks_diff(now_ms, self._above_since_ms) >= ISOLATE_AFTER_MS:\n"
+     "            elif _overdue(now_ms, self._above_since_ms, ISOLATE_AFTER_MS):\n"
      "                self.isolated = True",
-     "            elif ticks_diff(now_ms, self._above_since_ms) >= ISOLATE_AFTER_MS:\n"
+     "            elif _overdue(now_ms, self._above_since_ms, ISOLATE_AFTER_MS):\n"
      "                pass", "test_hazards.py -k kept_off_the_leg"),
+    ("a trip's wait whose stamp reads the future has run out", "safety.py",
+     "    return age_ms < 0 or age_ms >= wait_ms", "    return age_ms >= wait_ms",
+     "test_safety.py -k reads_the_future"),
+    ("a puff whose start reads the future runs no longer", "tripped.py",
+     "            self._start(k, now_ms, p)       # (as in _ack_check", "            pass  #",
+     "test_safety.py -k puff_whose"),
+    ("a wave checked as a whole at load (waveplan)", "waveplan.py",
+     "    if total <= L.WAVE_PLAN_MS:", "    if True:",
+     "test_waveplan.py -k long_dwell"),
+    ("a wave's dwells and hold cut to the plan at run time", "sequencer.py",
+     "        if want_ms <= room:\n            return want_ms",
+     "        if True:\n            return want_ms", "test_waveplan.py -k slow_fills"),
+    ("no fill starts that could outlast the time at pressure", "sequencer.py",
+     "        if k and not self._may_fill(now_ms):", "        if False:",
+     "test_waveplan.py -k whatever_the_fills_take"),
     ("a dead pump cannot check the valves (no air)", "app.py",
      "        if unseen:\n", "        if False:\n",
      "test_hazards.py -k dead_pump_cannot_check"),
