@@ -34,6 +34,7 @@ import fitorder
 import waveplan
 import holdwatch
 import netguard
+import rtcnote
 import console
 import flashfs
 
@@ -41,8 +42,6 @@ FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
                                   # maintenance (mpremote, flash.sh), not a stall
-TASK_MARK = "task.dead"           # names the task whose heartbeat stopped: written once by the
-                                  # supervisor as it stops feeding the watchdog, read at boot
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
 CHECK_NO_AIR_TEXT = ("the valve check after the vent saw no air from the pump (is it dead?): a "
                      "chamber that had air may still hold it behind a valve stuck shut, and "
@@ -220,8 +219,8 @@ class App:
         maintenance = housekeeping.exists(self.flash_dir + MAINTENANCE)
         if maintenance:
             housekeeping.remove(self.flash_dir + MAINTENANCE)
-        dead = housekeeping.take(self.flash_dir + TASK_MARK)
-        hung = netguard.after_reset(self.flash_dir, wdt)
+        dead = rtcnote.take(self.hw.rtc, rtcnote.TASK)
+        hung = netguard.after_reset(self.flash_dir, wdt, self.hw.rtc)
         if hung and housekeeping.exists(self.mark_path):
             hung = ""       # a session ran: a blocked loop then is a stall, whoever caused it
         if wdt and maintenance:
@@ -662,7 +661,7 @@ class App:
                 # once, and for good: the marker must match the reset that follows
                 self._dead = True
                 if not held:
-                    housekeeping.put(self.flash_dir + TASK_MARK, dead)
+                    rtcnote.write(self.hw.rtc, rtcnote.TASK, dead)
                     self.event(now_ms, "warning", {"text": "the %s task has stopped: every "
                                                            "output is safe and the watchdog "
                                                            "restarts the board" % dead,

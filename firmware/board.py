@@ -62,6 +62,7 @@ class Hardware:
         dumps = [Pin(n, Pin.OUT, value=off) for n in boardcfg.dump_pins(out)]
         valves = [Pin(n, Pin.OUT, value=off) for n in out["valve_pins"]]
         self.outputs = Outputs(pump, dumps, valves, out["active_high"])
+        self.rtc = machine.RTC()     # its memory keeps notes across a watchdog reset (rtcnote)
         self.adc = machine.ADC(Pin(cfg["sensor"]["adc_pin"]))
         self.adc.atten(machine.ADC.ATTN_11DB)     # 0-3.1 V range
         self.read_uv = self.adc.read_uv           # calibrated microvolts

@@ -41,28 +41,6 @@ def exists(path):
         return False
 
 
-def take(path):
-    """A marker's text, the marker then removed; "" if there is none."""
-    try:
-        with open(path) as f:
-            text = f.read()
-    except OSError:
-        return ""
-    remove(path)
-    return text
-
-
-def put(path, text):
-    """Write a small marker file now (not through a rest window: at boot, or as the
-    supervisor stops feeding the watchdog). Returns False if the flash refused (the marker is
-    lost)."""
-    try:
-        flashfs.write(path, text)
-        return True
-    except OSError:
-        return False
-
-
 def remove(path):
     flashfs.remove(path)
 

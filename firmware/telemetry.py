@@ -101,7 +101,7 @@ class Telemetry:
         except ImportError:
             self._note("off", "umqtt.simple is not installed: mpremote mip install umqtt.simple")
             return
-        self.guard = Guard(self.flash_dir)
+        self.guard = Guard(self.flash_dir, app.hw.rtc)
         if self.guard.hung:
             self._note("degraded", ADVICE[self.guard.hung])
         while True:

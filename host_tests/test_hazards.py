@@ -670,7 +670,9 @@ def test_a_dead_service_task_resets_the_board_and_the_next_boot_names_it(tmp_pat
     stopped = [r for r in events(b, "warning") if r.get("task") == "service"]
     assert len(stopped) == 2 and "restarted by the watchdog" in stopped[1]["text"]
     assert b.app.sup.fault == safety.TASK_CRASH
-    assert not (tmp_path / "task.dead").exists()            # read once, by the boot after it
+    import rtcnote
+    assert rtcnote.read(b.app.hw.rtc, rtcnote.TASK) == ""   # read once, by the boot after it
+    assert not (tmp_path / "task.dead").exists()            # (in the RTC's memory, not flash)
     b.run(3000)
     assert not b.app.seq.active() and max(b.vb.plant.p_chambers) < L.SAFE_MMHG
     assert not b.watch.violations, b.watch.violations
@@ -718,7 +720,7 @@ def _hang_network_step(b, step):
     """The step begins under netguard's marker and holds the whole board (a lookup that never
     returns): nothing runs, the watchdog is not fed."""
     import netguard
-    netguard.Guard(b.flash).begin(step)
+    netguard.Guard(b.flash, b.app.hw.rtc).begin(step)
     b.loop_alive = False
     _run_until_reset(b)
     assert b.resets == 1
@@ -738,14 +740,14 @@ def test_a_watchdog_reset_in_a_hung_network_step_is_a_warning_and_the_step_stays
     assert b.app._alarm_state == alarm.IDLE                 # no alarm
     warn = [r for r in events(b, "warning") if r.get("step") == "dns"]
     assert len(warn) == 1 and netguard.ADVICE["dns"] in warn[0]["text"]
-    assert not (tmp_path / "mqtt.block").exists()
     assert not (tmp_path / "faults.log").exists()
-    assert netguard.Guard(b.flash).hung == "dns"            # this boot's network service
+    assert netguard.Guard(b.flash, b.app.hw.rtc).hung == "dns"      # this boot's network service
     b2 = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))    # a power cycle later
     assert not b2.app.sup.tripped()
-    assert netguard.Guard(b2.flash).hung == "dns"           # same secrets.json: still skipped
+    assert netguard.Guard(b2.flash, b2.app.hw.rtc).hung == "dns"    # same secrets.json: skipped
     secrets.write_text('{"mqtt": {"host": "192.168.1.10"}}')
-    assert netguard.Guard(b2.flash).hung == ""              # changed: the step runs again
+    assert netguard.Guard(b2.flash, b2.app.hw.rtc).hung == ""       # changed: it runs again
+    Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))         # the next boot clears it
     assert not (tmp_path / "mqtt.skip").exists()
 
 
@@ -779,7 +781,7 @@ def _telemetry_with_guard(b):
     import telemetry
     conf = netconf.validate({"wifi": {"ssid": "home"}, "mqtt": {"host": "192.0.2.1"}})
     svc = telemetry.Telemetry(conf, None, flash_dir=b.flash)
-    svc.guard = netguard.Guard(b.flash)
+    svc.guard = netguard.Guard(b.flash, b.app.hw.rtc)
     svc.heartbeat_ms = b.vb.ticks_ms()
     b.app._watched.append(svc)
     return svc

@@ -176,3 +176,20 @@ def test_a_session_never_needs_the_network(tmp_path, secrets, network, why):
         warning = dev.events("warning")[0][2]["text"]
         assert "secrets.json: field 'mqtt.host': must be a text of" in warning
         assert json.loads((dev.flash / "secrets.json").read_text())      # left as it was
+
+
+def test_a_name_lookup_on_a_slow_flash_chip_costs_no_reset(tmp_path):
+    """The step's note is in the RTC's memory, not on flash: on a chip whose flash takes 400 ms
+    a sector (the datasheet's worst), a marker file written before the lookup stalled the whole
+    chip past the 250 ms watchdog outside a rest window, and the reset was then blamed on the
+    lookup (MQTT off until secrets.json changed). Now the lookup (50 ms) and the connection
+    attempt cost no reset."""
+    net = {"dns": {"broker.lan": {"addr": "127.0.0.1", "delay_ms": 50}}}
+    dev = Device(tmp_path, {"wifi": WIFI, "mqtt": {"host": "broker.lan", "port": 1}},
+                 seconds=6, pace=None, network=net,
+                 scenario={"actions": [], "chip": {"flash_sector_ms": 400}})
+    dev.wait(60)
+    assert not dev.sims("reset"), dev.sims("reset")
+    notes = _network(dev)
+    assert notes and not any("put the broker's IP address" in r.get("why", "") for r in notes)
+    assert not dev.events("fault")

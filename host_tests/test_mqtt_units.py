@@ -505,25 +505,34 @@ def test_a_packet_too_big_is_dropped_in_chunks_and_the_rest_kept_in_order(microp
 
 
 GUARD = """
-import json, netguard
+import json, os, netguard
+class RTC:                                      # the RTC's memory: kept across these "resets"
+    def __init__(self):
+        self.data = b""
+    def memory(self, data=None):
+        if data is None:
+            return self.data
+        self.data = bytes(data)
+rtc = RTC()
 def save(name, text):
     with open(name, "w") as f:
         f.write(text)
 save("secrets.json", '{"mqtt": {"host": "broker.lan"}}')
-g = netguard.Guard("")
+g = netguard.Guard("", rtc)
 out = [g.hung]
 g.begin("dns")          # ... and the board resets here: no end()
-out.append(netguard.Guard("").hung)             # made before restore: skipped this boot
-out.append(netguard.after_reset("", True))      # restore, after a watchdog reset: recorded
-out.append(netguard.Guard("").hung)             # every later boot with the same secrets
-out.append(netguard.Guard("").hung)
+out.append(netguard.Guard("", rtc).hung)        # made before restore: skipped this boot
+out.append(netguard.after_reset("", True, rtc))  # restore, after a watchdog reset: recorded
+out.append(netguard.Guard("", rtc).hung)        # every later boot with the same secrets
+out.append(netguard.Guard("", rtc).hung)
 save("secrets.json", '{"mqtt": {"host": "10.0.0.2"}}')
-out.append(netguard.Guard("").hung)             # secrets.json changed: the step runs again
-out.append(netguard.Guard("").hung)
+out.append(netguard.Guard("", rtc).hung)        # secrets.json changed: the step runs again
+out.append(netguard.Guard("", rtc).hung)
 g.begin("tls")
-out.append(netguard.after_reset("", False))     # a power cut mid-step proves no hang
-out.append(netguard.Guard("").hung)
-out.append(netguard.after_reset("", True))      # nothing left behind
+out.append(netguard.after_reset("", False, rtc))     # a power cut mid-step proves no hang
+out.append(netguard.Guard("", rtc).hung)
+out.append(netguard.after_reset("", True, rtc))      # nothing left behind
+out.append(sorted(os.listdir(".")))             # the step's note never touched flash
 out.append([netguard.is_ip(h) for h in ("192.168.1.10", "broker.lan", "1.2.3", "1.2.3.999")])
 print(json.dumps(out))
 """
@@ -533,7 +542,7 @@ def test_a_step_that_hung_until_the_watchdog_is_skipped_until_the_secrets_change
         micropython, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert both(micropython, GUARD) == ["", "dns", "dns", "dns", "dns", "", "", "", "", "",
-                                        [True, False, False, False]]
+                                        ["secrets.json"], [True, False, False, False]]
 
 
 def test_a_session_late_in_a_long_uptime_is_published_with_its_true_length():

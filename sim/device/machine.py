@@ -107,6 +107,18 @@ class WDT:
         simctx.board.wdt_feed()
 
 
+class RTC:
+    """The RTC's user memory (the ESP32 port: 2048 bytes, kept across a watchdog or soft reset,
+    lost at power-up; the virtual board treats a brown-out as a power-up)."""
+
+    def memory(self, data=None):
+        if data is None:
+            return simctx.board.rtc_memory
+        if len(data) > 2048:
+            raise ValueError("buffer too long")
+        simctx.board.rtc_memory = bytes(data)
+
+
 def reset_cause():
     return simctx.board.reset_cause
 

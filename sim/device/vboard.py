@@ -204,6 +204,7 @@ class VirtualBoard:
         self.remote_inbox = []      # (payload text, allow_start) for the firmware's next tick
         self.plant.watch_mmhg = board["limits"]["ceiling_mmhg"]
         self.reset_cause = PWRON_RESET
+        self.rtc_memory = b""       # machine.RTC().memory(): kept across a watchdog reset only
         self.in_reset = False       # between a reset and the next boot: writes go nowhere
         self._wdt_ms = 0            # watchdog timeout, 0 = not started
         self._wdt_fed = 0
@@ -417,6 +418,8 @@ class VirtualBoard:
         """The chip resets now: outputs float (the board's pull-downs switch everything off)."""
         self.in_reset = True
         self.reset_cause = cause
+        if cause != WDT_RESET:
+            self.rtc_memory = b""   # a brown-out: the RTC's memory is not to be trusted
         self.emit('@sim {"sim": "reset", "t_ms": %d, "cause": "%s"}'
                   % (self.ms, "watchdog" if cause == WDT_RESET else "brownout"))
         raise BoardReset(cause)
