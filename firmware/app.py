@@ -42,6 +42,7 @@ FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
                                   # maintenance (mpremote, flash.sh), not a stall
+EARLY_EVENTS = 6                  # events kept for a listener that comes after them
 LOOP_GAP_MS = 200                 # ticks this far apart mean the loop was blocked: trip
 CHECK_NO_AIR_TEXT = ("the valve check after the vent saw no air from the pump (is it dead?): a "
                      "chamber that had air may still hold it behind a valve stuck shut, and "
@@ -96,6 +97,8 @@ class App:
         self.services = services
         self._watched = []            # the services whose heartbeats supervise() checks
         self.listeners = []           # callables(record dict), told of every event
+        self.early = []               # events before the first listener (a refused program,
+                                      # a damaged settings file): told to it when it comes
         self.log_path = flash_dir + FAULT_LOG
         self.mark_path = flash_dir + SESSION_MARK
         s = cfg["sensor"]
@@ -111,6 +114,7 @@ class App:
             cfg["limits"]["ceiling_mmhg"] * 10, L.SAFE_MMHG * 10, L.VENT_BUDGET_MS,
             L.SENSOR_BAD_SAMPLES, L.SESSION_GRACE_MS)
         self.monitor = Monitor(n)
+        self.seq.fill_budget = self.monitor.fill_budget_ms     # the wave plan's longest fills
         self.holdwatch = holdwatch.HoldWatch()
         self.flash_dir = flash_dir
         self.seq.set_enabled(settings["enabled"])
@@ -188,6 +192,8 @@ class App:
             self.console.put_status(json.dumps(rec))    # the newest one only (console.py)
         else:
             self.console.put(json.dumps(rec))           # no I/O here: the service task writes
+        if not self.listeners and name != "status" and len(self.early) < EARLY_EVENTS:
+            self.early.append(rec)
         for listener in self.listeners:
             try:
                 listener(rec)

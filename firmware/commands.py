@@ -8,6 +8,7 @@ import ui
 import gate
 import program
 import waveplan
+from limits import START_MMHG
 from tripped import ACK_PASSED, ACK_SHUT, ACK_NO_AIR, ACK_CANCELLED, ACK_PUMP_ON, ACK_NO_SEAL, \
     ACK_NAMES
 from settings import bounds as settings_bounds, validate as settings_validate, SettingsError
@@ -68,15 +69,18 @@ def apply_settings(app, now_ms, new):
     app.session_limit_ms = seq.session_ms
     seq.set_enabled(merged["enabled"])
     app.monitor.skip_mask = seq.skip_mask
-    use_program(app, merged)
     seq.set_target(merged["pressure_mmhg"] * 10)
+    use_program(app, merged)
     app._save = dict(merged)
     app.event(now_ms, "settings", merged)
 
 def use_program(app, values):
     """The mode's program, and app-tuning, for the sequencer. A custom program file that
     does not load, or a program or mode whose wave would not let down in time (waveplan.py),
-    leaves the plain wave, and says why (a warning event; app.notice for the display)."""
+    leaves the plain wave, and says why (a warning event; app.notice for the display). A
+    refused program's plain wave fills no higher than the program's lowest chamber (a file it
+    cannot read: limits.START_MMHG): never harder than the user asked. Call after the
+    settings' target is set."""
     seq = app.seq
     seq.tuning = values["tuning"]
     seq.fit_check = values["fit_check"]
@@ -95,20 +99,31 @@ def use_program(app, values):
                 app.event(ticks_ms(), "warning", {"text": "program %s: %s" %
                                                   (values["program"], note)})
         except program.ProgramError as e:
-            app.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % e})
-            app.notice = "PROGRAM REFUSED"
+            _plain_wave(app, str(e), START_MMHG)
             mode = "wave"
     if mode != "wave":
         # the program or the mode as a whole: every wave must let down in time
         why = waveplan.check(values, app.cfg, custom, source)
         if why:
-            app.event(ticks_ms(), "warning", {"text": "%s: running the plain wave" % why})
-            app.notice = "PROGRAM REFUSED" if custom else "MODE REFUSED"
+            lowest = 0
+            if custom:
+                lowest = min([c["mmhg"] for c in custom["chambers"]])
+            _plain_wave(app, why, lowest, "MODE REFUSED" if custom is None else None)
             mode = "wave"
             custom = None
     seq.program = None if mode == "wave" else program.Program(
         mode, app.cfg["chambers"], app.cfg["limits"]["max_target_mmhg"] * 10, values,
         custom)
+
+def _plain_wave(app, why, cap_mmhg, notice=None):
+    """A refused program or mode: the plain wave, at no more than cap_mmhg (0: no cap)."""
+    seq = app.seq
+    if cap_mmhg and seq.next_target_dmmhg > cap_mmhg * 10:
+        seq.set_target(cap_mmhg * 10)
+    app.event(ticks_ms(), "warning", {"text": "%s: running the plain wave at %d mmHg" %
+                                      (why, seq.next_target_dmmhg // 10)})
+    app.notice = notice or "PROGRAM REFUSED"
+
 
 def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
     """The one way anything asks the boot to do something (the button, the knob, the menu, the
@@ -124,7 +139,7 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
         return None
     if name == "pause":
         if app.sup.tripped():
-            return "a fault is latched: the boot is already vented"
+            return "a fault is latched: the pump is off and every path is open already"
         if not seq.active() or seq.ending():
             return "not running"
         if seq.phase == sq.PAUSED:
@@ -151,6 +166,10 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
         lo, hi = settings_bounds("pressure_mmhg", app.cfg)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             return "target must be a whole number from %d to %d mmHg" % (lo, hi)
+        if seq.program is not None and seq.program.custom:
+            # each chamber's pressure is the program file's: a target would change nothing
+            return ("the custom program sets each chamber's pressure (its file's mmhg): the "
+                    "target does not apply; edit the program, or choose another mode")
         raises = value * 10 > seq.next_target_dmmhg
     elif name not in ("start", "resume"):
         return "unknown command"

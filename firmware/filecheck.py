@@ -20,6 +20,8 @@
 # And the one JSON reader, read(): a UTF-8 byte-order mark (Windows editors write one) and CRLF
 # line ends are accepted wherever a file is read, on the device and on the computer.
 import json
+import os
+from limits import FILE_MAX_BYTES
 
 INT = "int"
 NUM = "num"
@@ -35,7 +37,7 @@ BOM = b"\xef\xbb\xbf"       # UTF-8's byte-order mark
 
 
 class NotText(ValueError):
-    """The file's bytes are not UTF-8 text."""
+    """The file's bytes are not UTF-8 text (or far more of them than any such file has)."""
 
 
 def problem(kind, value, lo=None, hi=None):
@@ -139,7 +141,12 @@ def parse(raw):
 
 
 def read_bytes(path):
-    """A file's bytes. Raises OSError when it cannot be read."""
+    """A file's bytes. Raises OSError when it cannot be read, NotText when it is larger than
+    limits.FILE_MAX_BYTES (read whole, a big one would not fit the chip's heap: MemoryError)."""
+    size = os.stat(path)[6]
+    if size > FILE_MAX_BYTES:
+        raise NotText("it is %d bytes, more than any file of this kind (at most %d): is it "
+                      "the right file?" % (size, FILE_MAX_BYTES))
     with open(path, "rb") as f:
         return f.read()
 

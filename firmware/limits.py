@@ -29,6 +29,9 @@ SETTING_LIMITS = {
     "warmup_cycles": (1, 10, 3, "waves to ramp from 60 % to the target"),
     "pulse_release_pct": (20, 90, 50, "a chamber lets down to this share once the next is full"),
 }
+FILE_MAX_BYTES = 8192         # a board, settings, program or secrets file (filecheck.py): the
+                             # shipped ones are under 2 KB; a bigger one is read whole into a
+                             # heap of about 60 KB, so it is refused, not read
 # A first start (no settings.json) or a damaged settings file starts low (issue 13): never the
 # table's 80 mmHg default, and never above a pressure or a length the file still shows. 40 mmHg
 # is where the README tells a new user to start ("start low and increase gradually"; the low

@@ -90,13 +90,14 @@ TUNE_LATE_DMMHG = -50   # ...or more than 5 mmHg late
 # squeeze at MAX_PRESSED_PCT of the time. The monitor checks the same from the outputs.
 LETDOWN_MIN_MS = LETDOWN_MIN_S * 1000
 LETDOWN_MARGIN_MS = 50  # a few ticks more than the monitor's last line asks
-# The wave plan (limits.WAVE_PLAN_MS; waveplan.py checks programs at load): each wave vents
-# within WAVE_PLAN_MS of its first fill. On entering a dwell or the hold, it is cut to what the
-# plan leaves once the fills still to come (each at its time in the last wave, or the last
-# fill's, or FILL_PLAN_MS) and the peeks are counted. A fill starts only if the longest it
-# could take (its timeout, every top-up, the seal check, a pulse release) and the peeks still
-# end MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS after the wave's first fill: else the wave goes
-# on to its hold without it. The caller says so (plan_cut, plan_trimmed_ms).
+# The wave plan (limits.WAVE_PLAN_MS; waveplan.py checks programs at load, with the same
+# figures): each wave vents within WAVE_PLAN_MS of its first fill. A fill starts only if the
+# longest it could take (the monitor's budget for it, fill_budget, at most the fill timeout;
+# every top-up, the seal check, a pulse release) and the peeks still end by the gate,
+# MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS after the wave's first fill: else the wave goes on to
+# its hold without it. On entering a dwell or the hold it is cut to what both leave, the fills
+# still to come counted at their time in the last wave (or the last fill's, or FILL_PLAN_MS).
+# The caller says so (plan_cut, plan_trimmed_ms).
 PEEK_EACH_MS = _PEEK_AT[3]      # the hold watch's four readings of one chamber
 FILL_AFTER_MS = SETTLE_MS + SEAL_DRAIN_MS + SEAL_SHUT_MS        # a fill's settle and seal
 FILL_AFTER_MAX_MS = SETTLE_MS * (MAX_TOPUPS + 1) + SEAL_DRAIN_MS + SEAL_SHUT_MS
@@ -154,6 +155,8 @@ class WaveSequencer:
         self._last_took_ms = 0      # the last fill's, any chamber
         self.plan_cut = 0           # the first chamber this wave left unfilled, and how much
         self.plan_trimmed_ms = 0    # of its dwells and hold the plan cut
+        self.fill_budget = None     # chamber -> the monitor's budget for its fill, ms (the app
+                                    # sets it: monitor.fill_budget_ms); None: the fill timeout
         self.plan_note_cycle = 0    # a wave the plan changed: the caller says so, once a session
         self._plan_said = False
         self._targets = [target_dmmhg] * chambers   # each chamber's target in this wave
@@ -186,6 +189,9 @@ class WaveSequencer:
         self.session_start_ms = now_ms
         self._rest_said = False
         self._plan_said = False
+        self.plan_cut = 0
+        self.plan_trimmed_ms = 0
+        self.plan_note_cycle = 0
         if self._pressed:
             # a squeeze that a fault cut short: its vent was never seen here, so the let-down
             # is counted from now (the first wave waits LETDOWN_MIN_MS at most)
@@ -410,7 +416,7 @@ class WaveSequencer:
             self.sealing = False
             dwell = self.program.dwell_ms(self._filled) if self.program else 0
             if dwell:
-                dwell = self._plan_cut_ms(now_ms, dwell, self._plan_after(self._filled))
+                dwell = self._plan_cut_ms(now_ms, dwell, self._filled)
             if dwell:
                 self._dwell_ms = dwell
                 self._enter(DWELL, now_ms)
@@ -628,13 +634,13 @@ class WaveSequencer:
 
     def _next_fill(self, now_ms):
         k = self._next_enabled(self._filled)
-        if k and not self._may_fill(now_ms):
+        if k and not self._may_fill(now_ms, k):
             self.plan_cut = k
             k = 0
         if k:
             self._begin_fill(k, now_ms)
             return self._fill_cmd()
-        self._hold_for_ms = self._plan_cut_ms(now_ms, self._hold_ms(), 0)
+        self._hold_for_ms = self._plan_cut_ms(now_ms, self._hold_ms(), self.chambers)
         self._enter(HOLD, now_ms)
         return self._all_closed
 
@@ -646,32 +652,45 @@ class WaveSequencer:
             k = self._next_enabled(k)
         return n * PEEK_EACH_MS
 
-    def _plan_after(self, chamber):
-        """The planned time of the fills after `chamber` in this wave (see PEEK_EACH_MS)."""
-        total = 0
-        k = self._next_enabled(chamber)
-        while k:
-            took = self._took_ms[k - 1] or self._last_took_ms or FILL_PLAN_MS
-            total += took + FILL_AFTER_MS
-            k = self._next_enabled(k)
-        return total
+    def _plan_ms(self, k):
+        """Chamber k's fill as planned: its time in the last wave (or the last fill's, or
+        FILL_PLAN_MS), with its settle and seal."""
+        return (self._took_ms[k - 1] or self._last_took_ms or FILL_PLAN_MS) + FILL_AFTER_MS
 
-    def _plan_cut_ms(self, now_ms, want_ms, reserve_ms):
-        """A dwell or the hold of want_ms, cut to what the wave plan leaves."""
-        room = WAVE_PLAN_MS - ticks_diff(now_ms, self._press_ms) - reserve_ms - \
-            self._peeks_ms()
+    def _longest_ms(self, k):
+        """The longest chamber k's fill could take before the boot gives up on it."""
+        ms = self.fill_timeout_ms
+        if self.fill_budget is not None:
+            ms = min(ms, self.fill_budget(k))
+        ms += FILL_AFTER_MAX_MS
+        if self.program and self.program.release_pct:
+            ms += RELEASE_MAX_MS
+        return ms
+
+    def _plan_cut_ms(self, now_ms, want_ms, after):
+        """A dwell after chamber `after`'s fill (the hold: after = chambers), cut to what the
+        plan leaves: the fills after it as planned, within WAVE_PLAN_MS, and each of them
+        started by the gate (see above)."""
+        squeezed = ticks_diff(now_ms, self._press_ms)
+        peeks = self._peeks_ms()
+        room = WAVE_PLAN_MS - squeezed - peeks
+        latest = MAX_AT_PRESSURE_MS      # the latest the next fill may start (none: no limit)
+        for k in range(self.chambers, after, -1):
+            if self.enabled_mask & (1 << (k - 1)):
+                plan = self._plan_ms(k)
+                room -= plan
+                latest = min(MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS - peeks -
+                             self._longest_ms(k), latest - plan)
+        room = min(room, latest - squeezed)
         if want_ms <= room:
             return want_ms
         room = max(room, 0)
         self.plan_trimmed_ms += want_ms - room
         return room
 
-    def _may_fill(self, now_ms):
-        """The next fill, at its longest, still lets the wave vent in time."""
-        longest = self.fill_timeout_ms + FILL_AFTER_MAX_MS + self._peeks_ms()
-        if self.program and self.program.release_pct:
-            longest += RELEASE_MAX_MS
-        return ticks_diff(now_ms, self._press_ms) + longest <= \
+    def _may_fill(self, now_ms, k):
+        """Chamber k's fill, at its longest, still lets the wave vent in time."""
+        return ticks_diff(now_ms, self._press_ms) + self._longest_ms(k) + self._peeks_ms() <= \
             MAX_AT_PRESSURE_MS - WAVE_VENT_ALLOW_MS
 
     def _begin_fill(self, chamber, now_ms):

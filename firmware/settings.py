@@ -118,15 +118,23 @@ def validate(data, board, source="settings"):
     return _build(data, board)
 
 
-def _number_in(raw, key):
-    """The number after "key": in a damaged file's bytes (a truncated or mangled file, a
-    number written as text), or None. Only ever used to start lower."""
+def _after(raw, key):
+    """Where the value of "key" starts in a damaged file's bytes, or -1."""
     i = raw.find(b'"' + key.encode() + b'"')
     if i < 0:
-        return None
+        return -1
     i += len(key) + 2
     while i < len(raw) and raw[i] in b' \t\r\n:"':
         i += 1
+    return i
+
+
+def _number_in(raw, key):
+    """The number after "key": in a damaged file's bytes (a truncated or mangled file, a
+    number written as text), or None. Only ever used to start gentler."""
+    i = _after(raw, key)
+    if i < 0:
+        return None
     j = i
     while j < len(raw) and raw[j] in b"-.0123456789":
         j += 1
@@ -136,19 +144,41 @@ def _number_in(raw, key):
         return None
 
 
+def _chambers_in(raw, n):
+    """The chambers listed after "enabled": in a damaged file's bytes, as far as they can be
+    read (each listed one the user chose to use), or None."""
+    i = _after(raw, "enabled")
+    if i < 0 or i >= len(raw) or raw[i] != 0x5B:       # "["
+        return None
+    out = []
+    for part in raw[i + 1:].split(b"]")[0].split(b","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= n or int(part) in out:
+            break
+        out.append(int(part))
+    return sorted(out) or None
+
+
 def start_low(good, board, raw=b""):
     """The settings for a missing or damaged file: the fields in good (each checks out) kept;
     a pressure or length the file does not give in good at limits.START_MMHG and START_MINUTES,
-    or lower where its bytes show a lower figure (raw), within the board's bounds."""
+    and a hold at the default, each lower where its bytes show lower (raw); a rest longer
+    where they show longer; the chambers in use as far as they list them; all within the
+    board's bounds. Never a harder squeeze than the file shows."""
     s = _build(good, board)
-    for key, start in (("pressure_mmhg", START_MMHG), ("minutes", START_MINUTES)):
+    for key, start in (("pressure_mmhg", START_MMHG), ("minutes", START_MINUTES),
+                       ("hold_s", s["hold_s"]), ("rest_s", s["rest_s"])):
         if key not in good:
             v = start
             shown = _number_in(raw, key)
-            if shown is not None and shown < v:
+            if shown is not None and (shown > v if key == "rest_s" else shown < v):
                 v = shown
             lo, hi = bounds(key, board)
             s[key] = int(min(max(v, lo), hi))
+    if "enabled" not in good:
+        shown = _chambers_in(raw, board["chambers"])
+        if shown:
+            s["enabled"] = shown
     return s
 
 
@@ -159,6 +189,8 @@ def _start_note(s, good, damaged=True):
             ", or lower where the file shows lower" if damaged else "")
     if good:
         text += "; the fields that check out are kept"
+    if damaged:
+        text += "; fix the file, or set your settings again in the menu (it saves them whole)"
     return text
 
 
@@ -175,6 +207,9 @@ def load(path, board):
         s = start_low({}, board)
         return s, "no %s on flash: %s; set your own from there" % (path,
                                                                    _start_note(s, {}, False))
+    except filecheck.NotText as e:      # far too big to be read
+        s = start_low({}, board)
+        return s, "%s is not text (%s): %s" % (path, e, _start_note(s, {}))
     try:
         data = filecheck.parse(raw)
     except ValueError as e:  # damaged: not JSON, or not even text (filecheck.NotText)

@@ -72,7 +72,7 @@ class Telemetry:
         self._retained = False            # the packet being read was a retained one
         self._pong_due = False
         self._ping_ms = ticks_ms()
-        self.status = "off"
+        self.status = ""                  # nothing said yet ("off": umqtt.simple is missing)
         self.heartbeat_ms = ticks_ms()
 
     # --- events from the app (called on the control path: keep it tiny) ------------------------
@@ -96,6 +96,9 @@ class Telemetry:
         self.app = app
         app.gate.remote_inflate = self.conf["allow_start"]   # remote start and resume
         app.listeners.append(self.on_event)
+        for rec in app.early:             # what the boot said before anyone listened
+            self.on_event(rec)
+        del app.early[:]
         try:
             from umqtt.simple import MQTTClient     # noqa: F401  (installed beside the firmware)
         except ImportError:

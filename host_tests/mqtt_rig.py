@@ -256,6 +256,7 @@ class Device:
         if secrets is not None:
             (self.flash / "secrets.json").write_text(json.dumps(secrets))
         for name, data in (extra_files or {}).items():
+            (self.flash / name).parent.mkdir(parents=True, exist_ok=True)
             (self.flash / name).write_bytes(data)
         cfg_path = Path(tmp) / f"run-{self.flash.name}.json"
         cfg_path.write_text(json.dumps(self.config))

@@ -184,3 +184,46 @@ def test_no_module_reads_a_users_file_on_its_own():
         if f.name not in own:
             assert "json.load" not in f.read_text(), f.name
     assert "json.load" not in (paths.ROOT / "sim" / "scenario.py").read_text()
+
+
+def test_a_file_too_big_for_the_chip_is_refused_not_read(tmp_path):
+    # the reviewer's case: a 120 KB settings, secrets, board or program file raised MemoryError
+    # in a chip-sized heap (160 KB, 107 KB free) before the boot could say anything
+    big = b'{"pressure_mmhg": 40, "pad": "' + b"x" * 120000 + b'"}'
+    for name in ("settings", "secrets", "board", "program"):
+        (tmp_path / (name + ".json")).write_bytes(big)
+    code = r'''
+import json, settings, netconf, boardcfg, program
+board = json.loads(%r)
+d = %r
+out = []
+s, w = settings.load(d + "/settings.json", board)
+out.append([s["pressure_mmhg"], w])
+out.append(netconf.load(d + "/secrets.json")[1])
+for load in (lambda: boardcfg.load(d + "/board.json"),
+             lambda: program.load(d + "/program.json", 4, 120)):
+    try:
+        load()
+        out.append("accepted")
+    except (boardcfg.BoardError, program.ProgramError) as e:
+        out.append(str(e))
+print(json.dumps(out))
+''' % (json.dumps(boardcfg.load(str(paths.DEFAULT_BOARD))), str(tmp_path))
+    import os
+    import subprocess
+    from sim.session import micropython_binary
+    env = dict(os.environ, MICROPYPATH=os.pathsep.join([str(paths.FIRMWARE), str(paths.DEVICE)]))
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=160K", "-c", code],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out[0][0] == 40
+    for said in (out[0][1], out[1], out[2], out[3]):
+        assert "bytes, more than any file of this kind (at most 8192)" in said, said
+
+
+def test_a_scenario_nested_too_deeply_is_refused(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(scenario.ScenarioError, match="nested too deeply"):
+        scenario.load(str(p))

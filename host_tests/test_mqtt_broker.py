@@ -479,3 +479,24 @@ def test_nothing_but_stop_while_vent_failed_is_latched(tmp_path):
             dev.kill()
         user.stop()
         broker.stop()
+
+
+def test_what_the_boot_said_before_the_link_reaches_mqtt(tmp_path):
+    # issue 13 review: a refused program and a damaged settings file were said only on the
+    # console: the MQTT service listens from when it starts, after both
+    broker = Broker(tmp_path)
+    user = Client(broker, topics=("boot/early/#",))
+    program = {"name": "long", "chambers": [{"mmhg": 60, "hold_s": 30}] * 4, "hold_s": 30,
+               "rest_s": 30}
+    try:
+        dev = Device(tmp_path, _secrets(broker, "boot/early", discovery=False), seconds=8,
+                     pace=2, scenario={"settings": {"mode": "custom", "program": "long"}},
+                     extra_files={"programs/long.json": json.dumps(program).encode()})
+        got = wait_until(lambda: [e for e in user.events("boot/early", "warning")
+                                  if "long.json" in e.get("text", "")], 8,
+                         "the refused program's warning on MQTT")
+        assert "running the plain wave at 60 mmHg" in got[0]["text"], got
+        dev.wait(60)
+    finally:
+        user.stop()
+        broker.stop()

@@ -193,3 +193,17 @@ def test_a_name_lookup_on_a_slow_flash_chip_costs_no_reset(tmp_path):
     notes = _network(dev)
     assert notes and not any("put the broker's IP address" in r.get("why", "") for r in notes)
     assert not dev.events("fault")
+
+
+def test_without_umqtt_the_boot_says_how_to_install_it(tmp_path):
+    # the new user's case: flashed with --no-mip, secrets.json there: not a word was said (the
+    # service's first state, "off", hid its own "off" note)
+    missing = tmp_path / "nomqtt" / "umqtt"
+    missing.mkdir(parents=True)
+    (missing / "__init__.py").write_text("")
+    (missing / "simple.py").write_text('raise ImportError("no module named \'umqtt.simple\'")\n')
+    dev = Device(tmp_path, {"wifi": WIFI, "mqtt": {"host": "127.0.0.1", "port": 1}},
+                 seconds=3, pace=None, pre_path=[missing.parent])
+    dev.wait(60)
+    notes = _network(dev)
+    assert any("mpremote mip install umqtt.simple" in r.get("why", "") for r in notes), notes

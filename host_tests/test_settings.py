@@ -266,6 +266,22 @@ def test_load_never_raises(tmp_path_factory, content):
         assert s["pressure_mmhg"] <= START_MMHG and s["minutes"] <= START_MINUTES
 
 
+@pytest.mark.parametrize("content,hold_s,rest_s,enabled", [
+    # the reviewer's case: the chambers switched off, the hold the user chose, all lost
+    (b'{"hold_s": 0, "enabled": [1, 2], "mode": "gradient", "rest_s": 40, "pressure', 0, 40,
+     [1, 2]),
+    (b'{"enabled": [2, 4, ', 10, 25, [2, 4]),           # a list cut short: what it shows
+    (b'{"enabled": [3], "hold_s": 3, "name": "sant\xe9"}', 3, 25, [3]),    # not UTF-8
+    (b'{"hold_s": 25, "rest_s": 15, "enabled": [9', 10, 25, [1, 2, 3, 4]),  # never harder
+])
+def test_a_damaged_file_keeps_what_makes_the_squeeze_gentler(tmp_path, content, hold_s, rest_s,
+                                                             enabled):
+    s, warning = st_mod.load(write(tmp_path, content), BOARD)
+    assert (s["hold_s"], s["rest_s"], s["enabled"], s["mode"]) == (hold_s, rest_s, enabled,
+                                                                   "wave"), s
+    assert "fix the file, or set your settings again in the menu" in warning
+
+
 MP_CASES = [
     ("good", b'{"pressure_mmhg": 70, "hold_s": 5}', None),
     ("bom", b'\xef\xbb\xbf{"pressure_mmhg": 40}', None),
@@ -277,6 +293,8 @@ MP_CASES = [
     ("unknown", b'{"speed": 3}', "field 'speed'"),
     ("binary", b"\xff\xfe\x00\x80", "UTF-16"),
     ("latin1", b'{"pressure_mmhg": 60, "mode": "w\xe9ve"}', "not text"),
+    ("keeps", b'{"hold_s": 0, "enabled": [1, 2], "mode": "gradient", "rest_s": 40, "pressu',
+     "JSON"),
 ]
 
 
@@ -316,4 +334,4 @@ print(json.dumps(out))
     assert figures == {"good": (70, 20), "bom": (40, 20), "bomcrlf": (45, 25),
                        "corrupt": (20, 10), "truncated": (30, 10), "range": (40, 10),
                        "onebad": (60, 25), "unknown": (40, 10), "binary": (40, 10),
-                       "latin1": (40, 10)}
+                       "latin1": (40, 10), "keeps": (40, 10)}

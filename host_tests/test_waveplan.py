@@ -55,7 +55,7 @@ def test_the_issues_long_dwell_program_is_refused_and_the_plain_wave_runs(tmp_pa
     warn = [e["text"] for e in events(rec, "warning")]
     said = [w for w in warn if "long-dwell.json" in w]
     assert said, warn
-    assert "chamber 1 would stay at pressure" in said[0] and "at most 150 s" in said[0] \
+    assert "chamber 1 would stay at pressure" in said[0] and "over the most, 150 s" in said[0] \
         and "running the plain wave" in said[0] and "hold_s" in said[0], said[0]
     assert not events(rec, "fault"), events(rec, "fault")
     assert not events(rec, "dwell") and all(e["phase"] != "dwell" for e in events(rec, "phase"))
@@ -68,6 +68,7 @@ def s3():
 
 
 @pytest.mark.parametrize("dwell_s,hold_s,n,ok", [
+    ([22] * 5 + [0], 0, 6, False),   # 143.5 s in all, but chamber 6 would start at 137 s
     (30, 30, 6, False),     # the issue's program
     (30, 0, 6, False),      # the chambers' holds alone
     (0, 30, 6, True),       # the plain wave with the longest hold
@@ -78,17 +79,24 @@ def s3():
 ])
 def test_a_program_is_figured_as_a_whole(dwell_s, hold_s, n, ok):
     cfg = dict(s3(), chambers=n)
-    prog = {"name": "p", "chambers": [{"mmhg": 60, "hold_s": dwell_s}] * n,
+    dwells = dwell_s if isinstance(dwell_s, list) else [dwell_s] * n
+    prog = {"name": "p", "chambers": [{"mmhg": 60, "hold_s": d} for d in dwells],
             "hold_s": hold_s, "rest_s": 30}
     values = fw_settings.validate({"mode": "custom", "program": "p"}, cfg)
-    total = n * (L.FILL_PLAN_MS + sq.FILL_AFTER_MS) + n * dwell_s * 1000 + hold_s * 1000 + \
+    total = n * (L.FILL_PLAN_MS + sq.FILL_AFTER_MS) + sum(dwells) * 1000 + hold_s * 1000 + \
         n * sq.PEEK_EACH_MS
     why = waveplan.check(values, cfg, prog, "program file programs/p.json")
-    assert (why == "") == ok == (total <= L.WAVE_PLAN_MS), (why, total)
-    if not why:
+    assert (why == "") == ok, (why, total)
+    if ok:
         return
-    assert why.startswith("program file programs/p.json: chamber 1 would stay at pressure "
-                          "%d s per wave" % ((total + 999) // 1000)), why
+    if total > L.WAVE_PLAN_MS:
+        assert why.startswith("program file programs/p.json: chamber 1 would stay at pressure "
+                              "%s s per wave" % waveplan._s(total)), why
+        over = total - L.WAVE_PLAN_MS
+        assert "%s s over the most" % waveplan._s(over) in why, why
+    else:
+        assert why.startswith("program file programs/p.json: chamber 6's fill would start "
+                              "137 s into the wave, 4.4 s too late"), why
 
 
 def test_no_mode_reachable_from_the_menu_or_mqtt_breaks_the_plan_on_any_shipped_board():
@@ -174,6 +182,7 @@ def drive(chambers, fill_ms, dwell_s, hold_s, seconds):
     wave_start = None
     longest = 0
     cut = set()
+    trimmed = []
     for t in range(0, seconds * 1000, 10):
         cmd = s.step(t, p)
         if s.phase == sq.FILL:
@@ -188,9 +197,11 @@ def drive(chambers, fill_ms, dwell_s, hold_s, seconds):
                 wave_start = None
         if s.plan_note_cycle:
             cut.add(s.plan_cut)
+            trimmed.append(s.plan_trimmed_ms)
             s.plan_note_cycle = 0
+            s._plan_said = False        # every wave's note, not once a session
         _ = cmd
-    return longest, cut
+    return longest, cut, trimmed
 
 
 @DET
@@ -199,8 +210,26 @@ def drive(chambers, fill_ms, dwell_s, hold_s, seconds):
        st.integers(0, 30), st.integers(0, 30))
 def test_no_wave_outlasts_the_time_at_pressure_limit_whatever_the_fills_take(n, fill_ms, dwell_s,
                                                                              hold_s):
-    longest, _cut = drive(n, fill_ms, dwell_s, hold_s, 400)
+    longest, _cut, _trimmed = drive(n, fill_ms, dwell_s, hold_s, 400)
     assert longest <= L.MAX_AT_PRESSURE_MS - L.WAVE_VENT_ALLOW_MS, longest
+
+
+@DET
+@given(st.integers(1, 8), st.lists(st.integers(500, L.FILL_PLAN_MS - 400), min_size=8,
+                                   max_size=8),
+       st.integers(0, 30), st.integers(0, 30))
+def test_a_wave_the_load_check_passes_runs_whole_when_the_fills_are_as_planned(n, fill_ms,
+                                                                               dwell_s, hold_s):
+    # the load check and the run-time plan use the same figures (the reviewer's case: a program
+    # that passed at load lost its top chamber at every wave to the run-time gate)
+    cfg = dict(s3(), chambers=n)
+    prog = {"name": "p", "chambers": [{"mmhg": 80, "hold_s": dwell_s}] * n,
+            "hold_s": hold_s, "rest_s": 30}
+    values = fw_settings.validate({"mode": "custom", "program": "p"}, cfg)
+    if waveplan.check(values, cfg, prog):
+        return
+    _longest, cut, trimmed = drive(n, fill_ms, dwell_s, hold_s, 400)
+    assert not cut - {0} and not any(trimmed), (cut, trimmed)
 
 
 def test_the_display_says_a_program_was_refused_while_idle(micropython):
@@ -228,3 +257,32 @@ for notice, phase in (("", "idle"), ("PROGRAM REFUSED", "idle"), ("PROGRAM REFUS
 print(json.dumps([out[0] != out[1], out[0] == out[2]]))
 '''
     assert micropython(code) == [True, True]      # shown idle; in a session, the pressure
+
+
+@pytest.mark.parametrize("file,fills_mmhg,said", [
+    (json.dumps({"name": "gentle", "chambers": [{"mmhg": 30, "hold_s": 30}] * 4, "hold_s": 10,
+                 "rest_s": 30}), 30, "running the plain wave at 30 mmHg"),
+    ('{"name": "gentle", "chambers": [', 40, "running the plain wave at 40 mmHg")])
+def test_a_refused_program_runs_the_plain_wave_no_harder_than_it_asked(tmp_path, file,
+                                                                       fills_mmhg, said):
+    # the reviewer's case: a gentle program (30 mmHg) refused for its length ran the plain wave
+    # at the settings' 80 mmHg; one that cannot be read at all: limits.START_MMHG
+    summary, rec = session(tmp_path, {"mode": "custom", "program": "gentle", "minutes": 2},
+                           duration_s=100, flash_files={"programs/gentle.json": file})
+    warn = [e["text"] for e in events(rec, "warning") if "gentle.json" in e["text"]]
+    assert warn and said in warn[0], warn
+    fills = [f["p_mmhg"] for f in summary["fills"] if f["cycle"] == 1]
+    assert fills and all(abs(p - fills_mmhg) <= 3 for p in fills), fills
+
+
+def test_a_target_is_refused_while_a_custom_program_sets_each_chamber():
+    from sim.harness import Boot
+    b = Boot(settings={"mode": "custom", "program": "calf-focus", "minutes": 2,
+                       "fit_check": False})
+    b.press("start")
+    b.run(3000)
+    b.remote('{"cmd": "set_target", "value": 90}', False)
+    b.run(200)
+    errors = [json.loads(e) for e in b.events if '"event": "error"' in e]
+    assert errors and "custom program sets each chamber" in errors[-1]["why"], errors
+    assert not [e for e in b.events if '"event": "target"' in e]

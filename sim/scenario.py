@@ -281,11 +281,13 @@ def load(path):
     """A scenario file, read by the firmware's one JSON reader (a UTF-8 byte-order mark and
     CRLF line ends accepted) and checked."""
     try:
-        data = filecheck.read(path)
+        data = filecheck.parse(Path(path).read_bytes())     # (no chip's size limit here)
     except OSError as e:
         raise ScenarioError(f"scenario {path}: cannot be read ({e})") from None
     except filecheck.NotText as e:
         raise ScenarioError(f"scenario {path}: is not a text file ({e})") from None
+    except RecursionError:
+        raise ScenarioError(f"scenario {path}: is nested too deeply to be a scenario") from None
     except ValueError as e:
         raise ScenarioError(f"scenario {path}: is not valid JSON ({e})") from None
     try:
