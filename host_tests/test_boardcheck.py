@@ -235,3 +235,96 @@ def test_psram_is_a_checked_optional_board_field():
     assert boardcfg.validate(dict(ESP32, psram=True))["psram"] is True
     with pytest.raises(boardcfg.BoardError, match="field 'psram': must be true or false"):
         boardcfg.validate(dict(ESP32, psram="yes"))
+
+
+# --- issue 13 (a new user): the advice and the S3's PSRAM -----------------------------------
+def _advised(warning):
+    """The GPIOs an erratum warning's advice names: (with a pull-up, needing one)."""
+    advice = warning[warning.rindex("move it (") + 9:]
+    clean, _, pull = advice.partition("; or ")
+    pins = lambda text: [int(w[4:].strip(",;)")) for w in text.split()  # noqa: E731
+                         if w.startswith("GPIO")]
+    if "external" in clean:
+        return [], pins(clean)
+    return pins(clean), pins(pull)
+
+
+@pytest.mark.parametrize("board_file", [f for f in BOARD_FILES if "esp32-devkitc" in f.stem],
+                         ids=lambda f: f.stem)
+@pytest.mark.parametrize("key", ["encoder_a_pin", "encoder_b_pin", "button_pin", "stop_pin"])
+def test_the_erratum_advice_names_pins_free_and_suitable_on_that_board(board_file, key):
+    b = json.loads(board_file.read_text())
+    b["inputs"][key] = 36
+    _, warnings = boardcheck.check(boardcfg.validate(b))
+    said = [w for w in warnings if "errata 3.11" in w]
+    assert len(said) == 1
+    assert "polled" not in said[0] and "inputs without the erratum" not in said[0], said[0]
+    clean, pull = _advised(said[0])
+    assert clean or pull, said[0]
+    used = {p for _, p, _ in boardcheck._roles(b)} - {36}
+    for pin in clean + pull:
+        assert pin not in used, (pin, said[0])
+        moved = copy.deepcopy(b)
+        moved["inputs"][key] = pin
+        errors, warnings = boardcheck.check(boardcfg.validate(moved))
+        mine = [w for w in warnings if w.startswith(f"inputs.{key} is GPIO{pin},")]
+        assert errors == []
+        if pin in clean:
+            assert mine == [], mine
+        else:
+            assert len(mine) == 1 and "no internal pull-up" in mine[0], mine
+
+
+def test_the_advice_for_the_stop_button_on_39_is_the_pin_it_left():
+    b = copy.deepcopy(ESP32)
+    b["inputs"]["stop_pin"] = 39
+    said = [w for w in boardcheck.check(boardcfg.validate(b))[1] if "errata" in w]
+    assert said[0].endswith("move it (free on this board: GPIO14)"), said
+    b["inputs"]["encoder_a_pin"] = 36       # the knob's A leaves GPIO33: both are offered
+    said = [w for w in boardcheck.check(boardcfg.validate(b))[1] if "errata" in w]
+    assert all("free on this board: GPIO14, GPIO33" in w for w in said) and len(said) == 2
+
+
+@pytest.mark.parametrize("pin", [33, 35, 36, 37])
+def test_octal_psram_pins_on_an_s3_that_says_psram_are_an_error(pin):
+    cfg = boardcfg.validate(with_pin(S3, "outputs", "valve_pins", pin, 5))
+    errors, warnings = boardcheck.check(cfg)
+    assert errors == []
+    said = [w for w in warnings if f"GPIO{pin}" in w and "octal PSRAM" in w]
+    assert len(said) == 1 and said[0].endswith('say "psram": true (then this is an error) '
+                                               'and move it'), said
+    errors, warnings = boardcheck.check(dict(cfg, psram=True))
+    assert len(errors) == 1 and f"valve_pins[5] is GPIO{pin}, which the octal PSRAM uses" \
+        in errors[0] and "quad PSRAM (R2" in errors[0], errors
+    assert not any("PSRAM" in w for w in warnings)
+    # the shipped S3 board keeps off them: it suits an octal-PSRAM module (N8R8, N16R8)
+    errors, warnings = boardcheck.check(dict(boardcfg.validate(copy.deepcopy(S3)), psram=True))
+    assert errors == [] and not any("PSRAM" in w for w in warnings)
+
+
+# boot-sim run applies the same rules as check-board
+def test_run_refuses_a_board_check_board_rejects_with_the_same_message(tmp_path, capsys):
+    board = with_pin(ESP32, "outputs", "valve_pins", 16, 1)
+    board["psram"] = True
+    f = write(tmp_path, board)
+    assert boot_sim(["check-board", f]) == 2
+    checked = capsys.readouterr().err
+    error = [x for x in checked.splitlines() if "error:" in x]
+    assert len(error) == 1 and "GPIO16, which this board's module uses" in error[0]
+    assert boot_sim(["run", "--board", f, "--quiet", "--minutes", "5"]) == 2
+    out = capsys.readouterr()
+    assert error[0] in out.err.splitlines(), out.err
+    assert "not run: fix the board file" in out.err and "end:" not in out.out
+
+
+def test_run_prints_a_board_warning_once_before_it_runs(tmp_path, capsys):
+    f = write(tmp_path, with_pin(ESP32, "inputs", "button_pin", 0))
+    scenario = tmp_path / "s.json"
+    scenario.write_text(json.dumps({"actions": [], "duration_s": 3}))
+    assert boot_sim(["run", "--board", f, "--scenario", str(scenario), "--quiet"]) == 0
+    out = capsys.readouterr()
+    lines = out.err.splitlines()
+    said = [i for i, x in enumerate(lines) if "warning: inputs.button_pin is GPIO0" in x]
+    started = [i for i, x in enumerate(lines) if x.startswith("boot-sim: ")]
+    assert len(said) == 1 and started and said[0] < started[0], out.err
+    assert "end: not_started" in out.out

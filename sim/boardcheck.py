@@ -11,9 +11,13 @@ tools/flash.sh on the computer, before anything is flashed:
 - warning: the pin works but needs care (a strapping pin on an indicator or an input, octal
   PSRAM pins, no internal pull-up, the on-board RGB LED, active-low outputs);
 - modules (issue 13): GPIO16 and 17 of a classic ESP32 are the PSRAM's on WROVER modules (the
-  DevKitC-VE and many clones): a warning on any board, an error when the board file says
-  "psram": true; and GPIO36 and 39 see false low pulses (ESP32 errata 3.11), a warning for the
-  inputs the firmware reads by pin interrupt (firmware/board.py).
+  DevKitC-VE and many clones), and GPIO33-37 of an ESP32-S3 the octal PSRAM's (and octal
+  flash's) on the modules that have it (WROOM-1 N8R8, N16R8; every WROOM-2): a warning on any
+  board, an error when the board file says "psram": true (on an S3 that means octal PSRAM: a
+  quad PSRAM, R2 in the module's name, takes no pin beyond the flash's); and GPIO36 and 39 see
+  false low pulses (ESP32 errata 3.11), a warning for the inputs the firmware reads by pin
+  interrupt (firmware/board.py: every input it has), naming the pins free on that board that
+  would suit.
 
 check(cfg) takes a board dict that boardcfg.validate() accepted and returns (errors, warnings),
 each a list of one-line texts that name the field and the GPIO.
@@ -43,6 +47,10 @@ _FLASH = {"esp32": range(6, 12), "esp32s3": range(26, 33)}
 _CONSOLE = {"esp32": {1: "UART0 TX", 3: "UART0 RX"}, "esp32s3": {43: "UART0 TX", 44: "UART0 RX"}}
 _INPUT_ONLY = {"esp32": range(34, 40), "esp32s3": range(0)}
 _USB = {"esp32s3": {19: "USB D-", 20: "USB D+"}}
+# ESP32-S3: SPIIO4-7 and SPIDQS, the octal SPI lines, are GPIO33-37; a module with octal PSRAM
+# (ESP32-S3R8 inside: WROOM-1 N4R8, N8R8, N16R8) or octal flash (WROOM-2) wires them to it, and
+# MicroPython's octal-SPIRAM build cannot use them (esp-idf issue 10605, micropython discussion
+# 12760: a part on GPIO35-37 of an N16R8 hid its PSRAM). A quad PSRAM (R2) leaves them free.
 _OCTAL_PSRAM = {"esp32s3": range(33, 38)}
 _NOT_ON_HEADERS = {"esp32": {37, 38}}
 _RGB_LED = {"esp32s3": {38: "v1.1", 48: "v1.0"}}
@@ -63,6 +71,8 @@ _IRQ_INPUTS = {
                          "or a pause)",
     "inputs.stop_pin": "a false edge during a stall reads as a stop nobody pressed",
 }
+_NO_PULL = "which has no internal pull-up or pull-down"
+_GPIOS = {"esp32": range(40), "esp32s3": range(49)}
 
 
 # board file section -> what its pins do
@@ -86,84 +96,133 @@ def _roles(cfg):
     return roles
 
 
-def check(cfg):
-    """Return (errors, warnings) for a board dict that boardcfg.validate() accepted."""
+def _pin_notes(cfg, field, pin, kind):
+    """(errors, warnings) for one pin in one role (see _roles)."""
     mcu = cfg["mcu"]
     chip = mcu.upper()
     errors, warnings = [], []
-    for field, pin, kind in _roles(cfg):
-        where = "%s is GPIO%d" % (field, pin)
-        output = kind in ("air", "indicator")
-        if pin in _MISSING.get(mcu, ()):
-            errors.append("%s, which does not exist on the %s" % (where, chip))
-            continue
-        if pin in _FLASH.get(mcu, ()):
-            errors.append("%s, which the flash memory uses: the chip stops working if it is "
-                          "touched; pick another pin" % where)
-            continue
-        if pin in _CONSOLE.get(mcu, {}):
-            errors.append("%s, the serial console (%s): flashing and the REPL would stop "
-                          "working and console traffic would toggle it; pick another pin"
-                          % (where, _CONSOLE[mcu][pin]))
-            continue
-        if output and pin in _INPUT_ONLY.get(mcu, ()):
-            errors.append("%s, which is input only on the %s (GPIO34-39): it cannot drive an "
-                          "output; pick another pin" % (where, chip))
-            continue
-        why = _STRAPPING.get(mcu, {}).get(pin)
-        if why:
-            text = "%s, a strapping pin: it %s" % (where, why)
-            if kind == "air":
-                errors.append(text + "; it glitches at reset, which would pulse a valve or the "
-                              "pump, and a driver's resistor on it can change how the chip "
-                              "boots: move it")
-            else:
-                warnings.append(text + "; make sure what is wired to it does not hold it at "
-                                "the wrong level during reset")
-        why = _BOOT_GLITCH.get(mcu, {}).get(pin)
-        if why:
-            text = "%s, which %s" % (where, why)
-            if kind == "air":
-                errors.append(text + ": that would pulse a valve or the pump; move it")
-            elif kind == "indicator":
-                warnings.append(text + ": the indicator flickers while the chip starts")
-        usb = _USB.get(mcu, {}).get(pin)
-        if usb:
-            text = "%s, the native USB (%s)" % (where, usb)
-            if kind == "air":
-                errors.append(text + ": USB toggles it at boot, which would pulse a valve or the"
-                              " pump; move it")
-            else:
-                warnings.append(text + ": using it disables the USB port's serial console; use "
-                                "the UART port")
-        if pin in _OCTAL_PSRAM.get(mcu, ()):
-            warnings.append("%s, which modules with octal PSRAM (ESP32-S3-WROOM-1 N8R8, N16R8) "
-                            "use for the PSRAM: only use it on a module without" % where)
-        if pin in _NOT_ON_HEADERS.get(mcu, ()):
-            warnings.append("%s, which the ESP32-DevKitC does not bring out to its headers"
+    where = "%s is GPIO%d" % (field, pin)
+    output = kind in ("air", "indicator")
+    if pin in _MISSING.get(mcu, ()):
+        errors.append("%s, which does not exist on the %s" % (where, chip))
+        return errors, warnings
+    if pin in _FLASH.get(mcu, ()):
+        errors.append("%s, which the flash memory uses: the chip stops working if it is "
+                      "touched; pick another pin" % where)
+        return errors, warnings
+    if pin in _CONSOLE.get(mcu, {}):
+        errors.append("%s, the serial console (%s): flashing and the REPL would stop "
+                      "working and console traffic would toggle it; pick another pin"
+                      % (where, _CONSOLE[mcu][pin]))
+        return errors, warnings
+    if output and pin in _INPUT_ONLY.get(mcu, ()):
+        errors.append("%s, which is input only on the %s (GPIO34-39): it cannot drive an "
+                      "output; pick another pin" % (where, chip))
+        return errors, warnings
+    why = _STRAPPING.get(mcu, {}).get(pin)
+    if why:
+        text = "%s, a strapping pin: it %s" % (where, why)
+        if kind == "air":
+            errors.append(text + "; it glitches at reset, which would pulse a valve or the "
+                          "pump, and a driver's resistor on it can change how the chip "
+                          "boots: move it")
+        else:
+            warnings.append(text + "; make sure what is wired to it does not hold it at "
+                            "the wrong level during reset")
+    why = _BOOT_GLITCH.get(mcu, {}).get(pin)
+    if why:
+        text = "%s, which %s" % (where, why)
+        if kind == "air":
+            errors.append(text + ": that would pulse a valve or the pump; move it")
+        elif kind == "indicator":
+            warnings.append(text + ": the indicator flickers while the chip starts")
+    usb = _USB.get(mcu, {}).get(pin)
+    if usb:
+        text = "%s, the native USB (%s)" % (where, usb)
+        if kind == "air":
+            errors.append(text + ": USB toggles it at boot, which would pulse a valve or the"
+                          " pump; move it")
+        else:
+            warnings.append(text + ": using it disables the USB port's serial console; use "
+                            "the UART port")
+    if pin in _OCTAL_PSRAM.get(mcu, ()):
+        if cfg.get("psram"):
+            errors.append("%s, which the octal PSRAM uses (\"psram\": true: on an ESP32-S3 "
+                          "that means a module with octal PSRAM, e.g. WROOM-1 N8R8, N16R8, or "
+                          "octal flash, WROOM-2): the PSRAM stops working or the chip crashes; "
+                          "move it. A module with quad PSRAM (R2 in its name) leaves GPIO33-37 "
+                          "free: then leave \"psram\" out" % where)
+        else:
+            warnings.append("%s, which modules with octal PSRAM (ESP32-S3-WROOM-1 N8R8, "
+                            "N16R8) or octal flash (WROOM-2) use for it: use it only on a "
+                            "module without (no R8 or R16 in its name). If yours has octal "
+                            "PSRAM, say \"psram\": true (then this is an error) and move it"
                             % where)
-        if pin in _RGB_LED.get(mcu, {}):
-            warnings.append("%s, which drives the on-board RGB LED of ESP32-S3-DevKitC-1 %s "
-                            "boards" % (where, _RGB_LED[mcu][pin]))
-        if pin in _WROVER_PSRAM.get(mcu, ()):
-            if cfg.get("psram"):
-                errors.append("%s, which this board's module uses for its PSRAM (\"psram\": "
-                              "true, an ESP32 WROVER): MicroPython crashes when it is driven "
-                              "and the PSRAM probe toggles it at boot (micropython issue 7819); "
-                              "move it" % where)
-            else:
-                warnings.append("%s, which ESP32 WROVER modules (ESP32-DevKitC-VE and many "
-                                "clones) use for their PSRAM: driving it there crashes "
-                                "MicroPython; fine on a WROOM-32. If your module has PSRAM, say "
-                                "\"psram\": true (then this is an error) and move it" % where)
-        if pin in _ERRATA_PULSE_PINS.get(mcu, ()) and field in _IRQ_INPUTS:
-            warnings.append("%s, which gets short false low pulses while the ADC or Wi-Fi is in "
-                            "use (ESP32 errata 3.11); the firmware reads it by pin interrupt, "
-                            "so %s. Fine for a polled input, not this one: move it (GPIO34 and "
-                            "35 are inputs without the erratum)" % (where, _IRQ_INPUTS[field]))
-        if kind == "input" and pin in _INPUT_ONLY.get(mcu, ()):
-            warnings.append("%s, which has no internal pull-up or pull-down: fit an external "
-                            "10 kOhm pull-up or the input floats and triggers by itself" % where)
+    if pin in _NOT_ON_HEADERS.get(mcu, ()):
+        warnings.append("%s, which the ESP32-DevKitC does not bring out to its headers"
+                        % where)
+    if pin in _RGB_LED.get(mcu, {}):
+        warnings.append("%s, which drives the on-board RGB LED of ESP32-S3-DevKitC-1 %s "
+                        "boards" % (where, _RGB_LED[mcu][pin]))
+    if pin in _WROVER_PSRAM.get(mcu, ()):
+        if cfg.get("psram"):
+            errors.append("%s, which this board's module uses for its PSRAM (\"psram\": "
+                          "true, an ESP32 WROVER): MicroPython crashes when it is driven "
+                          "and the PSRAM probe toggles it at boot (micropython issue 7819); "
+                          "move it" % where)
+        else:
+            warnings.append("%s, which ESP32 WROVER modules (ESP32-DevKitC-VE and many "
+                            "clones) use for their PSRAM: driving it there crashes "
+                            "MicroPython; fine on a WROOM-32. If your module has PSRAM, say "
+                            "\"psram\": true (then this is an error) and move it" % where)
+    if pin in _ERRATA_PULSE_PINS.get(mcu, ()) and field in _IRQ_INPUTS:
+        warnings.append("%s, which gets short false low pulses while the ADC or Wi-Fi is in "
+                        "use (ESP32 errata 3.11); the firmware reads it by pin interrupt, "
+                        "so %s: move it (%s)" % (where, _IRQ_INPUTS[field],
+                                                 _free_inputs(cfg, field)))
+    if kind == "input" and pin in _INPUT_ONLY.get(mcu, ()):
+        warnings.append("%s, %s: fit an external 10 kOhm pull-up or the input floats and "
+                        "triggers by itself%s" % (where, _NO_PULL, (
+                            " (a KY-040 module has them on board for A and B)"
+                            if field.startswith("inputs.encoder_") else "")))
+    return errors, warnings
+
+
+def _free_inputs(cfg, field):
+    """Where the input `field` could go on this board: the GPIOs no other field uses that this
+    check passes for it without a word (they have an internal pull-up), then those whose only
+    word is the missing pull-up (GPIO34-39 of a classic ESP32)."""
+    used = {p for f, p, _ in _roles(cfg) if f != field}
+    clean, pull = [], []
+    for pin in _GPIOS[cfg["mcu"]]:
+        if pin in used or pin in _ERRATA_PULSE_PINS.get(cfg["mcu"], ()):
+            continue
+        errors, warnings = _pin_notes(cfg, field, pin, "input")
+        if errors:
+            continue
+        if not warnings:
+            clean.append(pin)
+        elif all(_NO_PULL in w for w in warnings):
+            pull.append(pin)
+    names = lambda pins: ", ".join("GPIO%d" % p for p in pins)  # noqa: E731
+    if clean and pull:
+        return "free on this board: %s; or %s with an external 10 kOhm pull-up" % (
+            names(clean), names(pull))
+    if clean:
+        return "free on this board: %s" % names(clean)
+    if pull:
+        return "free on this board: %s, with an external 10 kOhm pull-up (no internal one)" \
+            % names(pull)
+    return "no free GPIO on this board suits it: free one, e.g. move an indicator"
+
+
+def check(cfg):
+    """Return (errors, warnings) for a board dict that boardcfg.validate() accepted."""
+    errors, warnings = [], []
+    for field, pin, kind in _roles(cfg):
+        e, w = _pin_notes(cfg, field, pin, kind)
+        errors += e
+        warnings += w
     if not cfg["outputs"]["active_high"]:
         warnings.append("outputs.active_high is false: during reset the pins float, so every "
                         "driver input needs a pull-UP to stay off (docs/HARDWARE.md assumes "

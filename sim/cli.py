@@ -2,6 +2,7 @@
 
   boot-sim run [--board B] [--pressure MMHG] [--minutes M] [--seed N] [--scenario FILE]
                [--trace FILE] [--plot FILE] [--runtime micropython|cpython] [--flash DIR]
+               [--settings-file FILE]
   boot-sim check-board FILE
   boot-sim bench [--json FILE] [--quick]
 """
@@ -17,6 +18,9 @@ from sim.session import RUNTIMES, RunError, build_config, run
 
 paths.import_device_modules()
 import boardcfg  # noqa: E402
+import settings as fw_settings  # noqa: E402
+
+SESSION_MARK = "session.run"    # firmware/app.py: on flash while a session runs
 
 
 SAID_MAX = 6    # lines of each kind below; the trace has them all
@@ -93,9 +97,50 @@ def _summary_text(s, config, events=None):
     return "\n".join(lines)
 
 
+def _board_rules(cfg, file):
+    """The host's pin rules (sim/boardcheck.py), as `check-board` and `run` apply them: the
+    warnings printed; the errors returned (a board that has any is not run)."""
+    from sim import boardcheck     # the chips' pin quirks (strapping, flash, input-only pins)
+    errors, warnings = boardcheck.check(cfg)
+    for text in warnings:
+        print(f"{file}: warning: {text}", file=sys.stderr)
+    for text in errors:
+        print(f"boot-sim: board file {file}: error: {text}", file=sys.stderr)
+    return errors
+
+
+def _settings_file(args, scenario):
+    """--settings-file: (its bytes, the settings the firmware will start with). The file goes
+    on the virtual flash as it is; the firmware reads and judges it at power-on, as on a boot."""
+    if args.pressure is not None or args.minutes is not None or "settings" in scenario:
+        raise ScenarioError("--settings-file: the file gives the settings; leave out "
+                            "--pressure, --minutes and the scenario's settings (or put them "
+                            "in the file)")
+    try:
+        raw = Path(args.settings_file).read_bytes()
+    except OSError as e:
+        raise RunError(f"--settings-file {args.settings_file}: cannot be read ({e.strerror})") \
+            from None
+    board = build_config(scenario, args.board)["board"]
+    started, _ = fw_settings.load(args.settings_file, board)   # what the firmware will do
+    return raw, started
+
+
 def cmd_run(args):
     scenario = load_scenario(args.scenario) if args.scenario else {}
+    flash_files = None
+    if args.settings_file:
+        raw, started = _settings_file(args, scenario)
+        scenario = dict(scenario, settings=started)     # the run's length and the summary's
+        flash_files = {"settings.json": raw}             # target: what the boot starts with
     config = build_config(scenario, args.board, args.pressure, args.minutes, args.seed)
+    board_file = config["board_file"]
+    if Path(board_file).resolve().is_relative_to(Path.cwd()):
+        board_file = str(Path(board_file).resolve().relative_to(Path.cwd()))
+    if _board_rules(config["board"], board_file):
+        print(f"boot-sim: not run: fix the board file (boot-sim check-board {board_file} "
+              f"checks it again)", file=sys.stderr)
+        return 2
     trace = args.trace
     tmp = None
     if args.plot and not trace:
@@ -103,10 +148,18 @@ def cmd_run(args):
         trace = tmp.name
     print(f"boot-sim: {config['board']['name']}, {config['settings']['pressure_mmhg']} mmHg, "
           f"{config['settings']['minutes']} min session, {config['duration_ms'] / 1000:.0f} s "
-          f"simulated, firmware under {args.runtime}", file=sys.stderr)
+          f"simulated, firmware under {args.runtime}" +
+          (f"; settings.json: {args.settings_file}, as it is (the firmware judges it)"
+           if args.settings_file else ""), file=sys.stderr)
     summary, follower = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
-                            firmware_dir=args.firmware)
+                            firmware_dir=args.firmware, flash_files=flash_files)
     print(_summary_text(summary, config, follower.events))
+    if args.flash and (Path(args.flash) / SESSION_MARK).exists():
+        # as a boot switched off mid-session: its next power-on says the session was cut short
+        print(f"note: the run ended while a session ran, as if the boot were switched off: "
+              f"the next run with --flash {args.flash} warns that the last session was cut "
+              f"short. Let it end first (duration_s at least the session plus 40 s, or a stop "
+              f"action), or delete {Path(args.flash) / SESSION_MARK}")
     if args.trace:
         print(f"trace: {args.trace}")
     if args.plot:
@@ -169,14 +222,8 @@ def cmd_usage(args):
 
 
 def cmd_check_board(args):
-    from sim import boardcheck     # the chips' pin quirks (strapping, flash, input-only pins)
     cfg = boardcfg.load(args.file)
-    errors, warnings = boardcheck.check(cfg)
-    for text in warnings:
-        print(f"{args.file}: warning: {text}", file=sys.stderr)
-    for text in errors:
-        print(f"boot-sim: board file {args.file}: error: {text}", file=sys.stderr)
-    if errors:
+    if _board_rules(cfg, args.file):
         return 2
     print(f"{args.file}: ok: {cfg['name']} ({cfg['mcu']}), {cfg['chambers']} chambers, "
           f"ceiling {cfg['limits']['ceiling_mmhg']} mmHg")
@@ -208,6 +255,9 @@ def main(argv=None):
     r.add_argument("--screen", help="write a PNG of what the OLED shows at the end here")
     r.add_argument("--runtime", choices=RUNTIMES, default="micropython")
     r.add_argument("--flash", help="directory to use as the device's flash (kept between runs)")
+    r.add_argument("--settings-file", metavar="FILE",
+                   help="put FILE on the device's flash as settings.json, as it is: see what "
+                        "the boot says about it (a damaged one starts low)")
     r.add_argument("--firmware", help="directory to take the firmware from (default firmware/),"
                    " e.g. a flashed virtual board's flash directory")
     r.add_argument("--quiet", action="store_true", help="no progress line")

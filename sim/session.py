@@ -326,7 +326,8 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
     if programs.is_dir():
         (flash / "programs").mkdir(exist_ok=True)
         for p in programs.glob("*.json"):
-            shutil.copyfile(p, flash / "programs" / p.name)
+            if not (flash / "programs" / p.name).exists():     # a user's edited copy stays
+                shutil.copyfile(p, flash / "programs" / p.name)
     for name, data in (flash_files or {}).items():     # e.g. a damaged file, for a test
         (flash / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     cfg_path = flash.parent / f".{flash.name}-run.json" if not own_flash else flash / "run.json"
