@@ -102,8 +102,14 @@ def validate(data, chambers, max_mmhg, source="program"):
     c = filecheck.Checker(source, ProgramError, {"rest_s": LETDOWN_WHY})
     c.section(data, TABLE)
     ch = data["chambers"]
-    if not isinstance(ch, list) or len(ch) != chambers:
-        c.fail("chambers", "must list one entry per chamber (%d)" % chambers)
+    if not isinstance(ch, list):
+        c.fail("chambers", "must be a list, one entry per chamber, foot first")
+    n = len(ch)
+    if n != chambers:
+        c.fail("chambers", "has %d entr%s, the board %d chambers: %s %d, or copy it under a "
+               "new name for this board and give the copy %d (foot first)" % (
+                   n, "y" if n == 1 else "ies", chambers, "add" if n < chambers else "remove",
+                   abs(chambers - n), chambers))
     table = _chamber_table(max_mmhg)
     for i, entry in enumerate(ch):
         c.section(entry, table, "chambers[%d]" % i)

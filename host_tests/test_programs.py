@@ -159,6 +159,22 @@ def test_a_rest_under_the_let_down_minimum_names_the_limit():
                                    "60, got 10") and "LETDOWN_MIN_S" in str(e.value)
 
 
+def test_a_program_for_another_board_says_how_many_chambers_and_what_to_do(micropython):
+    """Issue 13 (a new user): the shipped programs list 4 chambers; on the 6-chamber S3 board
+    the boot said only 'must list one entry per chamber (6)'."""
+    f = str(paths.ROOT / "programs" / "calf-focus.json")
+    code = ("import json, program\nout = []\nfor n in (6, 3):\n    try:\n"
+            "        program.load(%r, n, 120)\n    except program.ProgramError as e:\n"
+            "        out.append(str(e))\nprint(json.dumps(out))" % f)
+    six, three = micropython(code)
+    assert six == (f"program file {f}: field 'chambers': has 4 entries, the board 6 chambers: "
+                   "add 2, or copy it under a new name for this board and give the copy 6 "
+                   "(foot first)")
+    assert "has 4 entries, the board 3 chambers: remove 1," in three
+    with pytest.raises(prog.ProgramError, match="has 4 entries, the board 6 chambers: add 2"):
+        prog.load(f, 6, 120)
+
+
 def test_programs_from_any_editor_load_under_both_runtimes(micropython, tmp_path):
     """Issue 13: a program saved with a UTF-8 byte-order mark and CRLF line ends (Windows
     Notepad) was 'not valid JSON' and the boot ran the plain wave."""
