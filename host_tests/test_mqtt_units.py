@@ -4,6 +4,7 @@ non-blocking link that umqtt.simple runs on (with umqtt.simple itself, from PyPI
 watchdog marker for steps that may block."""
 import json
 import random
+import re
 
 import pytest
 from hypothesis import given, strategies as st
@@ -243,6 +244,30 @@ def test_the_docs_list_every_phase_the_boot_publishes():
     table = table[:table.index("\n\n", table.index("| phase |"))]
     names = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
     assert names == list(PHASES)
+
+
+def test_the_docs_list_every_event_the_boot_publishes_and_where_allow_start_goes():
+    """Issue 13 (a new user): the README's event row listed 8 of the events the boot forwards
+    to MQTT, said only "in secrets.json" of allow_start (it goes in the mqtt section) and that
+    a mode could be chosen from MQTT."""
+    readme = (paths.ROOT / "README.md").read_text()
+    mqtt_md = (paths.ROOT / "docs" / "MQTT.md").read_text()
+    for text, row in ((readme, "| `.../event` |"), (mqtt_md, "| `<base>/event` |")):
+        line = text[text.index(row):].splitlines()[0]
+        listed = set(line.split("`")[3::2])
+        assert set(M.FORWARD) <= listed, (row, sorted(set(M.FORWARD) - listed))
+    for text in (readme, mqtt_md):
+        for m in re.finditer(r'"allow_start": true`? in ', text):
+            assert re.match(r"(the|its) `mqtt` section", text[m.end():]), \
+                text[m.start():m.end() + 40]
+    assert "tools/flash.sh" in mqtt_md[:mqtt_md.index("## Topics")] and \
+        "mpremote fs cp secrets.json :secrets.json" in mqtt_md
+    # a mode is chosen in the menu or settings.json: no MQTT command sets one (README said
+    # "or from MQTT")
+    modes = readme[readme.index("Choose a mode in the settings menu"):]
+    modes = " ".join(modes[:modes.index("`wave`")].split())
+    said = re.search(r"MQTT cannot: its commands are ([a-z_, ]+) and ([a-z_]+)\)", modes)
+    assert said and set(said[1].split(", ") + [said[2]]) == set(M.COMMANDS), modes
 
 
 # --- secrets.json ---------------------------------------------------------------------------

@@ -241,3 +241,23 @@ def test_cli_bad_board_file_names_the_field(tmp_path):
     assert proc.returncode == 2
     assert str(bad) in proc.stderr and "limits.ceiling_mmhg" in proc.stderr
     assert "250" in proc.stderr
+
+
+def test_the_pressure_home_assistant_shows_is_the_manifold_about_0_in_the_hold(tmp_path):
+    """Issue 13 (a new user): the README called Home Assistant's Pressure sensor "the pressure";
+    it is the one transducer, on the manifold (the state's p_mmhg, the trace's p_sensed_mmhg),
+    drained and shut during the hold while the chambers keep theirs. The docs say so."""
+    _, _, records, _ = run_trace(tmp_path, {"settings": {"minutes": 5, "fit_check": False},
+                                            "duration_s": 90})
+    hold = [s for s in samples_of(records) if s["phase"] == "hold"]
+    assert len(hold) > 100
+    assert all(abs(s["p_sensed_mmhg"]) < 2 and min(s["p_chambers_mmhg"]) > 70 for s in hold)
+    readme = (paths.ROOT / "README.md").read_text()
+    ha = " ".join(readme[readme.index("## Connecting to Home Assistant"):].split())
+    assert "The Pressure sensor (`p_mmhg`, in mmHg whatever Home Assistant's unit system) is " \
+        "the boot's one transducer, on the manifold, not in the chambers" in ha
+    assert "in the hold the manifold is drained and shut, so it reads about 0 while the " \
+        "chambers keep their pressure" in ha
+    mqtt = " ".join((paths.ROOT / "docs" / "MQTT.md").read_text().split())
+    assert "`p_mmhg` is the manifold pressure (the one sensor), not a chamber's" in mqtt
+    assert "sensors for the manifold's pressure (mmHg: about 0 during the hold" in mqtt
