@@ -52,6 +52,8 @@ INPUTS = (
     ("button_active_low", BOOL, None, None, REQUIRED, "true: pressed pulls the pin low"),
     ("encoder_a_pin", PIN, None, None, None, "the knob's A (CLK), with encoder_b_pin"),
     ("encoder_b_pin", PIN, None, None, None, "the knob's B (DT)"),
+    ("encoder_pullups", BOOL, None, None, False, "true: the knob's module pulls A and B up "
+                                                 "itself (a KY-040 does)"),
     ("stop_pin", PIN, None, None, None, "a separate stop button"),
     ("stop_active_low", BOOL, None, None, True, "true: pressed pulls the pin low"),
 )

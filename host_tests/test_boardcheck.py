@@ -328,3 +328,16 @@ def test_run_prints_a_board_warning_once_before_it_runs(tmp_path, capsys):
     started = [i for i, x in enumerate(lines) if x.startswith("boot-sim: ")]
     assert len(said) == 1 and started and said[0] < started[0], out.err
     assert "end: not_started" in out.out
+
+
+def test_a_knob_module_with_its_own_pull_ups_is_no_warning():
+    # the new user's case: the stock DevKitC board warned of GPIO35's missing pull-up at every
+    # check and every run, though its KY-040 knob pulls A and B up itself
+    cfg = boardcfg.load(str(paths.DEFAULT_BOARD))
+    assert cfg["inputs"]["encoder_pullups"] is True
+    _, warnings = boardcheck.check(cfg)
+    assert not [w for w in warnings if "pull-up" in w], warnings
+    bare = copy.deepcopy(cfg)
+    bare["inputs"]["encoder_pullups"] = False
+    _, warnings = boardcheck.check(bare)
+    assert [w for w in warnings if "encoder_b_pin" in w and "pull-up" in w], warnings

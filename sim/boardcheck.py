@@ -180,7 +180,8 @@ def _pin_notes(cfg, field, pin, kind):
                         "use (ESP32 errata 3.11); the firmware reads it by pin interrupt, "
                         "so %s: move it (%s)" % (where, _IRQ_INPUTS[field],
                                                  _free_inputs(cfg, field)))
-    if kind == "input" and pin in _INPUT_ONLY.get(mcu, ()):
+    if kind == "input" and pin in _INPUT_ONLY.get(mcu, ()) and not (
+            field.startswith("inputs.encoder_") and cfg["inputs"].get("encoder_pullups")):
         warnings.append("%s, %s: fit an external 10 kOhm pull-up or the input floats and "
                         "triggers by itself%s" % (where, _NO_PULL, (
                             " (a KY-040 module has them on board for A and B)"
