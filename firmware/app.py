@@ -387,9 +387,8 @@ class App:
             self.chamber_dmmhg[seq.chamber - 1] = p     # its valve is open: the manifold is it
             if p >= L.SAFE_MMHG * 10:
                 self._check_owed = True     # the next valve check must prove this air out
-        elif seq.phase == sq.VENT and phase != sq.VENT:
-            for i in range(seq.chambers):
-                self.chamber_dmmhg[i] = 0
+        elif phase == sq.VENT and seq.phase != sq.VENT and p < sq.VENTED_DMMHG:
+            self._display_vented()      # the wave's vent drained (at VENT_MAX_MS it may not)
         if seq.phase == sq.CHECK:
             if phase != sq.CHECK:
                 self._air_seen = False
@@ -606,7 +605,14 @@ class App:
         if sup.venting != self._was_venting:
             if not sup.venting:
                 self.event(now_ms, "vented", {"p_mmhg": _mmhg(self.sensor.p_dmmhg)})
+                self._display_vented()
             self._was_venting = sup.venting
+
+    def _display_vented(self):
+        """A vent was verified: every chamber's bar on the display is empty again (until then
+        it shows what the chamber last held: a stop or a fault does not empty a chamber)."""
+        for i in range(self.seq.chambers):
+            self.chamber_dmmhg[i] = 0
 
     def _fault_event(self, now_ms, fault):
         code = safety.CODES[fault]

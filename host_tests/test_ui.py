@@ -196,3 +196,20 @@ def test_without_framebuf_the_firmware_runs_and_says_so(tmp_path):
     records = [json.loads(x) for x in trace.read_text().splitlines()]
     assert any("display not driven" in e.get("text", "") for e in ev(records, "warning"))
     assert follower.screen == bytes(1024) and summary["fills"]
+
+
+def test_the_displays_bars_empty_when_a_vent_is_verified_after_a_fault():
+    # issue 18, part 1: after a fault the bars kept every chamber at about 80 mmHg while the
+    # boot read 0 (they were emptied only as a normal wave's vent began)
+    from sim.harness import Boot
+    import sequencer
+    b = Boot(settings={"minutes": 3, "fit_check": False, "hold_s": 20})
+    b.press("start")
+    while b.app.seq.phase != sequencer.HOLD and b.t_ms < 60000:
+        b.run(100)
+    assert min(b.app.chamber_dmmhg) > 600, b.app.chamber_dmmhg
+    b.inject({"fault": "pump_stuck_on"})
+    b.run(8000)
+    assert b.app.sup.tripped() and not b.app.sup.venting
+    assert max(b.vb.plant.p_chambers) < 15
+    assert b.app.chamber_dmmhg == [0] * 4, b.app.chamber_dmmhg

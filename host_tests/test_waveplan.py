@@ -286,3 +286,4 @@ def test_a_target_is_refused_while_a_custom_program_sets_each_chamber():
     errors = [json.loads(e) for e in b.events if '"event": "error"' in e]
     assert errors and "custom program sets each chamber" in errors[-1]["why"], errors
     assert not [e for e in b.events if '"event": "target"' in e]
+
