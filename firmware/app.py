@@ -793,8 +793,10 @@ class App:
             self._watched.remove(svc)
 
 
-def run(cfg, hw, settings, warning=None, services=()):
+def run(cfg, hw, settings, warning=None, services=(), notice=""):
     app = App(cfg, hw, settings, services=services)
+    if notice and not app.notice:
+        app.notice = notice         # (the display, while idle)
     if warning:
         app.event(ticks_ms(), "warning", {"text": warning})
     try:

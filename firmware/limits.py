@@ -29,6 +29,8 @@ SETTING_LIMITS = {
     "warmup_cycles": (1, 10, 3, "waves to ramp from 60 % to the target"),
     "pulse_release_pct": (20, 90, 50, "a chamber lets down to this share once the next is full"),
 }
+NET_HEAP_KB = 40              # the connected boot's heap over the boot without the network
+                             # (netstart.py; measured: boot-sim bench, heap_32bit)
 FILE_MAX_BYTES = 8192         # a board, settings, program or secrets file (filecheck.py): the
                              # shipped ones are under 2 KB; a bigger one is read whole into a
                              # heap of about 60 KB, so it is refused, not read

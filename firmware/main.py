@@ -9,13 +9,17 @@ import app  # noqa: E402
 
 values, warning = settings.load("settings.json", cfg)
 
-# The network is optional: no secrets.json, no network (a session never needs it).
+# The network is optional: no secrets.json, no network (a session never needs it); nor when the
+# heap cannot hold it (netstart.py).
 import netconf  # noqa: E402
 net, net_warning = netconf.load("secrets.json")
 services = []
+notice = ""
 if net is not None:
-    import telemetry  # noqa: E402
-    services.append(telemetry.Telemetry(net, board.wlan))
+    import netstart  # noqa: E402
+    services, net_warning = netstart.services(net, board.wlan)
+    if net_warning:
+        notice = netstart.NOTICE
 if net_warning:
     warning = warning + "; " + net_warning if warning else net_warning
-app.run(cfg, hw, values, warning, services=services)
+app.run(cfg, hw, values, warning, services=services, notice=notice)

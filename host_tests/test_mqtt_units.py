@@ -579,3 +579,24 @@ def test_a_session_late_in_a_long_uptime_is_published_with_its_true_length():
     rec = M.usage_record(start, end, 25)
     assert rec["ran_s"] == 1200 and rec["reason"] == "complete"
     assert M.usage_record(dict(start, t_ms=1000), dict(end, t_ms=61000), 1)["ran_s"] == 60
+
+
+def test_a_heap_too_small_for_the_network_runs_the_boot_without_it(micropython):
+    # issue 14, part 4: the connected boot needs limits.NET_HEAP_KB more heap; a chip without it
+    # must run without the network and say so, not fail with MemoryError mid-session
+    code = r'''
+import json, netconf, netstart
+net = netconf.validate({"wifi": {"ssid": "home"}, "mqtt": {"host": "10.0.0.2"}})
+out = []
+netstart.NET_HEAP_KB = 10 ** 6                  # more than any heap here
+svcs, why = netstart.services(net, None)
+out.append([len(svcs), why.split(":")[0]])
+netstart.NET_HEAP_KB = 1
+svcs, why = netstart.services(net, None)
+out.append([len(svcs), why])
+print(json.dumps(out))
+'''
+    out = micropython(code)
+    assert out[0] == [0, "the network needs about 1000000 KB of heap and %s KB is free"
+                      % out[0][1].split(" and ")[1].split(" ")[0]], out
+    assert out[1] == [1, None], out
