@@ -18,6 +18,13 @@ from sim import paths  # noqa: E402
 paths.import_device_modules()
 
 from sim.session import micropython_binary  # noqa: E402
+from sim import runtimes  # noqa: E402
+
+# CI builds the chip-faithful 32-bit MicroPython (.ci/run sets MICROPYTHON_SRC, tools/mp32.py)
+# and the tests' MicroPython is that build: never the 64-bit fallback without saying so
+if os.environ.get("MICROPYTHON_SRC") and runtimes.mp32_binary() is None:
+    pytest.exit("MICROPYTHON_SRC is set but the 32-bit MicroPython is missing (.venv/mp32/): "
+                "tools/setup.sh did not build it", returncode=3)
 
 
 def run_micropython(code, extra_path=(), timeout=120):
@@ -26,8 +33,10 @@ def run_micropython(code, extra_path=(), timeout=120):
     env = dict(os.environ)
     env["MICROPYPATH"] = os.pathsep.join(
         [*map(str, extra_path), str(paths.FIRMWARE), str(paths.DEVICE), ".frozen"])
-    proc = subprocess.run([micropython_binary(), "-c", code], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    # 2 MB, the 64-bit port's default heap (the 32-bit one's is 1 MB): a snippet tests logic;
+    # the chip's heap is a heap-capped run's (chip.heap_kb, sim/chipheap.py)
+    proc = subprocess.run([micropython_binary(), "-X", "heapsize=2M", "-c", code],
+                          capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
         raise AssertionError(f"micropython failed ({proc.returncode}):\n{proc.stderr}"
                              f"\n{proc.stdout}")

@@ -198,10 +198,14 @@ def test_cpython_and_micropython_follow_the_same_trajectory(micropython):
     assert len(flat_m) == len(flat_c)
     cp = [flat_c[r * W:(r + 1) * W] for r in range(ROWS)]
     mp = [flat_m[r * W:(r + 1) * W] for r in range(ROWS)]
+    # the chip-faithful build has the ESP32's single-precision floats (7 digits): its plant
+    # drifts from CPython's doubles by rounding (measured: 3e-5 at worst over this script)
+    single = micropython("import json\nprint(json.dumps(repr(1 / 3)))") == "0.33333334"
+    rel, tiny = (1e-4, 1e-5) if single else (1e-6, 1e-9)
     for row_c, row_m in zip(cp, mp):
         assert row_c[0] == row_m[0]
         for a, b in zip(row_c[1:-1], row_m[1:-1]):
-            assert a == pytest.approx(b, rel=1e-6, abs=1e-9), (row_c, row_m)
+            assert a == pytest.approx(b, rel=rel, abs=tiny), (row_c, row_m)
         assert abs(row_c[-1] - row_m[-1]) <= LSB_UV + 1, (row_c, row_m)
     # the script really exercised the model: filled, held the stuck chamber, hit the relief
     assert max(r[3] for r in cp) > 20

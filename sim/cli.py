@@ -1,7 +1,8 @@
 """boot-sim: run the controller firmware on a simulated boot.
 
   boot-sim run [--board B] [--pressure MMHG] [--minutes M] [--seed N] [--scenario FILE]
-               [--trace FILE] [--plot FILE] [--runtime micropython|cpython] [--flash DIR]
+               [--trace FILE] [--plot FILE] [--flash DIR]
+               [--runtime micropython|micropython32|micropython64|cpython]
                [--settings-file FILE]
   boot-sim check-board FILE
   boot-sim bench [--json FILE] [--quick]
@@ -12,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sim import paths
+from sim import paths, runtimes
 from sim.scenario import ScenarioError, load as load_scenario
 from sim.session import RUNTIMES, RunError, build_config, run
 
@@ -84,6 +85,8 @@ def _summary_text(s, config, events=None):
         lines.append(f"on the shelf from {f['t_ms'] / 1000:.1f} s for {f['s']} s" +
                      (f": {f['not_at_rest']} (stop the session before an idle action)"
                       if f.get("not_at_rest") else ""))
+    if s.get("firmware_exit"):
+        lines.append(s["firmware_exit"])        # "the firmware stopped with MemoryError: ..."
     for f in s["faults_injected"]:
         lines.append(f"fault injected at {f['t_ms'] / 1000:.1f} s: {f['fault']}")
     for f in s["faults"]:
@@ -148,7 +151,9 @@ def cmd_run(args):
         trace = tmp.name
     print(f"boot-sim: {config['board']['name']}, {config['settings']['pressure_mmhg']} mmHg, "
           f"{config['settings']['minutes']} min session, {config['duration_ms'] / 1000:.0f} s "
-          f"simulated, firmware under {args.runtime}" +
+          f"simulated, firmware under {runtimes.describe(args.runtime)}" +
+          (f" in a {config['chip']['heap_kb']} KB heap" if config["chip"].get("heap_kb")
+           else "") +
           (f"; settings.json: {args.settings_file}, as it is (the firmware judges it)"
            if args.settings_file else ""), file=sys.stderr)
     summary, follower = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
@@ -253,7 +258,9 @@ def main(argv=None):
     r.add_argument("--trace", help="write the trace (JSON Lines) here")
     r.add_argument("--plot", help="write a PNG plot of the session here")
     r.add_argument("--screen", help="write a PNG of what the OLED shows at the end here")
-    r.add_argument("--runtime", choices=RUNTIMES, default="micropython")
+    r.add_argument("--runtime", choices=RUNTIMES, default="micropython",
+                   help="micropython: the 32-bit build when setup made one (as the ESP32: "
+                   "micropython32), else the wheel's 64-bit one (micropython64); or cpython")
     r.add_argument("--flash", help="directory to use as the device's flash (kept between runs)")
     r.add_argument("--settings-file", metavar="FILE",
                    help="put FILE on the device's flash as settings.json, as it is: see what "

@@ -30,7 +30,9 @@ TOP_KEYS = ("board", "settings", "plant", "faults", "actions", "duration_s", "se
 #                    datasheets' typical; up to 500: sim/device/flashmodel.py)
 #   console          "uart" (the classic ESP32's USB-serial bridge), "usb" (the S3's native
 #                    USB), "usb_blocked" (a host holds the port open and does not read)
-CHIP_RANGES = {"uptime_s": (0, 10 ** 9), "flash_sector_ms": (0, 500)}
+#   heap_kb          the firmware's MicroPython heap, in KB (default: none, a large heap); needs
+#                    the 32-bit MicroPython (sim/chipheap.py, sim/device/heapcap.py)
+CHIP_RANGES = {"uptime_s": (0, 10 ** 9), "flash_sector_ms": (0, 500), "heap_kb": (16, 16384)}
 CONSOLES = ("uart", "usb", "usb_blocked")
 RUN_CAP_S = 4 * 3600        # duration_s: at most this, plus the seconds the idle actions skip
 IDLE_MAX_S = 400 * 86400    # one idle action: at most 400 days ...

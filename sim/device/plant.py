@@ -6,7 +6,9 @@
 # Isothermal ideal gas. Each pressure is a state. The small, stiff manifold is stepped with
 # implicit Euler and each chamber relaxes exponentially toward it through its valve, so a 5 ms
 # step is stable and never overshoots equalisation.
+import gc
 import math
+from array import array
 from adcmodel import Adc
 
 PATM_MMHG = 760.0
@@ -162,14 +164,24 @@ class Plant:
 
     @staticmethod
     def _gauss_table(rng, n):
-        out = []
-        while len(out) < n:
+        # Made lean for a small heap (a heap-capped run on the 32-bit MicroPython: the plant
+        # shares the process): the values go into one array first, while the generator leaves
+        # its garbage (big ints, boxed floats); then, that collected, the table's n floats are
+        # boxed one after another in a single run. Kept among the garbage as they were made,
+        # they would split the free heap into runs too short for a 1 KB buffer.
+        vals = array("d", bytes(8 * n))
+        for k in range(0, n, 2):
             u1 = rng.uniform()
             u2 = rng.uniform()
             r = math.sqrt(-2.0 * math.log(u1))
-            out.append(r * math.cos(2 * math.pi * u2))
-            out.append(r * math.sin(2 * math.pi * u2))
-        return out[:n]
+            vals[k] = r * math.cos(2 * math.pi * u2)
+            if k + 1 < n:
+                vals[k + 1] = r * math.sin(2 * math.pi * u2)
+        gc.collect()
+        out = [0.0] * n
+        for k in range(n):
+            out[k] = vals[k]
+        return out
 
     def _noise(self):
         self._gi = (self._gi * 1103515245 + 12345) & 0x7FFFFFFF

@@ -46,6 +46,8 @@ def boot_firmware(board):
         return True
     except Exception as e:  # the firmware stopped with an error: report it, keep the plant going
         why = "the firmware stopped with %s: %s" % (type(e).__name__, e)
+    if "heapcap" in sys.modules:
+        sys.modules["heapcap"].lift()   # the chip would have reset; the plant runs on
     emit("@sim " + json.dumps({"sim": "firmware_exit", "t_ms": board.ms, "why": why}))
     board.run_out()
     return False
@@ -61,6 +63,17 @@ def main():
     if not MICROPYTHON:
         cpython_rt.install(board)
     import flashmodel  # the flash and the console take the chip's time
+    cap = (config.get("chip") or {}).get("heap_kb")
+    if cap and MICROPYTHON:
+        # the simulator's stand-ins for the chip's built-in modules (C on the chip: no heap)
+        # and the bench's helpers load now, outside the firmware's share; the firmware's
+        # modules that flashmodel patches (flashfs, console) after, inside it
+        import heapcap
+        for name in heapcap.STAND_INS + tuple(config.get("sim_preload", ())):
+            __import__(name)
+        heapcap.install(int(cap * 1024), emit)  # the firmware's heap from here on
+    for name in config.get("sim_preload", ()):
+        __import__(name)
     flashmodel.install_flash()
     flashmodel.install_console(emit)
     preloaded = set(sys.modules)

@@ -177,6 +177,7 @@ class VirtualBoard:
             int(uptime_s * 1000)
         self._power_up_ms = 0       # self.ms at the last power-up (the counter starts again)
         self._ticks_skipped = 0     # what the idle action's jumps added beyond self.ms
+        self._rebase()
         self._idles = sorted([a for a in config.get("actions", []) if a["do"] == "idle"],
                              key=lambda a: a["t_ms"])
         self._ii = 0
@@ -217,14 +218,26 @@ class VirtualBoard:
     # --- time --------------------------------------------------------------------------------
     def loop_ticks_ms(self):
         """The event loop's clock (MicroPython: asyncio's scheduling), on the host port's
-        period. The firmware reads ticks_ms()."""
-        return self._ticks_add(self.ticks0, self.ms)
+        period. The firmware reads ticks_ms(). An idle action's shelf is not on it: on the
+        32-bit port (period 2**30, as the chip's) a week in one step is past half a period,
+        where ticks_add refuses it and the task queue would read every wake time as far in
+        the future; the chip's loop ran through the shelf, its tasks at their own pace, as
+        they go on here after it."""
+        return self._ticks_add(self.ticks0, self.ms - self.shelf_ms)
 
     def ticks_ms(self):
         """The chip's tick counter: ms since power-up from the scenario's uptime_s, wrapping
-        at the chip's period (2**30 on the ESP32 and the S3)."""
-        return (self._ticks_at_power_up + self.ms - self._power_up_ms + self._ticks_skipped) \
-            & (self.ticks_period - 1)
+        at the chip's period (2**30 on the ESP32 and the S3). C on the chip, allocating
+        nothing: so here too, on a 32-bit MicroPython, while self.ms is under 2**30 (12 days):
+        the base is kept in (-period, 0] (_rebase), where base + ms stays a small int."""
+        return (self._tick_base + self.ms) & self._ticks_mask
+
+    def _rebase(self):
+        """_tick_base, after power-up or an idle jump: the counter's offset from self.ms."""
+        r = (self._ticks_at_power_up - self._power_up_ms + self._ticks_skipped) \
+            % self.ticks_period
+        self._tick_base = r - self.ticks_period if r else 0
+        self._ticks_mask = self.ticks_period - 1     # (the period is no small int there)
 
     def ticks_us(self):
         """The chip's microsecond counter: the same period, so it wraps every 17.9 min."""
@@ -269,6 +282,7 @@ class VirtualBoard:
         self.shelf_ms += jump_ms
         self.plant.t_ms += jump_ms
         self._ticks_skipped += steps[0] - jump_ms
+        self._rebase()
         self._wdt_fed += jump_ms
         self._next_sample = self.ms
         if len(steps) > 1:
@@ -340,6 +354,7 @@ class VirtualBoard:
                     break
                 self.jumps.append((self.ms, self.ms - self._moved_ms))
                 self._ticks_skipped += self._idle_jumps.pop(0)[1]
+                self._rebase()
             if self._ii < len(self._idles) and self._idles[self._ii]["t_ms"] <= self.ms:
                 t_idle = self._idles[self._ii]["t_ms"]
                 if self._settled(t_idle) or self.ms - t_idle >= chipclock.IDLE_WAIT_MS:
@@ -429,6 +444,7 @@ class VirtualBoard:
         self.in_reset = False
         self._power_up_ms = self.ms     # the tick counter starts again from uptime_s
         self._ticks_skipped = 0
+        self._rebase()
         self.levels = {}
         self.buzzer = 0
         self.led = 0

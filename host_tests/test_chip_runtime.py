@@ -1,0 +1,159 @@
+"""The chip-faithful MicroPython (32-bit words, single floats, ssl and umqtt.simple frozen:
+tools/mp32.py, sim/runtimes.py) that the tests and the simulator run the firmware on, and the
+chip's heap for a run (a scenario's "chip": {"heap_kb": N}: sim/chipheap.py,
+sim/device/heapcap.py). CI builds the runtime (.ci/run sets MICROPYTHON_SRC) and conftest.py
+stops the suite if it is missing there; elsewhere the tests that need it say so and skip."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from sim import paths, runtimes
+from sim.session import RunError, build_config, micropython_path, run
+
+ROOT = Path(__file__).resolve().parent.parent
+needs32 = pytest.mark.skipif(runtimes.mp32_binary() is None,
+                             reason="the 32-bit MicroPython is not set up here (tools/setup.sh "
+                                    "with MICROPYTHON_SRC: tools/mp32.py); CI builds it")
+
+FACTS = """
+import gc, json, sys, time
+def sizes(x):
+    gc.collect()
+    a = gc.mem_alloc()
+    y = x + (x - 1)             # 2**30 - 1: the last small int on the chip
+    b = gc.mem_alloc()
+    z = x + x                   # 2**30: a long int, on the heap
+    c = gc.mem_alloc()
+    buf = bytearray(1)
+    d = gc.mem_alloc()
+    return b - a, c - b, d - c, y, z, buf
+small, big, one = sizes(1 << 29)[:3]
+print(json.dumps({"maxsize": sys.maxsize, "third": repr(1 / 3), "small": small, "big": big,
+                  "bytearray_1": one, "wrap": time.ticks_add(0, -1),
+                  "float_digits": repr(0.1 + 0.2)}))
+"""
+
+
+@needs32
+def test_the_tests_micropython_is_the_32bit_build(micropython):
+    f = micropython(FACTS)
+    assert f["maxsize"] == 2 ** 31 - 1
+    assert f["third"] == "0.33333334" and f["float_digits"] == "0.3"    # single precision
+    assert f["small"] == 0 and f["big"] > 0         # small ints end at 2**30, as on the ESP32
+    assert f["bytearray_1"] == 32                   # 16-byte blocks: its object and its data
+    assert f["wrap"] == 2 ** 30 - 1                 # the port's own ticks wrap at 2**30
+
+
+@needs32
+def test_the_device_finds_the_frozen_libraries_first(micropython):
+    """As on the ESP32 (sys.path '', '.frozen', '/lib'): the image's umqtt.simple, the current
+    micropython-lib one, before the PyPI copy in the library folder; ssl and asyncio frozen."""
+    import os
+    import subprocess
+    code = ("import json, ssl, asyncio, umqtt.simple as u\n"
+            "print(json.dumps([u.__file__, asyncio.__file__, hasattr(u.MQTTClient, "
+            "'unsubscribe')]))")
+    env = dict(os.environ, MICROPYPATH=micropython_path(paths.FIRMWARE))
+    out = subprocess.run([runtimes.mp32_binary(), "-c", code], capture_output=True, text=True,
+                         env=env, timeout=30)
+    umqtt_file, asyncio_file, current = json.loads(out.stdout.splitlines()[-1])
+    # a frozen module's __file__ is its name in the image; one from a folder has the folder
+    assert umqtt_file == "umqtt/simple.py" and asyncio_file == "asyncio/__init__.py"
+    assert current, "umqtt.simple is the 2017 PyPI copy, not micropython-lib's current one"
+
+
+def test_the_runtime_names(monkeypatch):
+    monkeypatch.setattr(runtimes, "MP32", Path("/nonexistent/micropython"))
+    with pytest.raises(runtimes.RuntimeMissing, match="tools/setup.sh"):
+        runtimes.binary("micropython32")
+    assert runtimes.binary("micropython") == runtimes.wheel_binary()    # the fallback
+    assert runtimes.describe("micropython") == "micropython64"
+    assert not runtimes.is_32bit("micropython")
+
+
+def test_mp32_setup_refuses_archives_that_do_not_check_out(tmp_path, monkeypatch):
+    """With MICROPYTHON_SRC given (CI), a bad archive fails the setup: never a silent fallback."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import mp32
+    finally:
+        sys.path.pop(0)
+    for name, _, _, _ in mp32.ARCHIVES:
+        (tmp_path / name).write_bytes(b"not an archive")
+    (tmp_path / "SHA256SUMS").write_text("".join(f"{'0' * 64}  {name}\n"
+                                                 for name, _, _, _ in mp32.ARCHIVES))
+    monkeypatch.setenv("MICROPYTHON_SRC", str(tmp_path))
+    with pytest.raises(mp32.BuildError, match="SHA-256"):
+        mp32._checked_archives(tmp_path)
+    assert mp32.setup() == 1
+
+
+def _capped(heap_kb, **scenario):
+    sc = {"settings": {"minutes": 1}}
+    sc.update(scenario)
+    sc["chip"] = {"heap_kb": heap_kb}
+    return build_config(sc)
+
+
+def test_a_heap_cap_needs_the_32bit_runtime():
+    with pytest.raises(RunError, match="32-bit MicroPython"):
+        run(_capped(112), "cpython", quiet=True)
+    with pytest.raises(RunError, match="32-bit MicroPython"):
+        run(_capped(112), "micropython64", quiet=True)
+
+
+NULL_FIRMWARE = """
+import gc, json, micropython, time
+lo = hi = None
+step = 0
+for i in range(200):
+    t = micropython.mem_total()
+    time.sleep_ms(100)          # 20 plant steps of 5 ms meanwhile, in the same heap
+    step = max(step, (micropython.mem_total() - t) // 20)
+    gc.collect()
+    f = gc.mem_free()
+    lo = f if lo is None or f < lo else lo
+    hi = f if hi is None or f > hi else hi
+print(json.dumps({"lo": lo, "hi": hi, "step": step}))
+"""
+
+
+@needs32
+def test_a_heap_cap_leaves_the_firmware_its_heap_and_the_plant_takes_little(tmp_path):
+    """A firmware that only waits (its main.py; the simulator patches flashfs and console in
+    as always): the free heap at its start is the cap less the interpreter's start-up share, to
+    a 16-byte block. What the simulator allocates after that comes out of the firmware's heap
+    (harsher, never kinder): the plant's state stays put (the free heap after a collection
+    moves by a block or two over 20 s), and a 5 ms step leaves under 2 KB of garbage (its
+    floats and the trace's sample lines), collected like the firmware's."""
+    fw = tmp_path / "fw"
+    fw.mkdir()
+    for p in paths.FIRMWARE.glob("*.py"):       # the modules the simulator patches are there
+        (fw / p.name).write_text(p.read_text())
+    (fw / "main.py").write_text(NULL_FIRMWARE)
+    trace = tmp_path / "t.jsonl"
+    summary, follower = run(_capped(48, duration_s=25), "micropython", str(trace), quiet=True,
+                            firmware_dir=str(fw))
+    events = [json.loads(x) for x in trace.read_text().splitlines()]
+    cap = [e for e in events if e.get("event") == "heap_cap"][0]
+    want = 48 * 1024 - cap["startup_bytes"]
+    assert want - 16 <= cap["firmware_free_bytes"] <= want, cap
+    seen = [json.loads(x) for x in follower.console if '"lo"' in x][0]
+    assert seen["hi"] <= cap["firmware_free_bytes"]
+    assert seen["hi"] - seen["lo"] <= 64, seen
+    assert 0 < seen["step"] < 2560, seen
+
+
+@needs32
+def test_a_heap_too_small_is_a_memory_error_and_a_big_enough_one_runs(tmp_path):
+    """The firmware as flashed (.mpy) does not load into 24 KB (a MemoryError while it boots,
+    as on a chip with that heap); in 256 KB a session runs to its end."""
+    trace = tmp_path / "small.jsonl"
+    run(_capped(24), "micropython", str(trace), quiet=True)
+    exits = [e for e in map(json.loads, trace.read_text().splitlines())
+             if e.get("event") == "firmware_exit"]
+    assert exits and "MemoryError" in exits[0]["why"], exits
+    summary, _ = run(_capped(256), "micropython", None, quiet=True)
+    assert summary["end_reason"] == "complete", summary

