@@ -4,7 +4,8 @@ Every figure is measured with the firmware under the MicroPython unix port unles
 otherwise, on the simulated boot (sim/device): the same files that go on the ESP32.
 
   1 heap allocated per control tick in steady state (sim/device/bench_mp.py, in-process stepping)
-  2 peak heap during a whole session with the MQTT telemetry running (sim/device/bench_boot)
+  2 peak heap during whole sessions, .mpy and frozen, with and without MQTT, in a chip-sized
+    heap on the 32-bit MicroPython (sim/bench_heap.py, sim/device/bench_boot)
   3 safety reaction to an over-pressure, over a sweep of pump strengths
   4 vent time from a stop, per chamber
   5 held-pressure accuracy over plant variations (one column per controller: see CONTROLLERS)
@@ -22,9 +23,7 @@ ok is True, False (printed as MISS, with the note saying why and what would clos
 import json
 import os
 import platform
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,13 +33,11 @@ from datetime import date
 from pathlib import Path
 
 from sim import paths
-from sim.session import build_config, micropython_binary, run
+from sim.session import build_config, micropython_binary, micropython_path, run
 
 paths.import_device_modules()
 import limits as L  # noqa: E402
 
-ESP32_HEAP_KB = 100     # MicroPython heap on an ESP32 without PSRAM (assumption, REFERENCE.md)
-HEAP_TARGET_KB = 40
 ACCURACY_TARGET_MMHG = 3.0      # issue 5; IEC 80601-2-30 cuff manometers: +-3 mmHg
 REACTION_BUDGET_MS = 50         # docs/SAFETY.md row 1
 REFERENCE_EXHAUST_MS = 4000     # REFERENCE.md: rapid exhaust below 15 mmHg within 4 s
@@ -70,12 +67,8 @@ def _settings(**values):
 
 def _mp_env(extra_first=(), extra_after=(), fw=None):
     """Environment for a MicroPython child, with the module path sim/session.run uses."""
-    fw = Path(fw) if fw else paths.FIRMWARE
     env = dict(os.environ)
-    env["MICROPYPATH"] = os.pathsep.join(
-        [str(p) for p in extra_first] +
-        [str(paths.MPSHIM), str(fw), str(fw / "lib"), str(MPLIB), str(paths.DEVICE)] +
-        [str(p) for p in extra_after] + [".frozen"])
+    env["MICROPYPATH"] = micropython_path(fw or paths.FIRMWARE, extra_first, extra_after)
     return env
 
 
@@ -138,43 +131,6 @@ def _which(name):
         if (Path(d) / name).exists():
             return str(Path(d) / name)
     return None
-
-
-class _Broker:
-    """A mosquitto broker on loopback for the telemetry to talk to (None if not installed)."""
-
-    def __init__(self, tmp):
-        self.proc = None
-        exe = _which("mosquitto")
-        if not exe:
-            return
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        import getpass
-        conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"user {getpass.getuser()}\nlistener {self.port} 127.0.0.1\n"
-                        "allow_anonymous true\npersistence false\nlog_dest stderr\n"
-                        "log_type error\n")
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        end = time.monotonic() + 10
-        while time.monotonic() < end and self.proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-            self.proc = None
 
 
 # --- 1. heap allocated per control tick ---------------------------------------------------------
@@ -344,168 +300,12 @@ def bench_alloc(quick=False):
     return res
 
 
-# --- 2. peak heap during a session ---------------------------------------------------------------
-def _module_order():
-    """Firmware modules (not main), each after the firmware modules it imports."""
-    mods = sorted(p.stem for p in paths.FIRMWARE.glob("*.py") if p.stem != "main")
-    deps = {}
-    for m in mods:
-        text = (paths.FIRMWARE / f"{m}.py").read_text()
-        found = set(re.findall(r"^\s*(?:from|import)\s+(\w+)", text, re.M))
-        deps[m] = [d for d in found if d in mods and d != m]
-    order, seen = [], set()
-
-    def visit(m):
-        if m in seen:
-            return
-        seen.add(m)
-        for d in sorted(deps[m]):
-            visit(d)
-        order.append(m)
-    for m in mods:
-        visit(m)
-    return order
-
-
+# --- 2. peak heap during a session: sim/bench_heap.py ----------------------------------------
 def bench_heap(quick=False):
-    """Peak live heap of the firmware with its MQTT telemetry over a whole session."""
-    minutes = 1 if quick else 20
-    fw = paths.FIRMWARE
-    umqtt = _umqtt_dir()
-    out = {"minutes": minutes, "umqtt": str(umqtt) if umqtt else None}
-    with tempfile.TemporaryDirectory(prefix="bench-heap-") as tmp:
-        # the firmware as a builder copies it to the board: .mpy files (mpy-cross, bytecode),
-        # so no compiler runs on the device and the heap holds what an ESP32's would
-        fw_mpy = Path(tmp) / "fw"
-        _compile_mpy(fw_mpy)
-        foot = _mp_json(["footprint"] + _module_order(), "bench_footprint", tmp,
-                        fw=fw_mpy)
-        broker = _Broker(tmp) if (fw / "telemetry.py").exists() and umqtt else None
-        try:
-            scenario = {"settings": {"pressure_mmhg": TARGET_MMHG, "minutes": minutes},
-                        # telemetry connects before the session (no lookups during one)
-                        "actions": [{"t_s": 5, "do": "start"}],
-                        "duration_s": minutes * 60 + 45}
-            config = build_config(scenario)
-            config["sample_ms"] = 10 ** 9           # no trace samples: the heap is watched
-            files = {}
-            if broker is not None and broker.proc is not None:
-                mode = "telemetry"
-                files["secrets.json"] = json.dumps(
-                    {"wifi": {"ssid": "bench", "password": "bench-pass"},
-                     "mqtt": {"host": "127.0.0.1", "port": broker.port}})
-                config["pace"] = 150        # the broker's replies take real time
-                config["network"] = {"ssid": "bench", "password": "bench-pass"}
-            elif umqtt:
-                mode = "umqtt"
-            else:
-                mode = "none"
-            env = _mp_env([paths.DEVICE / "bench_boot"], [umqtt] if umqtt else [], fw=fw_mpy)
-            env["BENCH_FIRMWARE_MAIN"] = str(fw / "main.py")
-            env["BENCH_MQTT"] = mode
-            summary, follower = run(config, "micropython", quiet=True, extra_env=env,
-                                    flash_files=files, firmware_dir=str(fw_mpy))
-        finally:
-            if broker is not None:
-                broker.stop()
-    st = None
-    for line in follower.console:
-        if line.startswith("BENCH "):
-            st = json.loads(line[6:])["session_heap"]
-    if st is None:
-        raise RuntimeError("bench heap: no figures from the device process:\n" +
-                           "\n".join(follower.console[-20:]))
-    net = [e for e in follower.events if e[1] == "network"]
-    connected = any(r.get("status") == "connected" for _, _, r in net)
-    mqtt_note = {"telemetry": "firmware telemetry (secrets.json set), " +
-                 ("connected to a mosquitto broker on loopback, publishing" if connected
-                  else "never connected: " + "; ".join(
-                      str(r.get("why", r.get("status"))) for _, _, r in net[-3:])),
-                 "umqtt": "firmware/telemetry.py missing or no broker: umqtt.simple imported "
-                          "and one MQTTClient made (not connected)",
-                 "none": "no MQTT client (umqtt.simple could not be fetched)"}[mode]
-    peak = max(st["peak_live"], st["peak_bound"])
-    loaded = [m for m in st["modules"] if m in foot["modules"]]
-    libs = [m for m in st["modules"] if m in foot["libraries"]]
-    code = sum(foot["modules"][m] for m in loaded) + sum(foot["libraries"][m] for m in libs)
-    running_s = (st["end_ms"] - BOOT_LOOK_MS_HOST) / 1000
-    rate = st["allocated_running"] / running_s if running_s > 0 else 0
-    rows = [
-        ("2a peak live heap, firmware + MQTT, whole session (unix port, 64-bit)",
-         f"{_fmt_kb(peak)}", "(2d)", None,
-         f"{_fmt_kb(st['peak_live'])} read after a collection, {_fmt_kb(st['peak_bound'])} "
-         "at most between two readings; the target applies to the ESP32 (row 2d)"),
-        ("2b of which: the firmware modules it loaded (code + globals)", _fmt_kb(code), "-",
-         None, f"{len(loaded)} modules{' + umqtt.simple' if libs else ''}, largest: " +
-         ", ".join(f"{k} {_fmt_kb(foot['modules'][k])}" for k in
-                   sorted(loaded, key=lambda k: -foot["modules"][k])[:4])),
-        ("2c of which: MQTT (telemetry modules and client)", _fmt_kb(st["mqtt_bytes"]), "-",
-         None, mqtt_note),
-        ("2e largest allocation burst between two readings while running",
-         _fmt_kb(st["peak_burst_running"]), "-", None,
-         f"at boot: {_fmt_kb(st['boot_burst'])} (loading the .mpy modules; from .py the "
-         "compiler would need more)"),
-    ]
-    out.update(st=st, footprint=foot, mode=mode, connected=connected, peak_bytes=peak,
-               code_bytes=code, loaded_modules=loaded + libs, garbage_B_per_s=rate,
-               rows=rows, end_reason=summary["end_reason"])
-    return out
-
-
-BOOT_LOOK_MS_HOST = 3000        # bench_mp.BOOT_LOOK_MS: the boot's imports come before this
-
-
-def esp32_rows(heap, mpy, alloc):
-    """What the 64-bit figures mean on the ESP32 (32-bit): an estimate, said as one.
-    Code loaded from .mpy keeps its bytecode and strings (the .mpy file's bytes) in RAM; every
-    word-sized field (pointers, object headers, dict slots) is half as big. So: the .mpy bytes
-    of the loaded modules, plus half of everything else the unix port measured."""
-    sizes = dict(mpy.get("modules", {}), **mpy.get("libraries", {}))
-    loaded = heap["loaded_modules"]
-    mpy_bytes = sum(sizes.get(m, 0) for m in loaded)
-    peak, code = heap["peak_bytes"], heap["code_bytes"]
-    est = mpy_bytes + (peak - mpy_bytes) / 2
-    objects = (peak - code) / 2
-    left = ESP32_HEAP_KB * 1024 - est
-    ok = est <= HEAP_TARGET_KB * 1024
-    heap["esp32_estimate_bytes"] = est
-    heap["esp32_objects_bytes"] = objects
-    # the same without the network (no secrets.json): the MQTT modules are never loaded
-    mq = heap["st"].get("mqtt_modules", [])
-    mq_mpy = sum(sizes.get(m, 0) for m in mq)
-    mq_est = mq_mpy + (heap["st"]["mqtt_bytes"] - mq_mpy) / 2
-    est_nonet = est - mq_est
-    heap["esp32_estimate_no_network_bytes"] = est_nonet
-    ok_nonet = est_nonet <= HEAP_TARGET_KB * 1024
-    rows = [(f"2d ESP32 estimate (32-bit), and what it leaves of ~{ESP32_HEAP_KB} KB",
-             f"{_fmt_kb(est)}; leaves {_fmt_kb(left)}", f"<= {HEAP_TARGET_KB} KB", ok,
-             f"estimate: the loaded modules' .mpy bytes ({_fmt_kb(mpy_bytes)}) plus half of the "
-             f"rest of 2a; assumes ~{ESP32_HEAP_KB} KB of MicroPython heap on a WROOM-32 "
-             "without PSRAM; confirm with gc.mem_alloc() on a board" +
-             ("" if ok else f". Module code is most of it: frozen into the firmware image "
-              f"(a MicroPython manifest), bytecode and strings stay in flash and the heap "
-              f"holds about {_fmt_kb(objects)} of objects plus the modules' globals and "
-              f"function objects; the MQTT modules alone are about {_fmt_kb(mq_est)} (2g)")),
-            ("2g ESP32 estimate without the network (no secrets.json: MQTT never loaded)",
-             f"{_fmt_kb(est_nonet)}; leaves {_fmt_kb(ESP32_HEAP_KB * 1024 - est_nonet)}",
-             f"<= {HEAP_TARGET_KB} KB", ok_nonet,
-             f"2d less the MQTT modules ({', '.join(mq) or 'none'})" +
-             ("" if ok_nonet else ": still over: freezing the firmware is what closes it"))]
-    left_nonet = ESP32_HEAP_KB * 1024 - est_nonet
-    for key, label, res, free, row in (
-            ("1e", "control + supervisor + service tasks, no network",
-             alloc["summary"]["garbage_B_per_s"], left_nonet, "2g"),
-            ("2f", "whole session with the telemetry", heap["garbage_B_per_s"], left, "2d")):
-        esp = res / 2
-        if free > 0:
-            every = free / esp if esp > 0 else float("inf")
-            gc_note = (f"with {_fmt_kb(free)} free on the ESP32 ({row}), a collection about "
-                       f"every {_duration(every)}")
-        else:
-            gc_note = f"no heap left on the ESP32 ({row}) to collect into"
-        rows.append((f"{key} garbage rate, {label}", f"{res:.0f} B/s (ESP32 ~{esp:.0f} B/s)",
-                     "-", None, gc_note + (alloc["service_note"] if key == "1e" else "")))
-    return rows
+    """The firmware's heap over whole sessions (on the 32-bit MicroPython: .mpy and frozen, with
+    and without MQTT, each in a chip-sized heap)."""
+    from sim import bench_heap as BH
+    return BH.run_section(quick)
 
 
 def _duration(s):
@@ -1060,8 +860,10 @@ def run_bench(quick=False, json_path=None, stream=None, log=None):
     results["adc"] = timed("8 adc", bench_adc, quick)
     results["flash"] = timed("9 flash and console", bench_flash, quick)
     derived = []
-    if not any("error" in results[k] for k in ("heap", "mpy", "alloc")):
-        derived = esp32_rows(results["heap"], results["mpy"], results["alloc"])
+    if not any("error" in results[k] for k in ("heap", "alloc")):
+        from sim.bench_heap import derived_rows
+        derived = derived_rows(results["heap"], results["alloc"])
+        results["heap_32bit"] = results["heap"].get("heap_32bit", {})
     rows = []
     for name in SECTIONS:
         rows.extend(results[name]["rows"])

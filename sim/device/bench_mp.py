@@ -518,9 +518,11 @@ def session_heap(firmware_main, mqtt_mode):
     _install_excluded_layer()
     board = simctx.board
     gc.collect()
-    # run.py loaded asyncio before the firmware (to put it on the host's clock: chipclock.py)
-    # and measured it: it is the firmware's, so it comes off the base
-    base = mem_alloc() - getattr(simctx, "asyncio_bytes", 0)
+    # run.py loaded asyncio before the firmware (to put it on the host's clock: chipclock.py),
+    # and the firmware's flashfs and console (the simulator patches them), and measured them:
+    # they are the firmware's, so they come off the base
+    base = mem_alloc() - getattr(simctx, "asyncio_bytes", 0) - \
+        getattr(simctx, "firmware_preloaded", 0)
     # asyncio is the firmware's whatever the network does: loaded first, so it is not counted
     # as the MQTT client's (it stays in the firmware's figure, above the base)
     import asyncio  # noqa: F401
@@ -535,6 +537,7 @@ def session_heap(firmware_main, mqtt_mode):
           "peak_live": 0, "peak_live_ms": 0, "peak_bound": 0, "boot_live": 0, "boot_burst": 0,
           "peak_live_running": 0, "peak_burst_running": 0, "samples": 0, "looks": 0,
           "allocated_running": 0, "heapsize": mem_alloc() + gc.mem_free(),
+          "min_free": gc.mem_free(), "min_free_ms": 0,
           "word_bytes": 8 if sys.maxsize > 2 ** 32 else 4}
     # [mem_current at the last look, machine layer's bytes then, allocated since the last
     #  reading, live heap at the last reading, time of the last reading]
@@ -561,6 +564,10 @@ def session_heap(firmware_main, mqtt_mode):
                 st["peak_bound"] = bound
             gc.collect()
             live = mem_alloc() - base
+            free = gc.mem_free()    # under a heap cap (heapcap.py): the firmware's own free
+            if free < st["min_free"]:
+                st["min_free"] = free
+                st["min_free_ms"] = board.ms
             st["samples"] += 1
             if live > st["peak_live"]:
                 st["peak_live"] = live
