@@ -65,6 +65,10 @@ MAKE_ARGS = ["VARIANT=standard", "COPT=-O2 -DNDEBUG", "CROSS_COMPILE=i686-linux-
              "MICROPY_PY_FFI=0", "MICROPY_PY_BTREE=0",
              "CFLAGS_EXTRA=-DMICROPY_FLOAT_IMPL=MICROPY_FLOAT_IMPL_FLOAT"]
 MANIFEST = 'include("$(MPY_DIR)/extmod/asyncio")\nrequire("ssl")\nrequire("umqtt.simple")\n'
+# the version the build reports (sys.version), as git describe names the pinned commit: left to
+# itself the build would ask git, which finds this project's repository around .venv/
+VERSION_ENV = {"MICROPY_GIT_TAG": "v1.29.0-preview.490.g13303f8d29",
+               "MICROPY_GIT_HASH": "13303f8d29"}
 # tool -> Debian package that brings it
 TOOLS = {"make": "make", "gcc": "gcc", "i686-linux-gnu-gcc": "gcc-i686-linux-gnu"}
 FETCH_TIMEOUT_S = 20
@@ -88,7 +92,7 @@ def _sha256(path):
 
 def _key(parts):
     h = hashlib.sha256()
-    for p in list(parts) + MAKE_ARGS + [MANIFEST]:
+    for p in list(parts) + MAKE_ARGS + [MANIFEST] + sorted(VERSION_ENV.values()):
         h.update(p.encode() + b"\0")
     return h.hexdigest()[:20]
 
@@ -190,7 +194,7 @@ def _unix_make(tree, build, manifest, log):
     cross = [f"MICROPY_MPYCROSS={exe}", f"MICROPY_MPYCROSS_DEPENDENCY={exe}"] if exe else []
     _make(["-C", str(tree / "ports" / "unix"), f"BUILD={build}"] + MAKE_ARGS +
           [f"FROZEN_MANIFEST={manifest}", f"MPY_LIB_DIR={tree / 'lib' / 'micropython-lib'}"] +
-          cross, log, {"MICROPY_MPYCROSS": exe} if exe else None)
+          cross, log, dict(VERSION_ENV, **({"MICROPY_MPYCROSS": exe} if exe else {})))
 
 
 def check_binary(exe):
