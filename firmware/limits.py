@@ -29,8 +29,10 @@ SETTING_LIMITS = {
     "warmup_cycles": (1, 10, 3, "waves to ramp from 60 % to the target"),
     "pulse_release_pct": (20, 90, 50, "a chamber lets down to this share once the next is full"),
 }
-NET_HEAP_KB = 40              # the connected boot's heap over the boot without the network
-                             # (netstart.py; measured: boot-sim bench, heap_32bit)
+NET_HEAP_KB = 32              # the connected boot's heap over the boot without the network
+                             # (netstart.py). Measured on the 32-bit build (boot-sim bench,
+                             # heap_32bit, 2026-12-01): 24.3 KB from .mpy, 7.1 KB frozen; the
+                             # larger with a third over for the link's buffers at their peak
 FILE_MAX_BYTES = 8192         # a board, settings, program or secrets file (filecheck.py): the
                              # shipped ones are under 2 KB; a bigger one is read whole into a
                              # heap of about 60 KB, so it is refused, not read
