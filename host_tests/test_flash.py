@@ -425,3 +425,12 @@ def test_the_virtual_board_speaks_the_friendly_repl(tmp_path):
             assert b"NameError" in say(b"a\r")                                # a new interpreter
         finally:
             s.close()
+
+
+def test_the_frozen_image_manifest_lists_every_firmware_module_but_main():
+    # tools/esp32_manifest.py (issue 14): a module left out would be missing from the image
+    import re
+    src = (ROOT / "tools" / "esp32_manifest.py").read_text()
+    listed = set(re.findall(r'"(\w+\.py)"', src.split("FIRMWARE = (")[1].split(")")[0]))
+    have = {p.name for p in FIRMWARE} - {"main.py"}
+    assert listed == have, sorted(listed ^ have)
