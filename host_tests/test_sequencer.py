@@ -711,7 +711,7 @@ def test_let_down_time_is_forgotten_once_met_so_a_tick_wrap_cannot_hold_a_sessio
     for t in range(30000, 60000, 10):
         s.step(t, 0)
     assert not s._letdown_known
-    later = time.ticks_add(60000, 2 ** 29 + 60000)            # 6.2 days on
+    later = time.ticks_add(time.ticks_add(60000, 2 ** 28), 2 ** 28 + 60000)   # 6.2 days on
     s.start(later)
     t = later
     for _ in range((sq.ZERO_VENT_MS + sq.ZERO_SAMPLE_MS) // 10):
