@@ -192,7 +192,8 @@ class App:
             self.console.put_status(json.dumps(rec))    # the newest one only (console.py)
         else:
             self.console.put(json.dumps(rec))           # no I/O here: the service task writes
-        if not self.listeners and name != "status" and len(self.early) < EARLY_EVENTS:
+        if self.services and not self.listeners and name != "status" and \
+                len(self.early) < EARLY_EVENTS:     # (no service: nobody will come for them)
             self.early.append(rec)
         for listener in self.listeners:
             try:
