@@ -12,6 +12,7 @@
 # Events go to the console as JSON lines: {"event": name, "t_ms": ms since boot, ...}, through a
 # bounded buffer the service task writes out (console.py).
 import asyncio
+import gc
 import json
 from time import ticks_ms, ticks_diff
 import limits as L
@@ -22,22 +23,25 @@ import alarm
 import faultlog
 from monitor import Monitor
 from pressure import Sensor
-from valves import SAFE
+from valves import SAFE, PUMP_ON
 from tripped import TripResponse, ACK_NONE
 from dumpcheck import DumpCheck
 from gate import Gate
-from settings import bounds as settings_bounds
+from ranges import bounds
 import ui
 import commands
 import housekeeping
 import fitorder
-import waveplan
 import holdwatch
 import netguard
 import rtcnote
 import console
 import flashfs
 
+SHORT_HEAP_TEXT = ("the heap was too full for the status line, display or console once or "
+                   "more (runs: how often; nothing was lost): the boot is safe, but flash the "
+                   "frozen image for room to spare (docs/HARDWARE.md)")
+UNKNOWN_DMMHG = -1                # a chamber's bar: not known to be empty (display.py)
 FAULT_LOG = "faults.log"
 SESSION_MARK = "session.run"      # exists while a session runs: a reset mid-session is noticed
 MAINTENANCE = "maintenance.mark"  # Ctrl-C at the console: the watchdog reset that follows is
@@ -69,6 +73,8 @@ HOLD_DROP_TEXT = ("chamber %d lost %.1f mmHg in %.1f s behind its closed valve (
                   "target): a leak (a torn tube, a loose connector: check that chamber's hose and "
                   "fittings), or the leg moved off something that pressed on it as it filled; "
                   "read as low at the next wave it is HOLD_LOSS")
+HOLD_NONE_NOTE = ("; or its valve did not open to be read (a valve stuck shut reads as an empty "
+                  "chamber while it keeps its air: the valve check after the vent names it)")
 HOLD_OVER_TEXT = ("chamber %d read %.1f mmHg at the end of the hold, its target %.0f (left at %.1f "
                   "when its valve closed): something presses on it from outside; move off the "
                   "chamber, uncross the legs")
@@ -79,6 +85,20 @@ ISOLATE_TEXT = ("the pump cannot be stopped and the dump does not open: every ch
 
 def _mmhg(dmmhg):
     return round(dmmhg / 10, 1)
+
+
+def _plan_note(cycle, cut, trimmed_ms, chambers):
+    """The warning for a wave the run-time plan changed (sequencer.plan_note_cycle)."""
+    what = []
+    if trimmed_ms:
+        what.append("its holds cut by %d s" % ((trimmed_ms + 999) // 1000))
+    if cut:
+        what.append("chamber %d%s not filled" %
+                    (cut, "" if cut == chambers else " and above"))
+    return ("wave %d ran long (the fills are slower than planned): %s, so the boot lets down "
+            "within %d s of a wave's first fill (limits.WAVE_PLAN_MS; 170 s trips "
+            "TIME_AT_PRESSURE); lower the pressure, shorten the holds or use fewer chambers "
+            "(said once a session)" % (cycle, " and ".join(what), L.WAVE_PLAN_MS // 1000))
 
 
 class App:
@@ -120,7 +140,7 @@ class App:
         self.seq.set_enabled(settings["enabled"])
         self.monitor.skip_mask = self.seq.skip_mask
         self.settings_path = flash_dir + "settings.json"
-        self.ui = ui.UI(n, settings_bounds("pressure_mmhg", cfg), settings_bounds("minutes", cfg),
+        self.ui = ui.UI(n, bounds("pressure_mmhg", cfg), bounds("minutes", cfg),
                         L.MODES, settings)
         self.stop_button = btn.Button()
         self.gate = Gate()            # the one gate every command passes (gate.py)
@@ -152,6 +172,8 @@ class App:
         self._uptime_part_ms = 0
         self.heartbeat_ms = now       # the control task's, every tick
         self.service_beat_ms = now    # the service task's, every run
+        self.service_short_runs = 0   # service runs cut short by a MemoryError (service())
+        self._short_told = False
         self._supervised_ms = now     # the supervisor's own last run
         self._dead = False            # a heartbeat stopped: the watchdog is no longer fed
         self._last_tick_ms = now
@@ -175,6 +197,9 @@ class App:
         self._held_sup = False        # ... the supervisor's next look are not a stall
         self._mark = 0                # session marker to write: 1 create, -1 remove
         self.notice = ""              # a refused program or mode, for the display (16 chars)
+        # maintenance mode (maint.py, maintlink.py): a computer's safe primitives, from idle;
+        # loaded on the first enter (the stock heap of a session does not hold it: issue 14)
+        self.maint = None
         self._use_program(settings)   # last: it may report a bad program file
 
     # --- reporting ------------------------------------------------------------------------
@@ -302,14 +327,25 @@ class App:
         stop = self.stop_button.down and not stop_was       # acts on the press, not release
         detents = self.hw.knob_detents()
         if ev != btn.NONE or detents or stop or contact:
-            self.on_input(now_ms, ev, detents, stop, contact)
+            m = self.maint
+            if m is not None and m.on:
+                m.leave(now_ms, m.END_INPUT)    # a person at the boot: vent
+            else:
+                self.on_input(now_ms, ev, detents, stop, contact)
         if self.ui.expire(now_ms):
             self.event(now_ms, "menu", {"closed": "left alone: nothing saved"})
         if seq.want_zero:
             sensor.zero_add()
         if not sup.tripped():
-            self._control(now_ms, p)
+            m = self.maint
+            if m is not None and m.on:
+                self._maint_control(now_ms, p, m)
+            else:
+                self._control(now_ms, p)
         if sup.tripped():
+            m = self.maint
+            if m is not None and m.on:
+                m.leave(now_ms, m.END_FAULT)
             # every tick, every pin: a latched fault keeps re-driving the tripped state (safe,
             # or isolation, the retry pulses, the valve check's puffs: tripped.py)
             trip = self.trip
@@ -367,7 +403,7 @@ class App:
             self.event(now_ms, "warning", {"text": REST_NOTE % (seq.rest_note_ms / 1000)})
             seq.rest_note_ms = 0
         if seq.plan_note_cycle:
-            self.event(now_ms, "warning", {"text": waveplan.run_note(
+            self.event(now_ms, "warning", {"text": _plan_note(
                 seq.plan_note_cycle, seq.plan_cut, seq.plan_trimmed_ms, seq.chambers)})
             seq.plan_note_cycle = 0
             seq.plan_cut = 0
@@ -439,6 +475,41 @@ class App:
         if dc is not None:
             self._dumps_judged(now_ms, dc, dc.take())
 
+    def _maint_control(self, now_ms, p, m):
+        """A control tick in maintenance mode: maint.py decides the command; the interlock
+        (valves.py), the supervisor (tick) and the monitor's sensor and pump-off checks judge it
+        as in a session (no fill rules: the computer times the fills itself)."""
+        mon = self.monitor
+        written = self.outputs.apply(m.step(now_ms, p))
+        code = mon.check(now_ms, p, self.sensor.uv, written, False, 0, False, -1, 0, False,
+                         self.sensor.bad_run == 0)
+        if not code:
+            code = mon.check_reading(p, self.sensor.zeroed, self.sensor.bad_run == 0)
+        if code:
+            self.sup.trip(code, now_ms)
+
+    def maint_enter(self, now_ms):
+        """Enter maintenance mode: only from idle (no session, no fault, no menu open).
+        Returns maint.OK or a refusal code."""
+        if self.maint is None:
+            import maint
+            self.maint = maint.Maint(self.cfg["chambers"])
+        # idle: no session, no fault, no menu, the last vent verified and no stop within
+        # gate.PANIC_MS (a person's press is not overridden by a computer)
+        idle = self.seq.phase == sq.IDLE and not self.sup.tripped() and not self.ui.menu \
+            and not self.sup.venting and not self.gate.quiet
+        code = self.maint.enter(now_ms, idle)
+        if code == 0:                   # maint.OK
+            self.event(now_ms, "maint", {"on": True})
+        return code
+
+    def settled(self):
+        """Nothing in flight: every output released, no vent unverified, no fault record or
+        flash job waiting, every console line written (maintlink.py resets the board only
+        then: a record or the last words cut off by the reset would be lost)."""
+        return self.outputs.cmd == SAFE and not self.sup.venting and not self._log_queue \
+            and not self._flash_jobs and not self._mark and not self.console.busy()
+
     def _dumps_judged(self, now_ms, dc, stuck):
         """The dump check after a vent found these dumps shut (bit k-1: dump k; -1: no check
         ended). A dump still opens: a warning naming each shut one, once a session, and the
@@ -489,6 +560,8 @@ class App:
         else:
             said = text % (k, hw.lost_dmmhg / 10, sealed_ms / 1000, hw.rate_dmmhg_per_min / 10,
                            kept / 10, held / 10)
+        if held < L.SAFE_MMHG * 10:
+            said += HOLD_NONE_NOTE          # (or it was not read at all)
         self.event(now_ms, "warning", {
             "text": said,
             "chamber": k, "loss_mmhg_per_min": _mmhg(hw.rate_dmmhg_per_min),
@@ -512,11 +585,29 @@ class App:
                     unseen = True
         if unseen:
             self.event(now_ms, "warning", {"text": NO_AIR_TEXT})
+            for i in range(self.seq.chambers):      # each that showed air: unknown now
+                if self.chamber_dmmhg[i] >= L.SAFE_MMHG * 10:
+                    self.chamber_dmmhg[i] = UNKNOWN_DMMHG
             sup.trip(safety.VENT_FAILED, now_ms)
 
     # --- what people ask for (commands.py) -------------------------------------------------
     def on_input(self, now_ms, ev, detents, stop, contact=False):
         commands.on_input(self, now_ms, ev, detents, stop, contact)
+
+    def queue_settings(self, new):
+        """The menu's settings, to check and use in the service task's next rest window (a
+        start waits for them: commands.command). Merged with the stored ones now, while the
+        heap is as usual: a heap too full for the checkers then stores them as they are,
+        with nothing more to make (commands.apply_settings)."""
+        merged = dict(self.settings)
+        merged.update(new)
+        housekeeping.job(self, ("apply", merged))
+
+    def settings_waiting(self):
+        for work in self._flash_jobs:
+            if work[0] == "apply":
+                return True
+        return False
 
     def apply_settings(self, now_ms, new):
         commands.apply_settings(self, now_ms, new)
@@ -528,6 +619,12 @@ class App:
         """The one way anything asks the boot to do something (the button, the knob, MQTT).
         source: gate.LOCAL or gate.REMOTE. Returns None when done, else why not (a short
         text). Stopping is never refused."""
+        m = self.maint
+        if m is not None and m.on:
+            if name != "stop":
+                return "in maintenance mode (a computer is commissioning the boot)"
+            m.leave(now_ms, m.END_INPUT)
+            return None
         return commands.command(self, now_ms, name, value, source)
 
     def _indicators(self, now_ms):
@@ -567,12 +664,22 @@ class App:
     def _report_changes(self, now_ms):
         seq = self.seq
         sup = self.sup
+        m = self.maint
+        end = m.take_end() if m is not None else 0
+        if m is not None and end:
+            sup.begin_vent(now_ms)      # every path is open again: the vent is verified
+            self.gate.calm_down(now_ms)     # as a stop: nothing inflates within 3 s (gate.py)
+            self.event(now_ms, "maint", {"on": False, "end": m.END_NAMES[end]})
         if sup.fault != self._fault:
             if sup.fault:
                 self.gate.calm_down(now_ms)
                 if self._fault == safety.NONE and sup.first_fault != sup.fault:
                     self._fault_event(now_ms, sup.first_fault)   # what was found first
                 self._fault_event(now_ms, sup.fault)
+                if sup.fault == safety.VENT_FAILED:
+                    self.display_unknown(self.monitor.chamber)
+            elif self._fault:
+                self._display_vented()      # acknowledged: the check proved every chamber empty
             self._fault = sup.fault
         if seq.end_reason != self._end and seq.end_reason:
             reason = sq.END_NAMES[seq.end_reason]
@@ -595,7 +702,7 @@ class App:
                 if not seq.end_reason:
                     self.event(now_ms, "end", {"reason": "fault"})
             self.event(now_ms, "phase", {"phase": sq.PHASES[seq.phase], "chamber": seq.chamber,
-                                         "cycle": seq.cycle})
+                                         "cycle": seq.cycle, "target_dmmhg": seq.target_dmmhg})
             self._phase = seq.phase
             self._chamber = seq.chamber
         if sup.isolated != self._was_isolated:
@@ -611,9 +718,19 @@ class App:
 
     def _display_vented(self):
         """A vent was verified: every chamber's bar on the display is empty again (until then
-        it shows what the chamber last held: a stop or a fault does not empty a chamber)."""
+        it shows what the chamber last held: a stop or a fault does not empty a chamber). Not
+        while VENT_FAILED is latched: a chamber it could not prove empty stays unknown."""
+        keep = self.sup.fault == safety.VENT_FAILED
         for i in range(self.seq.chambers):
-            self.chamber_dmmhg[i] = 0
+            if not (keep and self.chamber_dmmhg[i] == UNKNOWN_DMMHG):
+                self.chamber_dmmhg[i] = 0
+
+    def display_unknown(self, chamber):
+        """VENT_FAILED: the chamber it names (0: none named, every chamber) is not known to be
+        empty; its bar shows a cross until an acknowledgement's check proves it empty."""
+        for i in range(self.seq.chambers):
+            if chamber == 0 or chamber == i + 1:
+                self.chamber_dmmhg[i] = UNKNOWN_DMMHG
 
     def _fault_event(self, now_ms, fault):
         code = safety.CODES[fault]
@@ -644,10 +761,11 @@ class App:
         for svc in self._watched:
             if not dead and ticks_diff(now_ms, svc.heartbeat_ms) > svc.heartbeat_max_ms:
                 dead = svc.name
-        if dead and self._held_sup and self.outputs.cmd == SAFE:
+        if dead and self._held_sup and (self.outputs.cmd == SAFE or self._maint_resting()):
             # the service task's rest window (a flash sector, a USB console write) held the
-            # whole loop, every output released throughout: every heartbeat aged by it, none
-            # is a stall. The next run (50 ms on) judges every task afresh.
+            # whole loop, every output released throughout (or maintenance holding air with
+            # the pump off): every heartbeat aged by it, none is a stall. The next run (50 ms
+            # on) judges every task afresh.
             dead = ""
         self._held_sup = False
         if dead == "control" and held and not self.seq.active() and not self.sup.tripped():
@@ -693,7 +811,21 @@ class App:
     def service(self, now_ms):
         """Slow work: the status line and flash writes (housekeeping.py); then the service
         task's heartbeat, as the run ends (a rest window may have held it up to a second)."""
-        housekeeping.service(self, now_ms)
+        try:
+            housekeeping.service(self, now_ms)
+            if self.service_short_runs and not self._short_told:
+                self.event(now_ms, "warning", {"text": SHORT_HEAP_TEXT,
+                                               "runs": self.service_short_runs})
+                self._short_told = True     # once a boot (told): the heap is what it is
+        except MemoryError:
+            # the slow work only (status line, display, console, flash jobs: a job in hand is
+            # kept for the next window, housekeeping.rest_work): a heap too broken up for it
+            # this run. The control task and the supervisor are untouched; the heartbeat is not
+            # given, so a heap that stays too full trips the supervisor (vented) instead of a
+            # crash at the first short run (issue 14)
+            self.service_short_runs += 1
+            gc.collect()
+            return
         self.service_beat_ms = ticks_ms()
 
     def at_rest(self, fault_record=False):
@@ -704,12 +836,13 @@ class App:
         shut cannot take the chambers over it, where isolation acts, within a window). A
         sensor out of its window judges nothing: then at once (the fault on flash first). So:
         idle, the zero at a session's start, its rests, a tripped boot once vented and checked,
-        a vent that cannot be proven (VENT_FAILED: the user opens the hoses by hand).
+        a vent that cannot be proven (VENT_FAILED: the user opens the hoses by hand); and
+        maintenance holding air with the pump off (maint.py: a computer's leak-down).
         fault_record: a trip's fault record waits for flash (housekeeping.py): also while the
         trip's vent is being verified. The trip has already driven every output safe, so a
         stall then only delays the vent's verification (the air goes on leaving meanwhile); a
         brownout soon after the trip must not lose the latched fault (SAFETY.md defence 9)."""
-        if self.outputs.cmd != SAFE or self._dead:
+        if self._dead or self.outputs.cmd != SAFE and not self._maint_resting():
             return False
         if self.sensor.bad_run > 0:
             return True
@@ -718,6 +851,12 @@ class App:
                 self.seq.checking or self.trip.busy():
             return False
         return self.sensor.p_dmmhg < (self.cfg["limits"]["ceiling_mmhg"] - L.REST_MARGIN_MMHG) * 10
+
+    def _maint_resting(self):
+        """Maintenance holding air with the pump off and no pump request: a stall changes
+        nothing there (and an S3's USB console writes its replies only in a rest window)."""
+        m = self.maint
+        return m is not None and m.on and not m.pumping and not self.outputs.cmd & PUMP_ON
 
     def rest_window(self, now_ms, work, fault_record=False):
         """Run work(self, now_ms), which may block the chip for up to 1.2 s (flash or the console,

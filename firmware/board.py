@@ -2,9 +2,9 @@
 # checked board file. On the device this is the ESP32's machine; on a computer, the simulator's.
 from time import ticks_ms, ticks_diff
 import machine
-import boardcfg
+import lazy
 import limits as L
-from valves import Outputs
+from valves import Outputs, dump_pins
 from encoder import Encoder
 
 
@@ -59,7 +59,7 @@ class Hardware:
         off = 0 if out["active_high"] else 1
         # value= sets the level before the driver is enabled: no glitch on the way to safe.
         pump = Pin(out["pump_pin"], Pin.OUT, value=off)
-        dumps = [Pin(n, Pin.OUT, value=off) for n in boardcfg.dump_pins(out)]
+        dumps = [Pin(n, Pin.OUT, value=off) for n in dump_pins(out)]
         valves = [Pin(n, Pin.OUT, value=off) for n in out["valve_pins"]]
         self.outputs = Outputs(pump, dumps, valves, out["active_high"])
         self.rtc = machine.RTC()     # its memory keeps notes across a watchdog reset (rtcnote)
@@ -141,14 +141,25 @@ class Hardware:
             self._wdt.feed()
 
     @staticmethod
+    def reset():
+        """Restart the chip now (maintenance mode over: maintlink.py). Never returns."""
+        machine.reset()
+
+    @staticmethod
     def reset_by_watchdog():
         return machine.reset_cause() == machine.WDT_RESET
 
 
 def boot(board_path="board.json"):
     """Load the board file and drive every output safe. On a bad file no pin is touched: the
-    hardware's pull-downs hold every output off, and the error names the file and field."""
-    cfg = boardcfg.load(board_path)
+    hardware's pull-downs hold every output off, and the error names the file and field.
+    The checker (boardcfg.py) is forgotten after (lazy.py)."""
+    import boardcfg
+    try:
+        cfg = boardcfg.load(board_path)
+    finally:
+        del boardcfg
+        lazy.drop(("boardcfg",))
     return cfg, Hardware(cfg)
 
 

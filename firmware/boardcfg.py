@@ -6,6 +6,7 @@
 from limits import BOARD_LIMITS, CEILING_MARGIN_MMHG, CHAMBERS_MIN, CHAMBERS_MAX, DUMPS_MAX, \
     ADC_FLOOR_V, ADC_KNEE_V, ADC_ZERO_ABOVE_FLOOR_V
 import filecheck
+from valves import dump_pins  # noqa: F401  (boardcfg.dump_pins: the simulator's)
 from filecheck import INT, NUM, BOOL, TEXT, CHOICE, OBJ, LIST, PIN, REQUIRED
 
 ADC_FULL_SCALE_V = 3.1        # ESP32 ADC at 11 dB attenuation reads up to about 3.1 V
@@ -84,11 +85,6 @@ class BoardError(Exception):
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def dump_pins(outputs):
-    """The dump valves' GPIOs of a checked board file: "dump_pin" is the one-dump form."""
-    return outputs["dump_pins"] if "dump_pins" in outputs else [outputs["dump_pin"]]
 
 
 def _join(section, key):

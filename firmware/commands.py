@@ -6,12 +6,11 @@ import sequencer as sq
 import safety
 import ui
 import gate
-import program
-import waveplan
+import lazy
 from limits import START_MMHG
+from ranges import bounds
 from tripped import ACK_PASSED, ACK_SHUT, ACK_NO_AIR, ACK_CANCELLED, ACK_PUMP_ON, ACK_NO_SEAL, \
     ACK_NAMES
-from settings import bounds as settings_bounds, validate as settings_validate, SettingsError
 
 
 def on_input(app, now_ms, ev, detents, stop, contact=False):
@@ -39,7 +38,9 @@ def on_input(app, now_ms, ev, detents, stop, contact=False):
     elif action == ui.SET_TARGET:
         command(app, now_ms, "set_target", u.value)
     elif action == ui.SAVE:
-        apply_settings(app, now_ms, u.settings(target))
+        # checked and used in the service task's next rest window: the checkers are loaded
+        # from flash for it (lazy.py), which may stall the chip while every output is off
+        app.queue_settings(u.settings(target))
     elif action == ui.MENU_CLOSED:
         app.event(now_ms, "menu", {"closed": "stop button: nothing saved"})
     elif u.menu:
@@ -48,21 +49,33 @@ def on_input(app, now_ms, ev, detents, stop, contact=False):
         app.event(now_ms, "menu", {"item": u.item_name(), "minutes": u.minutes,
                                     "mode": u.mode, "enabled": u.enabled})
 
+NOTICE_RESTART = "RESTART TO USE"     # the display's notice (16 characters)
+MEMORY_TEXT = ("settings saved, in use from the next power-on: this board's heap cannot hold "
+               "their checker beside the running boot (firmware/lazy.py), so the boot checks "
+               "them as it starts; power it off and on to use them. For room to spare flash "
+               "the frozen image (docs/HARDWARE.md)")
+
+
 def apply_settings(app, now_ms, new):
-    """Settings changed in the menu: check them, use them, and store them on flash."""
-    merged = dict(app.settings)
-    merged.update(new)
+    """Settings changed in the menu (new: every setting, the menu's merged in by
+    App.queue_settings): check them, use them, and store them on flash. Loads the checkers
+    (settings.py, waveplan.py, program.py) and forgets them after (lazy.py)."""
     try:
-        merged = settings_validate(merged, app.cfg)
-    except SettingsError as e:
-        app.event(now_ms, "warning", {"text": "settings not saved: %s" % e})
+        merged = _checked(app, new)
+    except MemoryError:
+        # the boot's own checks (settings.load, use_program) run before the app loads: the
+        # menu's values (each within its range: ui.py) are stored for them, not used now.
+        # Nothing is made for it (the heap is full): the values as queued, a fixed notice
+        merged = None
+        _forget(app)                # (what did load goes before anything else is made)
+        keep_for_next_boot(app, new)
+        try:
+            app.event(now_ms, "warning", {"text": MEMORY_TEXT})
+        except MemoryError:
+            pass                    # (the display's notice says it; the values are kept)
+    if merged is None:
+        _forget(app)
         return
-    if merged["mode"] != "custom":
-        # a mode's settings, checked as a whole (a custom program's file: use_program)
-        why = waveplan.check(merged, app.cfg)
-        if why:
-            app.event(now_ms, "warning", {"text": "settings not saved: %s" % why})
-            return
     app.settings = merged
     seq = app.seq
     seq.session_ms = merged["minutes"] * 60000
@@ -70,11 +83,58 @@ def apply_settings(app, now_ms, new):
     seq.set_enabled(merged["enabled"])
     app.monitor.skip_mask = seq.skip_mask
     seq.set_target(merged["pressure_mmhg"] * 10)
-    use_program(app, merged)
+    use_program(app, merged)                    # (then the checkers are forgotten)
     app._save = dict(merged)
     app.event(now_ms, "settings", merged)
 
+def keep_for_next_boot(app, values):
+    """The menu's settings (every setting) stored for the next power-on's checks, and the
+    display's notice: nothing is made (the heap is too full for more)."""
+    app._save = values
+    app.notice = NOTICE_RESTART
+
+
+def _checked(app, new):
+    """The menu's settings (the stored ones with its own), checked; None (and a warning) if
+    refused."""
+    import settings
+    import waveplan
+    try:
+        merged = settings.validate(dict(new), app.cfg)
+    except settings.SettingsError as e:
+        app.event(ticks_ms(), "warning", {"text": "settings not saved: %s" % e})
+        return None
+    if merged["mode"] != "custom":
+        # a mode's settings, checked as a whole (a custom program's file: use_program)
+        why = waveplan.check(merged, app.cfg)
+        if why:
+            app.event(ticks_ms(), "warning", {"text": "settings not saved: %s" % why})
+            return None
+    return merged
+
+
+def _forget(app):
+    """The checkers out of the heap again (lazy.py); program.py too unless a program runs (its
+    Program holds that module's code)."""
+    lazy.drop(lazy.CHECKERS if app.seq.program is not None else lazy.CHECKERS + ("program",))
+
+
 def use_program(app, values):
+    """As _use_program, then the checkers forgotten (lazy.py). A heap that cannot hold them
+    (a MemoryError loading them) is a refused program: the plain wave at no more than
+    limits.START_MMHG, as for a file that cannot be read; never a crash."""
+    try:
+        _use_program(app, values)
+    except MemoryError:
+        app.seq.program = None
+        _forget(app)
+        _plain_wave(app, "the %s program could not be loaded: the heap is full (boot-sim "
+                    "bench, docs/HARDWARE.md: the frozen image)" % values["mode"], START_MMHG)
+    finally:
+        _forget(app)
+
+
+def _use_program(app, values):
     """The mode's program, and app-tuning, for the sequencer. A custom program file that
     does not load, or a program or mode whose wave would not let down in time (waveplan.py),
     leaves the plain wave, and says why (a warning event; app.notice for the display). A
@@ -88,6 +148,11 @@ def use_program(app, values):
     custom = None
     source = "settings.json"
     app.notice = ""
+    seq.program = None              # (the old one's code may go: lazy.py)
+    if mode == "wave":
+        return                      # the plain wave: no program, no checker loaded
+    import program
+    import waveplan
     if mode == "custom":
         path = "%sprograms/%s.json" % (app.flash_dir, values["program"])
         source = "program file %s" % path
@@ -163,7 +228,7 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
         return LATCHED_TEXT
     raises = False
     if name == "set_target":
-        lo, hi = settings_bounds("pressure_mmhg", app.cfg)
+        lo, hi = bounds("pressure_mmhg", app.cfg)
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             return "target must be a whole number from %d to %d mmHg" % (lo, hi)
         if seq.program is not None and seq.program.custom:
@@ -190,6 +255,12 @@ def command(app, now_ms, name, value=None, source=gate.LOCAL, pressed=False):
         return None
     if seq.active():
         return "already running"
+    if app.settings_waiting():
+        # the menu's settings change only while idle: they are used first (a rest window)
+        why = "the menu's settings are still being checked: start again in a second"
+        if source == gate.LOCAL:
+            app.event(now_ms, "refused", {"cmd": name, "why": why})
+        return why
     target = seq.next_target_dmmhg // 10
     if target != app.settings["pressure_mmhg"]:
         app.settings["pressure_mmhg"] = target          # remembered for next time, whoever
@@ -270,6 +341,7 @@ def ack_done(app, now_ms, result):
     if result == ACK_SHUT:
         sup.trip(safety.VENT_FAILED, now_ms)      # a valve stuck shut: the worst there is
         app.monitor.chamber = k
+        app.display_unknown(k)      # (VENT_FAILED may be latched already: no change to see)
     text = ACK_ADVICE[result] if result in ACK_ADVICE else "not verified vented"
     if "%d" in text:
         text = text % k

@@ -58,6 +58,10 @@ class Console:
     def put_status(self, line):
         self.status = line
 
+    def busy(self):
+        """A line waits or is half written (the status line aside)."""
+        return self._pos < len(self._cur) or bool(self.lines)
+
     def pending(self):
         return self._pos < len(self._cur) or bool(self.lines) or self.status is not None \
             or self.dropped > self._reported
@@ -78,17 +82,20 @@ class Console:
                 if self._reported:      # the report went out whole
                     self.dropped -= self._reported
                     self._reported = 0
+                # the next line made whole (its newline too) before anything is taken off or
+                # counted: a MemoryError here (App.service) loses and miscounts nothing
                 if self.dropped:        # the count first, so the host knows what it missed
+                    self._cur = '{"event": "console", "dropped": %d, "t_ms": %d}\n' % (
+                        self.dropped, t_ms)
                     self._reported = self.dropped
-                    line = '{"event": "console", "dropped": %d, "t_ms": %d}' % (self.dropped,
-                                                                               t_ms)
                 elif self.lines:
-                    line = self.lines.pop(0)
+                    self._cur = self.lines[0] + "\n"
+                    self.lines.pop(0)
                 elif self.status is not None:
-                    line, self.status = self.status, None
+                    self._cur = self.status + "\n"
+                    self.status = None
                 else:
                     return
-                self._cur = line + "\n"
                 self._pos = 0
             chunk = self._cur[self._pos:self._pos + budget]
             t0 = ticks_ms()

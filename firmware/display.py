@@ -1,7 +1,7 @@
 # Optional SSD1306 OLED (128x64, I2C): target, remaining time, phase, a bar per chamber, and
-# the fault code. A small driver of our own over any object with writeto(addr, buf) (machine.I2C
-# on the device, the simulator's on a computer). Drawn by the service task, never the control
-# loop: a full frame is about 25 ms of I2C at 400 kHz.
+# the fault code (else the manifold's pressure). A small driver of our own over any object with
+# writeto(addr, buf) (machine.I2C on the device, the simulator's on a computer). Drawn by the
+# service task, never the control loop: a full frame is about 25 ms of I2C at 400 kHz.
 import framebuf
 
 WIDTH = 128
@@ -50,22 +50,32 @@ class Display:
             fb.text(str(menu[1])[:16], 0, 40, 1)
             self.show()
             return
-        phase = snap["phase"].upper()
+        # a latched fault is not "idle": the session was stopped by it
+        phase = "STOPPED" if snap["fault"] != "NONE" and snap["phase"] == "idle" else \
+            snap["phase"].upper()
         if snap["chamber"]:
             phase += " %d" % snap["chamber"]
         fb.text(phase, 0, 10, 1)
         n = len(chamber_mmhg)
         w = WIDTH // n
         for i in range(n):
+            x = i * w + 2
+            fb.rect(x, BAR_TOP, w - 4, BAR_BOTTOM - BAR_TOP, 1)
+            if chamber_mmhg[i] < 0:
+                # not known to be empty (VENT_FAILED): a cross, not an empty bar
+                fb.line(x, BAR_TOP, x + w - 5, BAR_BOTTOM - 1, 1)
+                fb.line(x, BAR_BOTTOM - 1, x + w - 5, BAR_TOP, 1)
+                continue
             h = min(BAR_BOTTOM - BAR_TOP, (BAR_BOTTOM - BAR_TOP) * chamber_mmhg[i] // scale_mmhg)
-            fb.rect(i * w + 2, BAR_TOP, w - 4, BAR_BOTTOM - BAR_TOP, 1)
             if h > 0:
-                fb.fill_rect(i * w + 2, BAR_BOTTOM - h, w - 4, h, 1)
+                fb.fill_rect(x, BAR_BOTTOM - h, w - 4, h, 1)
         if snap["fault"] != "NONE":
             fb.fill_rect(0, 56, WIDTH, 8, 1)
             fb.text(snap["fault"][:16], 0, 56, 0)
         elif notice and snap["phase"] == "idle":
             fb.text(notice[:16], 0, 56, 1)
         else:
-            fb.text("p %5.1f" % snap["p_mmhg"], 0, 56, 1)
+            # the one sensor is on the manifold: about 0 in a hold while the chambers keep
+            # their air (the bars show what each holds), so it says whose pressure it is
+            fb.text("manifold %5.1f" % snap["p_mmhg"], 0, 56, 1)
         self.show()

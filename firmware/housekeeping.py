@@ -1,5 +1,6 @@
 # The service task's slow work, away from the control path: the status line, the fault and
-# usage logs, the settings file, the session marker, the display and the console.
+# usage logs, the menu's settings (checked, used and stored), the session marker, the display
+# and the console.
 #
 # Flash: every write waits in app._flash_jobs until a rest window (App.rest_window: every output
 # released, the watchdog widened), and one call (flashfs.py) is made per window, so the chip
@@ -19,11 +20,13 @@ import json
 import limits as L
 import faultlog
 import flashfs
+import commands
 from console import USB
 
 USAGE_LOG = "usage.log"           # one line per session (a compliance meter) ...
 USAGE_OLD = "usage.old"           # ... and the USAGE_LOG_ENTRIES sessions before those
 DRAW_MS = 500                     # the display is redrawn this often
+RETRY = 1                         # a fault job's third field: tried once, met a MemoryError
 
 
 def _due(now_ms, last_ms, every_ms):
@@ -49,7 +52,8 @@ def job(app, work):
     """Queue a flash call for the next rest window. A full queue loses this one (a warning)."""
     jobs = app._flash_jobs
     if len(jobs) >= L.FLASH_JOBS:
-        app.event(app._last_tick_ms, "warning", {"text": "flash busy: %s not written" % work[0]})
+        app.event(app._last_tick_ms, "warning", {"text": "flash busy: %s" % (
+            "the menu's settings not used" if work[0] == "apply" else work[0] + " not written")})
         return
     if work[0] == "fault":
         # ahead of every other kind (the fault log's own calls keep their order)
@@ -67,8 +71,12 @@ def service(app, now_ms):
     if _due(now_ms, app._last_status_ms, L.STATUS_MS):
         app._last_status_ms = now_ms
         app.status(now_ms)
-    while app._log_queue:
-        job(app, ("fault", app._log_queue.pop(0)))
+    # each queued first, then taken off: a MemoryError in between loses nothing (the service
+    # run ends there, App.service, and the next one queues it)
+    q = app._log_queue
+    while q:
+        job(app, ("fault", q[0]))
+        q.pop(0)
     display = app.hw.display
     if display is not None and _due(now_ms, app._last_draw_ms, DRAW_MS):
         app._last_draw_ms = now_ms
@@ -79,12 +87,13 @@ def service(app, now_ms):
         display.draw(app.snapshot(now_ms), [d // 10 for d in app.chamber_dmmhg],
                      app.cfg["limits"]["ceiling_mmhg"], menu, app.notice)
     if app._usage is not None:
-        rec, app._usage = app._usage, None
+        rec = app._usage
         job(app, ("usage", rec))
+        app._usage = None
         app.event(now_ms, "usage", rec)
     if app._save is not None:
-        values, app._save = app._save, None
-        job(app, ("settings", values))
+        job(app, ("settings", app._save))
+        app._save = None
     if app._mark:
         job(app, ("mark", app._mark))
         app._mark = 0
@@ -102,17 +111,37 @@ def rest_work(app, now_ms):
     if app._flash_jobs:
         work = app._flash_jobs.pop(0)
         try:
-            _flash(app, work)
+            _flash(app, work, now_ms)
         except OSError as e:
             app.event(now_ms, "warning", {"text": "%s not written to flash: %s" % (work[0], e)})
+        except MemoryError:
+            if work[0] == "apply":
+                # a heap too full for the apply beyond its own handler (commands.py): the
+                # values (every setting, merged when queued) kept for the next power-on
+                commands.keep_for_next_boot(app, work[1])
+            elif work[0] == "fault":
+                # again next window, marked a retry: its copy may hold it already (_flash)
+                app._flash_jobs.insert(0, ("fault", work[1], RETRY))
+            elif work[0] != "usage":
+                # done again next window: the settings' copy, the marker, a rename (done
+                # already: an OSError, a warning). A usage line may be half in: not twice
+                app._flash_jobs.insert(0, work)
+            raise                   # the service run ends here (App.service)
     elif app.console.kind == USB:     # (a UART had its share of this run already)
         app.console.drain(app.uptime_ms(now_ms), True)
 
 
-def _flash(app, work):
+def _flash(app, work, now_ms):
     kind = work[0]
     d = app.flash_dir
-    if kind == "rename":
+    if kind == "apply":
+        # the menu's settings: the checkers come from flash for it (lazy.py)
+        if app.seq.active():            # (a start waits for them: never mid-session)
+            app.event(now_ms, "warning", {"text": "the menu's settings not used: a session "
+                                                  "runs; save them again when idle"})
+        else:
+            app.apply_settings(now_ms, work[1])     # (a heap too full for it: a warning)
+    elif kind == "rename":
         flashfs.rename(work[1], work[2])
     elif kind == "fault":
         # the fault log is small (FAULT_LOG_ENTRIES lines): a new copy, renamed in the same
@@ -124,15 +153,20 @@ def _flash(app, work):
             if not records or records[-1].get("ack"):
                 return
             records[-1]["ack"] = True
-        else:
-            records.append(rec)
+        elif len(work) < 3 or not records or records[-1] != rec:
+            records.append(rec)     # (not on a retry whose copy holds it: not twice)
         tmp = app.log_path + ".tmp"
         flashfs.write(tmp, faultlog.text(records[-L.FAULT_LOG_ENTRIES:]))
         flashfs.rename(tmp, app.log_path)
     elif kind == "usage":
-        if app._usage_lines < 0:
-            app._usage_lines = _count_lines(d + USAGE_LOG)
-        flashfs.append(d + USAGE_LOG, json.dumps(work[1]) + "\n")
+        try:
+            line = json.dumps(work[1]) + "\n"
+            if app._usage_lines < 0:
+                app._usage_lines = _count_lines(d + USAGE_LOG)
+        except MemoryError:
+            app._flash_jobs.insert(0, work)     # nothing written yet: again next window
+            raise
+        flashfs.append(d + USAGE_LOG, line)
         app._usage_lines += 1
         if app._usage_lines >= L.USAGE_LOG_ENTRIES:
             app._usage_lines = 0        # the trim: one rename, next window

@@ -226,6 +226,18 @@ NET_HEARTBEAT_MS = 700        # a network service (MQTT) waits in steps of at mo
                               # dead to reset within 0.95 s
 LOOP_HELD_MS = 100            # the supervisor's own runs (every 50 ms) this far apart: the
                               # whole loop was held up (a stall), no one task is to blame
+# Maintenance mode (firmware/maint.py, issue 15): the builder's computer drives one primitive at
+# a time over the console; the supervisor, the ceiling, the interlock and the watchdog stay.
+MAINT_PUMP_MAX_MS = 300       # one pump request runs at most this long, then stops by itself
+                              # (a 0.5 L chamber to 40 mmHg takes about 1.4 s: several requests)
+MAINT_PUMP_MAX_MMHG = 60      # the pump stops at, and is refused from, this manifold reading:
+                              # commissioning fills to 40 mmHg (docs/HARDWARE.md, section 6);
+                              # higher calibration points come from the gauge's bulb
+MAINT_IDLE_MS = 5000          # no request this long (the cable pulled, the computer gone):
+                              # every path open, pump off, maintenance over
+MAINT_HELD_MAX_MS = 60000     # not seen vented (every path open, below SAFE_MMHG) this long:
+                              # vent and leave (a 30 s leak-down and its fill fit; far inside
+                              # MAX_AT_PRESSURE_MS)
 MODES = ("wave", "gradient", "boost", "pulse", "warmup", "custom")
 
 

@@ -4,15 +4,19 @@ import board
 
 cfg, hw = board.boot("board.json")
 
+# The files' checkers are loaded for the boot and forgotten before the app comes (lazy.py).
 import settings  # noqa: E402  (after the outputs are safe)
-import app  # noqa: E402
-
 values, warning = settings.load("settings.json", cfg)
 
 # The network is optional: no secrets.json, no network (a session never needs it); nor when the
 # heap cannot hold it (netstart.py).
 import netconf  # noqa: E402
 net, net_warning = netconf.load("secrets.json")
+del settings, netconf
+import lazy  # noqa: E402
+lazy.drop(lazy.CHECKERS)
+
+import app  # noqa: E402
 services = []
 notice = ""
 if net is not None:

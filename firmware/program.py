@@ -10,17 +10,28 @@
 #   warmup    the first warmup_cycles waves start low and ramp up to the target
 #   custom    a program file: per-chamber pressures and holds, its own hold and rest times
 # Pressures are in tenths of a mmHg, never below MIN_DMMHG nor above the board's maximum.
-import filecheck
-from filecheck import INT, BOOL, TEXT, LIST, REQUIRED
+# (filecheck is imported where a file is checked, not here: a running Program must not keep
+# the checker in the heap, lazy.py)
+from filecheck import INT, BOOL, TEXT, LIST, CHOICE, REQUIRED
 from limits import GRADIENT_SLACK_MMHG, SETTING_LIMITS
-from settings import LETDOWN_WHY
+from ranges import LETDOWN_WHY
 
 MIN_DMMHG = SETTING_LIMITS["pressure_mmhg"][0] * 10
 WARMUP_START_PCT = 60
 
 
+FITS = ("exact", "stretch")
+
+
 class ProgramError(Exception):
     pass
+
+
+def fit_map(n, chambers):
+    """Stretch: for each of the board's chambers, foot first, the entry (0-based) of a list of
+    n that sits at the same place along the leg (the middle of its share). 4 entries on 6
+    chambers: 0, 1, 1, 2, 3, 3; on 3: 0, 2, 3 (entry 1 left out)."""
+    return [(2 * j + 1) * n // (2 * chambers) for j in range(chambers)]
 
 
 class Program:
@@ -90,6 +101,8 @@ TABLE = (
     ("name", TEXT, 1, 32, REQUIRED, "shown when the program runs"),
     ("description", TEXT, 0, 1000, None, "for people"),
     ("chambers", LIST, None, None, REQUIRED, "one entry per chamber, foot first"),
+    ("fit", CHOICE, FITS, None, "exact", "a board with another number of chambers: exact "
+     "refuses the program; stretch spreads the entries along the leg (fit_map)"),
     ("hold_s", INT, SETTING_LIMITS["hold_s"][0], SETTING_LIMITS["hold_s"][1], REQUIRED,
      "every chamber full, before the vent (limits.SETTING_LIMITS)"),
     ("rest_s", INT, SETTING_LIMITS["rest_s"][0], SETTING_LIMITS["rest_s"][1], REQUIRED,
@@ -99,27 +112,40 @@ TABLE = (
 
 def validate(data, chambers, max_mmhg, source="program"):
     """Check a custom program (parsed JSON); return it or raise ProgramError naming the field."""
+    import filecheck
     c = filecheck.Checker(source, ProgramError, {"rest_s": LETDOWN_WHY})
     c.section(data, TABLE)
     ch = data["chambers"]
     if not isinstance(ch, list):
         c.fail("chambers", "must be a list, one entry per chamber, foot first")
     n = len(ch)
-    if n != chambers:
+    stretch = data.get("fit") == "stretch"
+    if n != chambers and not (stretch and n):
         c.fail("chambers", "has %d entr%s, the board %d chambers: %s %d, or copy it under a "
-               "new name for this board and give the copy %d (foot first)" % (
+               "new name for this board and give the copy %d (foot first), or set \"fit\": "
+               "\"stretch\" to spread the entries along the leg" % (
                    n, "y" if n == 1 else "ies", chambers, "add" if n < chambers else "remove",
                    abs(chambers - n), chambers))
     table = _chamber_table(max_mmhg)
-    for i, entry in enumerate(ch):
+    for i, entry in enumerate(ch):          # every entry, even one the stretch leaves out
         c.section(entry, table, "chambers[%d]" % i)
+    if n != chambers:
+        m = fit_map(n, chambers)
+        data["chambers"] = [ch[i] for i in m]
+        out = [str(i + 1) for i in range(n) if i not in m]
+        data["fit_note"] = ("lists %d chambers, the board has %d: stretched along the leg, "
+                            "chambers 1-%d take its entries %s%s" % (
+                                n, chambers, chambers, ", ".join([str(i + 1) for i in m]),
+                                " (entr%s %s left out)" % ("y" if len(out) == 1 else "ies",
+                                                           ", ".join(out)) if out else ""))
     return data
 
 
 def gradient_note(data):
-    """What the gradient order does to a checked program: "" when every chamber asks at most
-    GRADIENT_SLACK_MMHG above the one below it, else a text naming the chambers."""
-    notes = []
+    """What the board and the gradient order do to a checked program: "" when it lists the
+    board's chambers and every chamber asks at most GRADIENT_SLACK_MMHG above the one below
+    it, else a text saying how it was stretched and naming the chambers."""
+    notes = [data["fit_note"]] if data.get("fit_note") else []
     ch = data["chambers"]
     for i in range(1, len(ch)):
         up = ch[i]["mmhg"] - ch[i - 1]["mmhg"]
@@ -136,6 +162,7 @@ def gradient_note(data):
 
 
 def load(path, chambers, max_mmhg):
+    import filecheck
     try:
         data = filecheck.read(path)
     except OSError as e:

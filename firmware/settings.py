@@ -8,9 +8,7 @@ import filecheck
 from filecheck import NUM, BOOL, TEXT, CHOICE, LIST
 from limits import SETTING_LIMITS, SETTING_FLAGS, MODES, LETDOWN_MIN_S, START_MMHG, \
     START_MINUTES
-
-LETDOWN_WHY = (" (every chamber must be let down, below 15 mmHg, at least %d s between two "
-               "squeezes: limits.LETDOWN_MIN_S)" % LETDOWN_MIN_S)
+from ranges import bounds, LETDOWN_WHY
 
 # (field, kind, lo, hi, default, why): filecheck.py says what each column means. The numbers'
 # ranges and defaults are limits.SETTING_LIMITS; the board narrows them (bounds below).
@@ -40,19 +38,6 @@ def defaults(board=None):
     if board is not None:
         s["enabled"] = list(range(1, board["chambers"] + 1))
     return s
-
-
-def bounds(key, board):
-    """Allowed range of a setting on this board (the board narrows the table)."""
-    lo, hi, _default, _why = SETTING_LIMITS[key]
-    lim = board["limits"]
-    if key == "pressure_mmhg":
-        hi = min(hi, lim["max_target_mmhg"])
-    elif key == "minutes":
-        hi = min(hi, lim["max_session_min"])
-    elif key == "boost_chamber":
-        hi = min(hi, board["chambers"])
-    return lo, hi
 
 
 def problems(data, board):

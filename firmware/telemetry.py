@@ -429,7 +429,7 @@ class Telemetry:
 
     def _publish_discovery(self, client):
         app = self.app
-        from settings import bounds
+        from ranges import bounds
         lo, hi = bounds("pressure_mmhg", app.cfg)
         from sequencer import PHASES
         dev = M.device_block(self.node_id, self.conf["name"], self.model or app.cfg["name"])

@@ -40,6 +40,12 @@ def dead_headed(cmd, chambers, dumps=1):
         not cmd & keep_mask(dumps)
 
 
+def dump_pins(outputs):
+    """The dump valves' GPIOs of a checked board file's "outputs": "dump_pin" is the one-dump
+    form."""
+    return outputs["dump_pins"] if "dump_pins" in outputs else [outputs["dump_pin"]]
+
+
 class Outputs:
     """Writes commands to pins. Refuses to dead-head the pump, whoever asks."""
 

@@ -88,16 +88,3 @@ def check(values, cfg, custom=None, source="settings"):
                    _BELOW.get(mode, "use a shorter wave")))
     return ""
 
-
-def run_note(cycle, cut, trimmed_ms, chambers):
-    """The warning for a wave the run-time plan changed (sequencer.plan_note_cycle)."""
-    what = []
-    if trimmed_ms:
-        what.append("its holds cut by %d s" % ((trimmed_ms + 999) // 1000))
-    if cut:
-        what.append("chamber %d%s not filled" %
-                    (cut, "" if cut == chambers else " and above"))
-    return ("wave %d ran long (the fills are slower than planned): %s, so the boot lets down "
-            "within %d s of a wave's first fill (limits.WAVE_PLAN_MS; 170 s trips "
-            "TIME_AT_PRESSURE); lower the pressure, shorten the holds or use fewer chambers "
-            "(said once a session)" % (cycle, " and ".join(what), L.WAVE_PLAN_MS // 1000))

@@ -27,12 +27,14 @@ if os.environ.get("MICROPYTHON_SRC") and runtimes.mp32_binary() is None:
                 "tools/setup.sh did not build it", returncode=3)
 
 
-def run_micropython(code, extra_path=(), timeout=120):
+def run_micropython(code, extra_path=(), timeout=120, lib_path=()):
     """Run code under MicroPython with firmware/ and sim/device/ importable (the built-in time,
-    not the simulator's). Returns stdout; raises AssertionError with stderr on failure."""
+    not the simulator's). lib_path: folders after the frozen modules, as /lib is on the chip.
+    Returns stdout; raises AssertionError with stderr on failure."""
     env = dict(os.environ)
     env["MICROPYPATH"] = os.pathsep.join(
-        [*map(str, extra_path), str(paths.FIRMWARE), str(paths.DEVICE), ".frozen"])
+        [*map(str, extra_path), str(paths.FIRMWARE), str(paths.DEVICE), ".frozen",
+         *map(str, lib_path)])
     # 2 MB, the 64-bit port's default heap (the 32-bit one's is 1 MB): a snippet tests logic;
     # the chip's heap is a heap-capped run's (chip.heap_kb, sim/chipheap.py)
     proc = subprocess.run([micropython_binary(), "-X", "heapsize=2M", "-c", code],

@@ -1,8 +1,8 @@
 """Real parts for the MQTT tests: a mosquitto broker on loopback (its own config, a free port),
 mosquitto_sub/mosquitto_pub as the user's side, a tarpit broker that accepts and never answers,
 and the simulated device: the firmware's main.py under MicroPython on a virtual board
-(sim/device/run.py), with umqtt.simple from PyPI on its path, running in the background so a
-test can talk to it while it runs and kill it like a power cut."""
+(sim/device/run.py), with umqtt.simple the image's or else PyPI's (device_path), running in the
+background so a test can talk to it while it runs and kill it like a power cut."""
 import getpass
 import json
 import os
@@ -49,6 +49,15 @@ def umqtt_path():
     finally:
         sys.path.pop(0)
     return get_umqtt.fetch().parent.parent
+
+
+def device_path(pre_path=()):
+    """The device process's MICROPYPATH, in the chip's order: the firmware, then the image's
+    frozen modules, then the library folder (/lib on the chip). So umqtt.simple is the image's
+    where the runtime freezes it (the 32-bit build and the stock ESP32 image: micropython-lib's
+    current one) and the PyPI copy on the wheel's 64-bit MicroPython, which has none."""
+    return os.pathsep.join([str(paths.MPSHIM), *map(str, pre_path), str(paths.FIRMWARE),
+                            str(paths.DEVICE), ".frozen", str(umqtt_path())])
 
 
 def free_port():
@@ -261,9 +270,7 @@ class Device:
         cfg_path = Path(tmp) / f"run-{self.flash.name}.json"
         cfg_path.write_text(json.dumps(self.config))
         env = dict(os.environ)
-        env["MICROPYPATH"] = os.pathsep.join(
-            [str(paths.MPSHIM), *map(str, pre_path), str(paths.FIRMWARE), str(umqtt_path()),
-             str(paths.DEVICE), ".frozen"])
+        env["MICROPYPATH"] = device_path(pre_path)
         self.follower = Follower(self.config, None, Progress(sys.stderr, 1, quiet=True))
         self.lines = []
         self.sim = []               # @sim records (reset, tick_gap, ...)

@@ -157,3 +157,70 @@ def test_a_heap_too_small_is_a_memory_error_and_a_big_enough_one_runs(tmp_path):
     assert exits and "MemoryError" in exits[0]["why"], exits
     summary, _ = run(_capped(256), "micropython", None, quiet=True)
     assert summary["end_reason"] == "complete", summary
+
+
+# A classic ESP32 without PSRAM: MicroPython's heap grown once, what its port leaves Wi-Fi and
+# TLS room for (sim/bench_heap.py, CHIP_HEAP_KB; micropython PR 13219: 111,936 bytes)
+STOCK_HEAP_KB = 112
+
+
+def _events(trace):
+    return [r for r in map(json.loads, Path(trace).read_text().splitlines())
+            if r.get("kind") == "event"]
+
+
+@needs32
+def test_a_stock_esp32_heap_runs_the_plain_install_and_its_menu_saves_for_the_next_boot(
+        tmp_path):
+    """Issue 14: the firmware as tools/flash.sh installs it (.mpy), without the network, runs a
+    whole session in a stock ESP32's heap (it failed loading, with MemoryError, before the
+    boot's file checkers were forgotten after use: firmware/lazy.py). The menu's save needs
+    those checkers again; this heap cannot hold them beside the running boot (measured: about
+    16 KB free, in pieces of 1 KB at most), so the values are stored for the next power-on,
+    whose boot checks them, and the boot says so, instead of crashing."""
+    flash = tmp_path / "flash"
+    trace = tmp_path / "menu.jsonl"
+    sc = {"settings": {"minutes": 1, "fit_check": False}, "duration_s": 110,
+          "actions": [{"t_s": 1, "do": "long_press"}, {"t_s": 4, "do": "turn", "detents": 1},
+                      {"t_s": 6, "do": "long_press"}, {"t_s": 12, "do": "press"}]}
+    summary, _ = run(_capped(STOCK_HEAP_KB, **sc), "micropython", str(trace), quiet=True,
+                     flash_dir=str(flash))
+    assert summary["end_reason"] == "complete" and not summary.get("firmware_exit"), summary
+    assert not summary["faults"] and summary["vented_at_end"], summary
+    ev = _events(trace)
+    kept = [e for e in ev if e["event"] == "warning" and "next power-on" in e["text"]]
+    assert len(kept) == 1 and not [e for e in ev if e["event"] == "settings"], kept
+    assert [e for e in ev if e["event"] == "start"][0]["minutes"] == 1    # not in use yet
+    stored = json.loads((flash / "settings.json").read_text())
+    assert stored["minutes"] == 6                                          # 1 + one detent
+    # the next power-on, same flash: the boot checks them and uses them (run() writes the
+    # scenario's settings to the flash: give it the stored ones, as the device keeps them)
+    trace2 = tmp_path / "next.jsonl"
+    run(_capped(STOCK_HEAP_KB, settings=stored, duration_s=5), "micropython", str(trace2),
+        quiet=True, flash_dir=str(flash))
+    boot = [e for e in _events(trace2) if e["event"] == "boot"][0]
+    assert boot["settings"]["minutes"] == 6
+
+
+@needs32
+def test_a_stock_esp32_heap_with_the_network_configured_boots_without_it_and_says_why(
+        tmp_path):
+    """Issue 14: with secrets.json set the connected boot needs limits.NET_HEAP_KB more than
+    a stock ESP32's heap leaves: the boot runs the session without the network and says why
+    and what to do (firmware/netstart.py), where it failed with MemoryError mid-boot."""
+    trace = tmp_path / "net.jsonl"
+    config = _capped(STOCK_HEAP_KB, settings={"minutes": 1, "fit_check": False},
+                     duration_s=80, actions=[{"t_s": 2, "do": "start"}])
+    config["network"] = {"ssid": "home", "password": "home-pass"}
+    secrets = {"wifi": {"ssid": "home", "password": "home-pass"},
+               "mqtt": {"host": "127.0.0.1", "port": 1883}}
+    summary, _ = run(config, "micropython", str(trace), quiet=True,
+                     flash_files={"secrets.json": json.dumps(secrets)})
+    assert summary["end_reason"] == "complete" and not summary.get("firmware_exit"), summary
+    assert not summary["faults"] and summary["vented_at_end"], summary
+    ev = _events(trace)
+    said = [e["text"] for e in ev if e["event"] == "warning" and "network needs" in e["text"]]
+    assert len(said) == 1 and "frozen image" in said[0] and "PSRAM" in said[0], said
+    free_kb = int(said[0].split(" KB of heap and ")[1].split(" KB")[0])
+    assert free_kb < 32
+    assert not [e for e in ev if e["event"] == "network"], "the network was started"

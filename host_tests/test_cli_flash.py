@@ -90,3 +90,82 @@ def test_a_run_that_ends_mid_session_says_the_next_one_will_find_it_cut_short(tm
     assert "note:" not in capsys.readouterr().out
     assert boot_sim(["run", "--flash", flash, "--scenario", quick, "--quiet"]) == 0
     assert "cut short" not in capsys.readouterr().out
+
+
+# --- --flash keeps what is on the flash (issue 18 part 5) ----------------------------------
+def test_flash_keeps_the_menus_settings_and_the_flashed_board(tmp_path, capsys):
+    """--flash DIR wrote board.json and settings.json at every run: the settings saved from
+    the boot's menu and a board file flashed there were lost. Only what the command line asks
+    for is written now."""
+    flash = tmp_path / "flash"
+    trace = tmp_path / "t.jsonl"
+    leg = "esp32-devkitc-4ch-leg"
+    # the menu: a long press opens it, a detent adds 5 minutes, a long press saves
+    menu = scenario(tmp_path, "menu", settings={"minutes": 10, "fit_check": False},
+                    duration_s=15, actions=[{"t_s": 1, "do": "long_press"},
+                                            {"t_s": 5, "do": "turn", "detents": 1},
+                                            {"t_s": 10, "do": "long_press"}])
+    assert boot_sim(["run", "--flash", str(flash), "--board", leg, "--scenario", menu,
+                     "--quiet"]) == 0
+    saved = json.loads((flash / "settings.json").read_text())
+    assert saved["minutes"] == 15 and saved["fit_check"] is False, saved
+    board = (flash / "board.json").read_bytes()
+    assert json.loads(board)["name"] == leg
+    quick = scenario(tmp_path, "quick", duration_s=2, actions=[])
+    capsys.readouterr()
+    assert boot_sim(["run", "--flash", str(flash), "--scenario", quick, "--quiet",
+                     "--trace", str(trace)]) == 0
+    assert "kept on %s: board.json and settings.json, as they are" % flash in \
+        capsys.readouterr().err
+    assert json.loads((flash / "settings.json").read_text()) == saved
+    assert (flash / "board.json").read_bytes() == board
+    assert header(trace)["board"]["name"] == leg                 # the flashed board is run
+    assert header(trace)["settings"]["minutes"] == 15            # with the menu's settings
+    # an option changes its own field only
+    assert boot_sim(["run", "--flash", str(flash), "--scenario", quick, "--quiet",
+                     "--pressure", "60", "--trace", str(trace)]) == 0
+    now = json.loads((flash / "settings.json").read_text())
+    assert now == dict(saved, pressure_mmhg=60), now
+    assert (header(trace)["settings"]["pressure_mmhg"], header(trace)["board"]["name"]) == \
+        (60, leg)
+    # a board named on the command line is written, as asked
+    assert boot_sim(["run", "--flash", str(flash), "--scenario", quick, "--quiet",
+                     "--board", "esp32-devkitc-4ch"]) == 0
+    assert json.loads((flash / "board.json").read_text())["name"] == "esp32-devkitc-4ch"
+    assert json.loads((flash / "settings.json").read_text()) == now
+    capsys.readouterr()
+
+
+def test_firmware_of_a_flashed_board_runs_with_its_board_file(tmp_path, capsys):
+    """--firmware DIR of a flashed virtual board ran the default board, not the flashed one."""
+    import shutil
+    flashed = tmp_path / "flashed"
+    flashed.mkdir()
+    for f in paths.FIRMWARE.glob("*.py"):
+        shutil.copy(f, flashed)
+    shutil.copy(paths.BOARDS / "esp32-devkitc-4ch-2dump.json", flashed / "board.json")
+    trace = tmp_path / "t.jsonl"
+    quick = scenario(tmp_path, "quick", duration_s=2, actions=[])
+    assert boot_sim(["run", "--firmware", str(flashed), "--scenario", quick, "--quiet",
+                     "--trace", str(trace)]) == 0
+    assert header(trace)["board"]["name"] == "esp32-devkitc-4ch-2dump"
+    assert boot_sim(["run", "--firmware", str(flashed), "--scenario", quick, "--quiet",
+                     "--board", "esp32-devkitc-4ch", "--trace", str(trace)]) == 0
+    assert header(trace)["board"]["name"] == "esp32-devkitc-4ch"
+    capsys.readouterr()
+
+
+def test_a_flash_directory_given_relative_to_the_current_one(tmp_path, monkeypatch, capsys):
+    """`boot-sim run --flash flash`: the device process runs in the directory, and looked for
+    its run config there relative to itself (ENOENT, 'the device process failed'); so with
+    `--firmware fw` for its modules ("no module named 'flashfs'")."""
+    monkeypatch.chdir(tmp_path)
+    quick = scenario(tmp_path, duration_s=2, actions=[])
+    assert boot_sim(["run", "--flash", "flash", "--scenario", quick, "--quiet"]) == 0
+    assert (tmp_path / "flash" / "board.json").exists()
+    assert boot_sim(["run", "--flash", "flash", "--scenario", quick, "--quiet"]) == 0
+    assert "kept on flash: board.json and settings.json, as they are" in capsys.readouterr().err
+    import shutil
+    shutil.copytree(paths.FIRMWARE, tmp_path / "fw",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert boot_sim(["run", "--firmware", "fw", "--scenario", quick, "--quiet"]) == 0

@@ -434,3 +434,22 @@ def test_the_frozen_image_manifest_lists_every_firmware_module_but_main():
     listed = set(re.findall(r'"(\w+\.py)"', src.split("FIRMWARE = (")[1].split(")")[0]))
     have = {p.name for p in FIRMWARE} - {"main.py"}
     assert listed == have, sorted(listed ^ have)
+
+
+def test_the_virtual_board_says_it_has_no_network_module(tmp_path):
+    """Issue 18 part 7: `import network` on the virtual ESP32 says it has none and where MQTT
+    can be tried (the simulator's own network module was out of reach: a bare ImportError)."""
+    from mpremote.transport import TransportExecError
+    from mpremote.transport_serial import SerialTransport
+    with VirtualESP32(tmp_path / "flash", "--press-at", "-1") as board:
+        t = SerialTransport(board.port, baudrate=115200)
+        try:
+            t.enter_raw_repl()
+            with pytest.raises(TransportExecError) as e:
+                t.exec("import network")
+            t.exit_raw_repl()
+        finally:
+            t.close()
+    assert ("ImportError: no module named 'network': the virtual ESP32 (tools/vesp32.py) has no "
+            "Wi-Fi; to try the boot with MQTT, run the simulator with secrets.json in its flash "
+            "directory: boot-sim run --flash DIR --pace 1 (docs/MQTT.md)") in e.value.error_output

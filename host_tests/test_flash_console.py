@@ -299,3 +299,135 @@ def test_a_fault_log_copy_left_by_a_reset_before_its_rename_is_restored(tmp_path
     b = Boot(settings={"minutes": 2}, flash_dir=str(tmp_path))
     assert b.app.sup.fault == safety.SENSOR_RANGE
     assert any('"restored": true' in e for e in b.events)
+
+
+def test_a_heap_too_full_for_a_flash_job_and_its_warning_leaves_the_service_task_alive(
+        monkeypatch):
+    """The menu's settings applied in a rest window on a heap that cannot hold the apply
+    beyond its own handler: the values kept for the next power-on (written to flash), a
+    notice on the display, no crash."""
+    import commands
+    import housekeeping
+    from sim.harness import Boot
+    real = housekeeping._flash
+
+    def no_heap_for_apply(app, work, now_ms):
+        if work[0] == "apply":
+            raise MemoryError("memory allocation failed")
+        return real(app, work, now_ms)
+    boot = Boot()
+    boot.run(500)
+    monkeypatch.setattr(housekeeping, "_flash", no_heap_for_apply)
+    values = dict(boot.app.settings, pressure_mmhg=60)
+    boot.app._flash_jobs.append(("apply", values))
+    boot.run(3000)
+    assert not boot.app._flash_jobs and boot.service_alive
+    assert boot.app.notice == commands.NOTICE_RESTART
+    stored = json.loads(open(boot.flash + "settings.json").read())
+    assert stored["pressure_mmhg"] == 60                    # kept for the next power-on
+    assert boot.app.sup.fault == 0 and boot.app.service_short_runs == 1
+
+
+def test_a_fault_record_that_meets_a_full_heap_waits_for_the_next_window(monkeypatch):
+    """A MemoryError in the service task's slow work skips that run (no crash) and keeps the
+    job in hand; a heap that stays too full stops the heartbeat, and the supervisor trips."""
+    import housekeeping
+    from sim.harness import Boot
+    real = housekeeping._flash
+    failing = [3]
+
+    def short_heap(app, work, now_ms):
+        if work[0] == "fault" and failing[0]:
+            failing[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return real(app, work, now_ms)
+    boot = Boot()
+    boot.run(500)
+    monkeypatch.setattr(housekeeping, "_flash", short_heap)
+    boot.inject({"fault": "sensor_open"})
+    boot.run(5000)
+    assert boot.service_alive and boot.app.service_short_runs == 3
+    assert boot.app.sup.fault != 0 and not boot.app._flash_jobs
+    import faultlog
+    assert faultlog.current(boot.flash + "faults.log")      # the record landed after all
+
+    def never(*args, **kwargs):
+        raise MemoryError("memory allocation failed")
+    boot = Boot()
+    boot.run(500)
+    monkeypatch.setattr(housekeeping, "service", never)
+    boot.run(3000)
+    assert boot.app.sup.fault != 0          # the service task's heartbeat stopped: tripped
+
+
+def _fault_log_after(monkeypatch, module, name, fail_when):
+    """A sensor fault whose flash work meets one MemoryError where fail_when(args) says: the
+    fault log's records afterwards."""
+    import faultlog
+    import housekeeping
+    from sim.harness import Boot
+    target = getattr(module, name)
+    left = [1]
+
+    def once(*args, **kwargs):
+        if left[0] and fail_when(args):
+            left[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return target(*args, **kwargs)
+    boot = Boot()
+    boot.run(500)
+    monkeypatch.setattr(module, name, once)
+    boot.inject({"fault": "sensor_open"})
+    boot.run(5000)
+    assert left[0] == 0 and boot.service_alive and boot.app.service_short_runs == 1
+    return faultlog.current(boot.flash + "faults.log"), housekeeping
+
+
+def test_a_fault_record_whose_rename_meets_a_full_heap_is_written_once(monkeypatch):
+    import flashfs
+    records, _ = _fault_log_after(monkeypatch, flashfs, "rename",
+                                  lambda args: args[1].endswith("faults.log"))
+    assert [r["code"] for r in records] == ["SENSOR_RANGE"], records
+
+
+def test_a_fault_record_is_not_lost_when_queueing_it_meets_a_full_heap(monkeypatch):
+    import housekeeping
+    records, _ = _fault_log_after(monkeypatch, housekeeping, "job",
+                                  lambda args: args[1][0] == "fault")
+    assert [r["code"] for r in records] == ["SENSOR_RANGE"], records
+
+
+def test_two_identical_fault_records_are_both_written():
+    """Records restored after a watchdog reset carry no time ({"code": "LOOP_STALL", "why":
+    "watchdog reset"}): a second one before the first is acknowledged is a second record, not
+    a retry to skip (a hostile review)."""
+    import faultlog
+    from sim.harness import Boot
+    boot = Boot()
+    boot.run(500)
+    rec = {"code": "LOOP_STALL", "why": "watchdog reset"}
+    boot.app._log_queue.append(dict(rec))
+    boot.run(1000)
+    boot.app._log_queue.append(dict(rec))
+    boot.run(1000)
+    assert faultlog.current(boot.flash + "faults.log") == [rec, rec]
+
+
+def test_a_usage_line_that_meets_a_full_heap_before_it_is_written_is_written_later(
+        monkeypatch):
+    import housekeeping
+    from sim.harness import Boot
+    real = housekeeping._count_lines
+    left = [1]
+
+    def once(path):
+        if left[0]:
+            left[0] -= 1
+            raise MemoryError("memory allocation failed")
+        return real(path)
+    boot = Boot(settings={"minutes": 1, "fit_check": False})
+    monkeypatch.setattr(housekeeping, "_count_lines", once)
+    boot.press("start")
+    boot.run(100000)
+    lines = open(boot.flash + housekeeping.USAGE_LOG).read().splitlines()
+    assert left[0] == 0 and len(lines) == 1, lines

@@ -1,6 +1,7 @@
 """The connected boot against real parts: a mosquitto broker on loopback, the firmware's main.py
-under MicroPython on the virtual board (umqtt.simple from PyPI, real sockets, simulated time
-paced to real time), and mosquitto_sub/mosquitto_pub as the user's side.
+under MicroPython on the virtual board (umqtt.simple the image's on the 32-bit build, as on a
+stock ESP32, the PyPI copy on the wheel's; real sockets, simulated time paced to real time), and
+mosquitto_sub/mosquitto_pub as the user's side.
 
 One device runs for the whole module (the tests below go in order: discovery, state, commands,
 fuzz, and last the power cut that must leave the retained last will "offline")."""

@@ -1,7 +1,8 @@
 """The MQTT pieces on their own, in CPython and in MicroPython: the command parser (table and
 fuzz), the state message, the Home Assistant discovery configs, secrets.json checking, the
-non-blocking link that umqtt.simple runs on (with umqtt.simple itself, from PyPI), and the
-watchdog marker for steps that may block."""
+non-blocking link that umqtt.simple runs on (with umqtt.simple itself: the image's where the
+runtime freezes it, as on the ESP32, else the PyPI copy), and the watchdog marker for steps that
+may block."""
 import json
 import random
 import re
@@ -22,10 +23,12 @@ BOARD = json.loads(paths.DEFAULT_BOARD.read_text())
 
 @pytest.fixture(scope="module")
 def mp_umqtt():
-    """Run a snippet under MicroPython with umqtt.simple (PyPI 1.3.4) on the path."""
+    """Run a snippet under MicroPython with umqtt.simple: the image's where the runtime
+    freezes it (the 32-bit build, as the ESP32), else the PyPI copy (1.3.4) from the library
+    folder, which comes after the frozen modules as /lib does on the chip."""
     from conftest import micropython_json
-    extra = (umqtt_path(),)
-    return lambda code: micropython_json(code, extra_path=extra)
+    lib = (umqtt_path(),)
+    return lambda code: micropython_json(code, lib_path=lib)
 
 
 # --- commands ----------------------------------------------------------------------------------

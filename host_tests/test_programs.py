@@ -134,7 +134,9 @@ def test_a_broken_program_file_falls_back_to_the_wave_and_says_why(tmp_path):
     ({"rest_s": 14}, "rest_s"),     # shorter than the let-down minimum (limits.LETDOWN_MIN_S)
     ({"rest_s": 0}, "rest_s"),
     ({"speed": 1}, "speed"),
-    ({"chambers": [{"mmhg": 80, "hold_s": 0}] * 3}, "chambers"),
+    ({"chambers": [{"mmhg": 80, "hold_s": 0}] * 3, "fit": "exact"}, "chambers"),
+    ({"chambers": [], "fit": "stretch"}, "chambers"),
+    ({"fit": "squash"}, "fit"),
     ({"chambers": [{"mmhg": 80}] * 4}, "chambers[0].hold_s"),      # missing
     ({"chambers": [80] * 4}, "chambers[0]"),
     ({"chambers": [{"mmhg": 80, "hold_s": 0, "boost": 1}] * 4}, "chambers[0].boost"),
@@ -159,17 +161,22 @@ def test_a_rest_under_the_let_down_minimum_names_the_limit():
                                    "60, got 10") and "LETDOWN_MIN_S" in str(e.value)
 
 
-def test_a_program_for_another_board_says_how_many_chambers_and_what_to_do(micropython):
+def test_a_program_for_another_board_says_how_many_chambers_and_what_to_do(micropython,
+                                                                           tmp_path):
     """Issue 13 (a new user): the shipped programs list 4 chambers; on the 6-chamber S3 board
-    the boot said only 'must list one entry per chamber (6)'."""
-    f = str(paths.ROOT / "programs" / "calf-focus.json")
+    the boot said only 'must list one entry per chamber (6)'. A program without "fit" (exact)."""
+    exact = json.loads((paths.ROOT / "programs" / "calf-focus.json").read_text())
+    del exact["fit"]
+    f = str(tmp_path / "calf-exact.json")
+    (tmp_path / "calf-exact.json").write_text(json.dumps(exact))
     code = ("import json, program\nout = []\nfor n in (6, 3):\n    try:\n"
             "        program.load(%r, n, 120)\n    except program.ProgramError as e:\n"
             "        out.append(str(e))\nprint(json.dumps(out))" % f)
     six, three = micropython(code)
     assert six == (f"program file {f}: field 'chambers': has 4 entries, the board 6 chambers: "
                    "add 2, or copy it under a new name for this board and give the copy 6 "
-                   "(foot first)")
+                   "(foot first), or set \"fit\": \"stretch\" to spread the entries along the "
+                   "leg")
     assert "has 4 entries, the board 3 chambers: remove 1," in three
     with pytest.raises(prog.ProgramError, match="has 4 entries, the board 6 chambers: add 2"):
         prog.load(f, 6, 120)
@@ -298,3 +305,74 @@ def test_a_program_that_climbs_the_leg_is_held_to_the_gradient_unless_it_says_bo
     assert abs(held[(1, 2)] - 43) <= 2.5          # held to 40 + 3
     assert abs(held[(1, 3)] - 70) <= 2.5          # boosted on purpose: as asked
     assert abs(held[(1, 4)] - 73) <= 2.5          # held to 70 + 3
+
+
+# --- programs on a board with another number of chambers (issue 18 part 3) -----------------
+S3 = "esp32-s3-devkitc-6ch"
+
+
+def test_fit_stretch_spreads_a_programs_entries_along_the_leg(micropython):
+    f = str(paths.ROOT / "programs" / "calf-focus.json")
+    code = ("import json, program\nout = []\nfor n in (4, 6, 3, 8):\n"
+            "    d = program.load(%r, n, 120)\n"
+            "    out.append([[c['mmhg'] for c in d['chambers']], program.gradient_note(d)])\n"
+            "print(json.dumps(out))" % f)
+    got = micropython(code)
+    host = [prog.load(f, n, 120) for n in (4, 6, 3, 8)]      # the same under CPython
+    assert got == [[[c["mmhg"] for c in d["chambers"]], prog.gradient_note(d)] for d in host]
+    four, six, three, eight = got
+    assert four[0] == [60, 60, 80, 50] and "stretched" not in four[1]
+    assert six[0] == [60, 60, 60, 80, 50, 50]
+    assert six[1].startswith("lists 4 chambers, the board has 6: stretched along the leg, "
+                             "chambers 1-6 take its entries 1, 2, 2, 3, 4, 4; chamber 4 is "
+                             "filled 20 mmHg above chamber 3 on purpose (boost)"), six[1]
+    assert three[0] == [60, 80, 50] and "(entry 2 left out)" in three[1]
+    assert eight[0] == [60, 60, 60, 60, 80, 80, 50, 50]
+
+
+def test_a_bad_entry_is_refused_even_where_the_stretch_leaves_it_out(tmp_path):
+    spec = json.loads((paths.ROOT / "programs" / "recover.json").read_text())
+    spec["chambers"][1]["mmhg"] = 500
+    f = tmp_path / "bad.json"
+    f.write_text(json.dumps(spec))
+    with pytest.raises(prog.ProgramError, match=r"chambers\[1\]\.mmhg"):
+        prog.load(str(f), 3, 120)          # the stretch to 3 leaves entry 2 out
+
+
+def test_a_shipped_program_runs_on_the_six_chamber_board(tmp_path):
+    """The shipped programs list 4 chambers; on the 6-chamber S3 board the boot ran the plain
+    wave. With "fit": "stretch" it runs the program, stretched, and says how."""
+    trace = tmp_path / "t.jsonl"
+    config = build_config({"board": S3, "duration_s": 150,
+                           "settings": {"minutes": 3, "fit_check": False, "mode": "custom",
+                                        "program": "calf-focus"}})
+    summary, _ = run(config, "micropython", str(trace), quiet=True)
+    rec = [json.loads(x) for x in trace.read_text().splitlines()]
+    warnings = [w["text"] for w in ev(rec, "warning")]
+    assert any(w.startswith("program calf-focus: lists 4 chambers, the board has 6: stretched")
+               for w in warnings), warnings
+    assert not any("plain wave" in w for w in warnings), warnings
+    h = held(summary, 2)
+    assert sorted(h) == [1, 2, 3, 4, 5, 6], h
+    want = [60, 60, 60, 80, 50, 50]
+    for k in range(1, 7):
+        # the gradient order holds chamber 5 and 6 (50) below the boosted calf: as asked
+        assert abs(h[k] - want[k - 1]) <= 3, (k, h)
+    assert fill_order(rec, 2) == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_program_without_fit_on_the_six_chamber_board_is_refused_and_says_how_to_fit(
+        tmp_path):
+    exact = json.loads((paths.ROOT / "programs" / "recover.json").read_text())
+    del exact["fit"]
+    trace = tmp_path / "t.jsonl"
+    config = build_config({"board": S3, "duration_s": 20,
+                           "settings": {"minutes": 3, "fit_check": False, "mode": "custom",
+                                        "program": "exact4"}})
+    run(config, "micropython", str(trace), quiet=True,
+        flash_files={"programs/exact4.json": json.dumps(exact)})
+    rec = [json.loads(x) for x in trace.read_text().splitlines()]
+    warnings = [w["text"] for w in ev(rec, "warning")]
+    assert any("programs/exact4.json: field 'chambers': has 4 entries, the board 6 chambers" in w
+               and 'set "fit": "stretch"' in w and "running the plain wave at 40 mmHg" in w
+               for w in warnings), warnings

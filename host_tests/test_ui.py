@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from sim.harness import Boot
 from sim.session import build_config, run
 
 SAFE_MMHG = 15
@@ -51,6 +52,22 @@ def test_idle_press_starts_a_session(tmp_path):
     summary, rec = session(tmp_path, [(1, "press")], duration_s=20)
     assert len(ev(rec, "start")) == 1 and 1000 < ev(rec, "start")[0]["t_ms"] < 1400
     assert any(s["pump"] for s in samples(rec))
+
+
+def test_a_start_while_the_menus_settings_wait_is_refused_then_they_apply():
+    # The menu's settings are checked and used in a rest window (the checkers come from flash:
+    # firmware/lazy.py), never mid-session: a start asked before that (a remote one can come
+    # at any moment) is refused with a reason, and the next start runs the new settings.
+    b = Boot(settings={"minutes": 2, "fit_check": False})
+    b.run(1000)
+    b.app.queue_settings({"minutes": 7})
+    why = b.app.command(b.t_ms, "start")
+    assert why and "still being checked" in why and not b.app.seq.active()
+    b.run(500)                      # the service task's next rest window
+    assert b.app.settings["minutes"] == 7 and not b.app.settings_waiting()
+    assert b.app.command(b.t_ms, "start") is None
+    assert b.app.seq.session_ms == 7 * 60000
+    b.close()
 
 
 def test_idle_long_press_opens_settings_which_survive_a_reboot(tmp_path):
@@ -213,3 +230,120 @@ def test_the_displays_bars_empty_when_a_vent_is_verified_after_a_fault():
     assert b.app.sup.tripped() and not b.app.sup.venting
     assert max(b.vb.plant.p_chambers) < 15
     assert b.app.chamber_dmmhg == [0] * 4, b.app.chamber_dmmhg
+
+
+def _text_page(text):
+    """What framebuf's font draws for text at the top of an 8-row page (the firmware's own
+    font: MicroPython's framebuf), as SSD1306 page bytes, one per column."""
+    import subprocess
+    from sim.session import micropython_binary
+    code = ("import framebuf\nb = bytearray(128)\n"
+            "framebuf.FrameBuffer(b, 128, 8, framebuf.MONO_VLSB).text(%r, 0, 0, 1)\n"
+            "print(bytes(b).hex())" % text)
+    out = subprocess.run([micropython_binary(), "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return bytes.fromhex(out.strip())
+
+
+def test_in_a_hold_the_display_says_its_pressure_is_the_manifolds(tmp_path):
+    # issue 18, part 1: the bottom line read "p   0.0" in a hold while every chamber held
+    # 80 mmHg: it is the manifold's (drained and shut in the hold); the bars show the chambers
+    config = build_config({"settings": {"minutes": 2, "fit_check": False, "hold_s": 30},
+                           "duration_s": 30})
+    trace = tmp_path / "t.jsonl"
+    _, follower = run(config, "micropython", str(trace), quiet=True)
+    records = [json.loads(x) for x in trace.read_text().splitlines()]
+    last = samples(records)[-1]
+    assert last["phase"] == "hold" and last["p_manifold_mmhg"] < 2, last
+    assert min(last["p_chambers_mmhg"]) > 70, last
+    bottom = follower.screen[7 * 128:8 * 128]
+    assert bottom[:9 * 8] == _text_page("manifold ")[:9 * 8]
+    from sim.plot import screen_pixels
+    px = screen_pixels(follower.screen)
+    bars = [sum(px[y][x] for y in range(21, 54)) for x in (16, 48, 80, 112)]
+    assert all(b >= 15 for b in bars), bars            # the chambers' air, as bars
+
+
+def test_the_live_status_line_names_the_manifold_and_shows_the_chambers(tmp_path):
+    import io
+    config = build_config({"settings": {"minutes": 2, "fit_check": False, "hold_s": 30},
+                           "duration_s": 50})
+    out = io.StringIO()
+    run(config, "micropython", None, progress_stream=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) >= 9, lines
+    held = [x for x in lines if " hold " in x]
+    assert held, lines
+    # e.g. "[00:25 / 00:50] hold   ch 4 manifold   0.1, chambers 80/80/80/80 mmHg  ..."
+    for line in held:
+        after = line.split("manifold ")[1]
+        manifold, chambers = after.split(", chambers ")
+        assert float(manifold) < 2, line
+        assert [float(x) > 70 for x in chambers.split(" ")[0].split("/")] == [True] * 4, line
+    assert all(" p " not in x for x in lines), lines
+
+
+def test_a_chamber_the_boot_cannot_prove_empty_shows_a_cross_not_an_empty_bar():
+    """A valve stuck shut in the hold: the manifold's vent is verified, yet chamber 2 keeps its
+    air; VENT_FAILED names it, and its bar is 'unknown' (a cross), not empty, until an
+    acknowledgement's check proves it empty. The phase line says STOPPED, not IDLE."""
+    from sim.harness import Boot
+    import app as fw_app
+    import sequencer
+    b = Boot(settings={"minutes": 3, "fit_check": False, "hold_s": 20})
+    b.press("start")
+    while b.app.seq.phase != sequencer.HOLD and b.t_ms < 60000:
+        b.run(100)
+    b.inject({"fault": "valve_stuck_closed", "chamber": 2})
+    import safety
+    t0 = b.t_ms
+    while b.app.sup.fault != safety.VENT_FAILED and b.t_ms < t0 + 90000:
+        b.run(100)
+    assert b.app.sup.fault == safety.VENT_FAILED, safety.CODES[b.app.sup.fault]
+    b.run(3000)
+    assert b.vb.plant.p_chambers[1] > 40                    # it holds air ...
+    assert b.app.chamber_dmmhg[1] == fw_app.UNKNOWN_DMMHG   # ... and the bar does not lie
+    assert all(d <= 0 for d in b.app.chamber_dmmhg)
+
+
+def test_the_screen_draws_the_unknown_chamber_as_a_cross_and_says_stopped(tmp_path):
+    """The same, on the screen the firmware draws under MicroPython (framebuf)."""
+    import subprocess
+    from sim.plot import screen_pixels
+    from sim.session import micropython_binary
+    config = build_config({"settings": {"minutes": 2, "fit_check": False, "hold_s": 20},
+                           "duration_s": 75,
+                           "faults": [{"t_s": 20, "fault": "valve_stuck_closed", "chamber": 2}]})
+    trace = tmp_path / "t.jsonl"
+    summary, follower = run(config, "micropython", str(trace), quiet=True)
+    assert [f["code"] for f in summary["faults"]][-1] == "VENT_FAILED", summary["faults"]
+    px = screen_pixels(follower.screen)
+    top, bottom = 20, 54                # display.py's BAR_TOP, BAR_BOTTOM (it needs framebuf)
+    inside = [sum(px[y][x] for y in range(top + 3, bottom - 3)) for x in range(2, 128)]
+    box = [sum(inside[x - 2] for x in range(k * 32 + 6, k * 32 + 26)) for k in range(4)]
+    assert box[1] >= 20 and box[0] == box[2] == box[3] == 0, box    # a cross in chamber 2's
+    code = ("import framebuf\nb = bytearray(1024)\n"
+            "framebuf.FrameBuffer(b, 128, 64, framebuf.MONO_VLSB).text('STOPPED', 0, 10, 1)\n"
+            "print(bytes(b).hex())")
+    want = screen_pixels(bytes.fromhex(subprocess.run(
+        [micropython_binary(), "-c", code], capture_output=True, text=True,
+        check=True).stdout.strip()))
+    assert [row[:56] for row in px[10:18]] == [row[:56] for row in want[10:18]]
+
+
+def test_with_a_dead_pump_every_chamber_that_showed_air_is_unknown_not_empty():
+    """The pump dies while chamber 3 fills: no puff can prove chambers 1 and 2 open, so
+    VENT_FAILED; the manifold's verified vent must not empty their bars (a hostile review)."""
+    from sim.harness import Boot
+    import app as fw_app
+    import safety
+    import sequencer
+    b = Boot(settings={"minutes": 3, "fit_check": False})
+    b.press("start")
+    while not (b.app.seq.phase == sequencer.FILL and b.app.seq.chamber == 3) and b.t_ms < 60000:
+        b.run(10)
+    b.inject({"fault": "pump_dead"})
+    b.run(15000)
+    assert b.app.sup.fault == safety.VENT_FAILED, safety.CODES[b.app.sup.fault]
+    assert b.app.chamber_dmmhg[:3] == [fw_app.UNKNOWN_DMMHG] * 3, b.app.chamber_dmmhg
+    assert b.app.chamber_dmmhg[3] == 0

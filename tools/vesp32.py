@@ -32,7 +32,13 @@ How it stands in for a chip:
   runs out (at the REPL too, and across a soft reset). tools/flash.sh copes with that.
 - loading a module from flash takes --import-ms of wall time, as on a chip: main.py's start-up
   can be interrupted before the firmware starts its watchdog, as on a chip.
+- it has no `network` module: `import network` (the firmware's, with a secrets.json on the
+  flash, or yours) raises ImportError saying so and where MQTT can be tried instead
+  (`boot-sim run --flash DIR --pace 1`, docs/MQTT.md); the boot runs on without the network.
 - the filesystem root is a host directory: not a security boundary.
+- its image is the interpreter's: --micropython BINARY runs another build, e.g. one with the
+  firmware frozen in (tools/mp32.py frozen-image), whose modules come after the flash's root
+  and before /lib, as on a chip.
 """
 import argparse
 import codeop
@@ -75,8 +81,9 @@ def crlf(data):
 
 class VirtualESP32:
     def __init__(self, flash, chip="esp32", boot_seconds=20, press_at=1.0, heapsize="2M",
-                 implementation=None, version=None, log=None, import_ms=10):
+                 implementation=None, version=None, log=None, import_ms=10, binary=None):
         self.flash = Path(flash).resolve()
+        self.binary = binary or micropython_binary()
         self.flash.mkdir(parents=True, exist_ok=True)
         self.identity = {"machine": f"Virtual {CHIPS[chip]} (boot-sim vesp32) with {CHIPS[chip]}",
                          "arch": ARCH_XTENSAWIN, "platform": "esp32"}
@@ -138,7 +145,7 @@ class VirtualESP32:
         env = dict(os.environ)
         env["MICROPYPATH"] = os.pathsep.join([str(paths.MPSHIM), str(paths.DEVICE), ".frozen"])
         self.child = subprocess.Popen(
-            [micropython_binary(), "-X", f"heapsize={self.heapsize}", str(DRIVER),
+            [self.binary, "-X", f"heapsize={self.heapsize}", str(DRIVER),
              str(boot_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=(w,), env=env, cwd=self.flash)
         os.close(w)
@@ -482,11 +489,16 @@ def main(argv=None):
                     help="wall time each first import of a module from flash takes, as on a "
                     "chip (default 10)")
     ap.add_argument("--log", help="append the serial traffic to this file")
+    ap.add_argument("--micropython", metavar="BINARY",
+                    help="the MicroPython unix port that runs the chip (default: the "
+                    "simulator's); tools/mp32.py frozen-image builds one whose image holds the "
+                    "firmware, as an ESP32 flashed with tools/esp32_manifest.py does")
     ap.add_argument("--implementation", help=argparse.SUPPRESS)    # tests: not MicroPython
     ap.add_argument("--version", dest="fake_version", help=argparse.SUPPRESS)  # tests: too old
     args = ap.parse_args(argv)
     vb = VirtualESP32(args.flash, args.chip, args.boot_seconds, args.press_at, args.heapsize,
-                      args.implementation, args.fake_version, args.log, args.import_ms)
+                      args.implementation, args.fake_version, args.log, args.import_ms,
+                      args.micropython)
 
     def stop(*_):
         raise SystemExit(0)

@@ -172,7 +172,14 @@ import builtins  # noqa: E402
 _import = builtins.__import__
 
 
+NO_NETWORK = ("no module named 'network': the virtual ESP32 (tools/vesp32.py) has no Wi-Fi; "
+              "to try the boot with MQTT, run the simulator with secrets.json in its flash "
+              "directory: boot-sim run --flash DIR --pace 1 (docs/MQTT.md)")
+
+
 def _timed_import(name, *args):
+    if name == "network":       # not the simulator's (sim/device/network.py): none here
+        raise ImportError(NO_NETWORK)
     new = name not in _sys.modules
     module = _import(name, *args)
     if new and BOOT["import_ms"] and hasattr(module, "__file__"):

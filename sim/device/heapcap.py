@@ -27,6 +27,8 @@ STATE = {"startup_bytes": 0, "block_bytes": 0, "sim_bytes": 0, "cap_bytes": 0,
 _BLOCK = []         # the firmware's block, until install()
 _FILL = []          # what install() fills (slots made before the heap is full)
 FILL_SLOTS = 256    # the reserve's holes, and the block's rounding (the last 8 slots)
+SPARE_BYTES = 4096  # lent to the simulator while a reset forgets the old firmware
+_SPARE = [None]
 
 
 def hold(startup_bytes, cap_bytes):
@@ -64,6 +66,7 @@ def install(cap_bytes, emit):
     gc.collect()
     STATE["sim_bytes"] = gc.mem_alloc() - STATE["startup_bytes"] - STATE["block_bytes"] - 16
     STATE["cap_bytes"] = cap_bytes
+    _SPARE[0] = bytearray(SPARE_BYTES)      # from the reserve, for the simulator's resets
     k = _fill(0)
     _release()          # the firmware's block: free at the next collection
     gc.collect()
@@ -80,6 +83,21 @@ def install(cap_bytes, emit):
     gc.collect()
     STATE["firmware_free_bytes"] = gc.mem_free()
     emit("@sim " + json.dumps(dict(STATE, sim="heap_cap")))
+
+
+def reset_begins():
+    """A reset: the simulator forgets the old firmware's modules, which takes a list and some
+    dictionary work while the old firmware's objects (a heap it filled, perhaps) are still
+    referenced. The spare from the reserve is lent for it: on the chip a reset needs no heap."""
+    _SPARE[0] = None
+    gc.collect()
+
+
+def reset_done():
+    """The old firmware's objects are collected: the spare goes back out of the heap (its whole
+    share free again), so the next boot has the cap's heap as the first one had."""
+    gc.collect()
+    _SPARE[0] = bytearray(SPARE_BYTES)
 
 
 def lift():

@@ -30,6 +30,19 @@ def emit(line):
     print(line)
 
 
+def _where(e):
+    """The innermost firmware line of e's traceback, as the chip's console would show it."""
+    import io
+    buf = io.StringIO()
+    if MICROPYTHON:
+        sys.print_exception(e, buf)
+    else:
+        import traceback
+        traceback.print_exception(type(e), e, e.__traceback__, file=buf)
+    lines = [x.strip() for x in buf.getvalue().split("\n") if x.strip().startswith("File ")]
+    return lines[-1] if lines else ""
+
+
 def boot_firmware(board):
     """Run main.py until the run ends (True) or the firmware stops by itself (False)."""
     try:
@@ -46,8 +59,13 @@ def boot_firmware(board):
         return True
     except Exception as e:  # the firmware stopped with an error: report it, keep the plant going
         why = "the firmware stopped with %s: %s" % (type(e).__name__, e)
+        if "heapcap" in sys.modules:
+            sys.modules["heapcap"].lift()   # the chip would have reset; the plant runs on
+        where = _where(e)
+        if where:
+            why += " (" + where + ")"
     if "heapcap" in sys.modules:
-        sys.modules["heapcap"].lift()   # the chip would have reset; the plant runs on
+        sys.modules["heapcap"].lift()
     emit("@sim " + json.dumps({"sim": "firmware_exit", "t_ms": board.ms, "why": why}))
     board.run_out()
     return False
@@ -91,15 +109,22 @@ def main():
             boot_firmware(board)
             break
         except BoardReset:
+            capped = sys.modules.get("heapcap")
+            if capped:
+                capped.reset_begins()
             # forget every module the firmware loaded (asyncio's queues included, under
             # MicroPython) so the next boot starts from nothing, as a real reset does
             for name in list(sys.modules):
                 if name not in preloaded:
                     del sys.modules[name]
             gc.collect()        # the old firmware's objects go while the chip is still reset
+            if capped:
+                capped.reset_done()
             board.power_up()
             emit("@sim " + json.dumps({"sim": "boot", "t_ms": board.ms,
                                        "runtime": sys.implementation.name}))
+    if "heapcap" in sys.modules:
+        sys.modules["heapcap"].lift()   # the run is over: the reports are the simulator's
     if board.oled_addr is not None:
         emit("@sim " + json.dumps({"sim": "screen", "t_ms": board.ms,
                                    "frames": board.oled_frames, "ram": board.screen_hex()}))

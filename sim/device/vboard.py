@@ -155,6 +155,7 @@ class VirtualBoard:
         self.oled_addr = dsp["address"] if dsp else None
         self.oled_ram = bytearray(1024)
         self.oled_frames = 0
+        self.oled_each = bool(config.get("screen_frames"))   # --screen FILE.gif: every frame
         self._oled_cmds = []
         self._oled_cols = (0, 127)
         self._oled_pages = (0, 7)
@@ -392,15 +393,18 @@ class VirtualBoard:
             raise OSError(19, "ENODEV")         # nothing answers at that address
         if self.dead["display"]:
             return len(data)                    # display_dead: it answers, the panel shows nothing
-        if data[0] == 0x40:                     # display data
-            for b in data[1:]:
-                self.oled_ram[self._oled_page * 128 + self._oled_col] = b
+        if data[0] == 0x40:                     # display data (read in place: no copy)
+            for i in range(1, len(data)):
+                self.oled_ram[self._oled_page * 128 + self._oled_col] = data[i]
                 self._oled_col += 1
                 if self._oled_col > self._oled_cols[1]:
                     self._oled_col = self._oled_cols[0]
                     self._oled_page = self._oled_pages[0] if self._oled_page >= \
                         self._oled_pages[1] else self._oled_page + 1
             self.oled_frames += 1
+            if self.oled_each:
+                self.emit("@sim " + json.dumps({"sim": "frame", "t_ms": self.ms,
+                                                "ram": self.screen_hex()}))
             return len(data)
         # commands: only the addressing ones matter to the picture
         self._oled_cmds.extend(data[1:])
@@ -457,6 +461,7 @@ class VirtualBoard:
         self._stall_ms = 0
         self._crash = None
         self._dirty = True
+        self.irqs = {}      # a reset forgets every pin interrupt (and the old firmware with it)
 
     def wdt_start(self, timeout_ms):
         self._wdt_ms = timeout_ms
