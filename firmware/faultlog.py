@@ -32,8 +32,9 @@ def current(path):
 
 
 def text(records):
-    """The log's text for these records."""
-    return "".join([json.dumps(rec) + "\n" for rec in records])
+    """The log's text for these records, a line each (flashfs.write takes the list: no one
+    long string to make)."""
+    return [json.dumps(rec) + "\n" for rec in records]
 
 
 def _write(path, records):

@@ -9,13 +9,33 @@
 # firmware calls these only from the service task inside App.rest_window (every output
 # released, the watchdog widened), one call per window (housekeeping.py). Reading is fast and
 # is not routed here.
+import json
 import os
 
 
 def write(path, text):
-    """A whole file, created or replaced (not atomic: write a temporary and rename it)."""
+    """A whole file, created or replaced (not atomic: write a temporary and rename it). text: a
+    str, or a list of str written in turn (no one long string to make: a heap broken up into
+    small holes still holds the pieces, issue 14)."""
     with open(path, "w") as f:
-        f.write(text)
+        if isinstance(text, str):
+            f.write(text)
+        else:
+            for piece in text:
+                f.write(piece)
+
+
+def json_pieces(record):
+    """A dict's JSON as pieces for write(): one per key (read back whole as one object)."""
+    out = ["{"]
+    for key in record:
+        if len(out) > 1:
+            out.append(", ")
+        out.append(json.dumps(key))
+        out.append(": ")
+        out.append(json.dumps(record[key]))
+    out.append("}")
+    return out
 
 
 def append(path, text):

@@ -173,7 +173,7 @@ def _flash(app, work, now_ms):
             app._flash_jobs.insert(0, ("rename", d + USAGE_LOG, d + USAGE_OLD))
     elif kind == "settings":
         tmp = app.settings_path + ".tmp"
-        flashfs.write(tmp, json.dumps(work[1]))
+        flashfs.write(tmp, flashfs.json_pieces(work[1]))
         app._flash_jobs.insert(0, ("rename", tmp, app.settings_path))
     elif kind == "mark":
         if work[1] > 0:

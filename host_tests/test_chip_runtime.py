@@ -4,6 +4,8 @@ chip's heap for a run (a scenario's "chip": {"heap_kb": N}: sim/chipheap.py,
 sim/device/heapcap.py). CI builds the runtime (.ci/run sets MICROPYTHON_SRC) and conftest.py
 stops the suite if it is missing there; elsewhere the tests that need it say so and skip."""
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -224,3 +226,37 @@ def test_a_stock_esp32_heap_with_the_network_configured_boots_without_it_and_say
     free_kb = int(said[0].split(" KB of heap and ")[1].split(" KB")[0])
     assert free_kb < 32
     assert not [e for e in ev if e["event"] == "network"], "the network was started"
+
+
+PROBE = """
+import json, sys
+sys.path.insert(0, '.')
+from sim.session import run
+config = json.loads(sys.argv[1])
+run(config, 'micropython', sys.argv[2], quiet=True)
+print(json.dumps([r for r in map(json.loads, open(sys.argv[2])) if r.get('event') == 'heap_end']))
+"""
+
+
+@needs32
+def test_a_capped_runs_heap_does_not_depend_on_where_the_checkout_lies(tmp_path):
+    """Issue 14: CI's checkout (/check/work/main) ran the stock-heap session out of heap where
+    /work/main ran it: paths the interpreter keeps (the entry's real folder first in sys.path,
+    the board file's path in the run config) and the simulator's names sharing the firmware's
+    name pools. The same capped run from a copy of the checkout 80 characters deeper ends with
+    the same free heap, to the byte."""
+    deep = tmp_path / ("d" * 40) / ("e" * 40) / "main"
+    for part in ("firmware", "sim", "boards", "programs", "tools"):
+        shutil.copytree(paths.ROOT / part, deep / part,
+                        ignore=shutil.ignore_patterns("__pycache__", "out"))
+    (deep / ".venv").symlink_to(paths.ROOT / ".venv")
+    config = _capped(STOCK_HEAP_KB, settings={"minutes": 1, "fit_check": False},
+                     duration_s=20, actions=[{"t_s": 2, "do": "start"}])
+    ends = []
+    for root in (paths.ROOT, deep):
+        proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(config),
+                               str(tmp_path / "trace.jsonl")], cwd=root,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        ends.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert ends[0] and ends[0] == ends[1], ends

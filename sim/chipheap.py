@@ -6,8 +6,8 @@ and untouched, for the firmware (docs/PLANT.md, "The chip's heap"). Everything r
 files, as on the chip:
 - the firmware as tools/flash.sh installs it: every module but main.py compiled (a .mpy is
   loaded into the heap as on the chip; a .py would be compiled there and need far more);
-- the simulator's own modules too (sim/device): compiling them in the heap would need some
-  400 KB of parse tree at start, all of it taken from the process, never from the firmware.
+- the simulator's own modules (sim/device) frozen into the binary (sim_binary), as the chip's
+  C modules are in its image: none of their code or names in the heap (docs/PLANT.md).
 """
 import hashlib
 import os
@@ -94,32 +94,46 @@ def _prune(days=2):
 
 
 def module_path(micropypath):
-    """A MICROPYPATH with the simulator's folders (sim/device and below) as compiled ones."""
-    device = compiled(paths.DEVICE, keep=())
-    out = []
-    for entry in micropypath.split(os.pathsep):
-        p = Path(entry)
-        if p == paths.DEVICE or paths.DEVICE in p.parents:
-            p = device / p.relative_to(paths.DEVICE)
-        out.append(str(p))
-    return os.pathsep.join(out)
+    """A MICROPYPATH without the simulator's module folders (sim/device and its mpshim): in a
+    capped run their modules are frozen into the binary (sim_binary). Others stay (the bench's
+    bench_boot: a main.py)."""
+    frozen = (paths.DEVICE, paths.MPSHIM)
+    return os.pathsep.join(e for e in micropypath.split(os.pathsep) if Path(e) not in frozen)
+
+
+def sim_binary():
+    """The 32-bit build with the simulator's device modules frozen in (tools/mp32.py,
+    sim_image: a few seconds the first time after an edit of sim/device, then cached): their
+    code and names in the image, as the chip's own modules are, none of it in the heap."""
+    sys.path.insert(0, str(paths.ROOT / "tools"))
+    try:
+        import mp32
+    finally:
+        sys.path.pop(0)
+    try:
+        return str(mp32.sim_image())
+    except mp32.BuildError as e:
+        raise HeapCapError(f"chip.heap_kb needs the simulator frozen into the 32-bit build: {e}")
 
 
 def short_paths(micropypath, entry, cfg_path):
     """Short stand-ins, in a new folder of /tmp, for the paths a capped run's interpreter
     keeps in its heap: each MICROPYPATH folder, the entry script and the run's config, as
-    symbolic links named 0, 1, ..., e.py and c.json. Returns (the folder, to remove after the
+    symbolic links named 0, 1, ... and c.json, and a copy of the entry, e.py. Returns (the folder, to remove after the
     run; the MICROPYPATH; the entry; the config)."""
     short = Path(tempfile.mkdtemp(prefix="bh", dir="/tmp"))
     out = []
     for i, entry_dir in enumerate(micropypath.split(os.pathsep)):
         p = Path(entry_dir)
-        if p.is_absolute() and p.is_dir():
+        if p.is_absolute():     # (a folder that is not there: a link to nothing, as long)
             (short / str(i)).symlink_to(p)
             out.append(str(short / str(i)))
         else:
             out.append(entry_dir)       # ('.frozen': the image's, as on the chip)
-    (short / "e.py").symlink_to(entry)
+    # the entry a copy, not a link: the unix port puts the real folder of its script first in
+    # sys.path (realpath), which would be the checkout's, and its .py files found before the
+    # frozen ones
+    shutil.copyfile(entry, short / "e.py")
     (short / "c.json").symlink_to(cfg_path)
     return short, os.pathsep.join(out), str(short / "e.py"), str(short / "c.json")
 

@@ -383,7 +383,9 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
     for name, data in (flash_files or {}).items():     # e.g. a damaged file, for a test
         (flash / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     cfg_path = flash.parent / f".{flash.name}-run.json" if not own_flash else flash / "run.json"
-    cfg_path.write_text(json.dumps(config))
+    # the device's copy without the host's path to the board file (the device has the board in
+    # the config): a string held all run, whose length would be where the checkout lies
+    cfg_path.write_text(json.dumps({k: v for k, v in config.items() if k != "board_file"}))
     env = dict(os.environ)
     if runtime != "cpython":
         cmd = [binary or micropython_binary(runtime), "-X", f"heapsize={heap}",
@@ -394,11 +396,8 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
         env["PYTHONPATH"] = os.pathsep.join([str(fw), str(fw / "lib"), str(paths.DEVICE)])
     env.update(extra_env or {})
     short = None
-    if heap != "4M":                # the heap cap: its entry, the simulator from .mpy files
-        try:
-            module_path = chipheap.module_path(env["MICROPYPATH"])
-        except chipheap.HeapCapError as e:
-            raise RunError(str(e)) from None
+    if heap != "4M":                # the heap cap: its entry; the simulator frozen in
+        module_path = chipheap.module_path(env["MICROPYPATH"])
         # every path the interpreter keeps (sys.path, sys.argv, each module's __file__) is in
         # the heap the cap counts: the same short ones wherever the checkout is, so a run's
         # heap does not depend on where it lies (the chip's are '', '.frozen' and 'app.mpy')
@@ -406,6 +405,11 @@ def run(config, runtime="micropython", trace_path=None, flash_dir=None, progress
             module_path, paths.DEVICE / "mpstart.py", cfg_path)
         env["MICROPYPATH"] = module_path
         cmd[3:] = [entry, cfg_link, str(chipheap.cap_bytes(config))]
+        if binary is None:          # (a frozen-firmware image holds the simulator too)
+            try:
+                cmd[0] = chipheap.sim_binary()
+            except chipheap.HeapCapError as e:
+                raise RunError(str(e)) from None
     trace = open(trace_path, "w") if trace_path else None
     follower = Follower(config, trace, Progress(progress_stream or sys.stderr,
                                                 config["duration_ms"], quiet))

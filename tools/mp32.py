@@ -10,7 +10,10 @@ build line is the one /work/shared/micropython/README.md (the archives' README) 
   tools/mp32.py setup              build it when it can (tools/setup.sh runs this); a no-op
                                    when the build for these sources is there
   tools/mp32.py frozen DIR M1 ...  a variant with DIR's modules M1... frozen in too (for the
-                                   bench); prints its path. Cached per content.
+                                   bench); prints its path. Cached per content. Every
+                                   variant holds the simulator's modules too.
+  tools/mp32.py sim-image          a variant with the simulator's device modules frozen in
+                                   (every run under a heap cap uses one: sim/chipheap.py)
   tools/mp32.py frozen-image       a variant with tools/esp32_manifest.py frozen in: the
                                    firmware as a custom ESP32 image holds it (CI's session
                                    from the frozen modules; tools/vesp32.py --micropython)
@@ -287,29 +290,57 @@ def setup():
         return 1
 
 
+# The simulator's device-side modules, frozen into every variant a capped run uses (sim/chipheap.py):
+# their code and names then live in the image, as the chip's C modules do, not in the heap. Loaded
+# from files, their ~600 names took the first qstr pools, so where the firmware's own names
+# opened a new pool (a few KB at once) depended on the simulator's code: the firmware's heap
+# moved by several KB with an edit to the simulator (issue 14's CI failure).
+SIM_DEVICE = ROOT / "sim" / "device"
+SIM_NOT_FROZEN = ("mpstart.py", "cpython_rt.py")   # the entry (a file, as main.py); CPython's
+
+
+def _sim_tail(h):
+    tail = ""
+    for folder in (SIM_DEVICE, SIM_DEVICE / "mpshim"):
+        names = sorted(p.name for p in folder.glob("*.py") if p.name not in SIM_NOT_FROZEN)
+        for n in names:
+            h.update(n.encode() + b"\0" + (folder / n).read_bytes() + b"\0")
+        tail += 'freeze("%s", (%s,))\n' % (folder, ", ".join(repr(n) for n in names))
+    return tail
+
+
+def sim_image():
+    """The build with the simulator's device modules frozen in (for a run under a heap cap:
+    sim/chipheap.py). Returns the binary's path, cached by their content (a few seconds to
+    make)."""
+    h = hashlib.sha256()
+    return _frozen_variant(h, _sim_tail(h))
+
+
 def frozen(fw_dir, modules):
     """A variant of the build with fw_dir's modules frozen in (as a custom ESP32 image has
-    them): the tree's build copied, the manifest extended, relinked (a few seconds). Returns
-    the binary's path, cached by the modules' content."""
+    them), and the simulator's (sim_image): the tree's build copied, the manifest extended,
+    relinked (a few seconds). Returns the binary's path, cached by the modules' content."""
     fw_dir = Path(fw_dir).resolve()
     h = hashlib.sha256()
     for m in modules:
         h.update(m.encode() + b"\0" + (fw_dir / f"{m}.py").read_bytes() + b"\0")
     names = ", ".join(repr(f"{m}.py") for m in modules)
-    return _frozen_variant(h, f'freeze("{fw_dir}", ({names},))\n')
+    return _frozen_variant(h, f'freeze("{fw_dir}", ({names},))\n' + _sim_tail(h))
 
 
 def frozen_image(esp32_manifest, fw_dir):
     """The build with the manifest a builder gives the ESP32 port (tools/esp32_manifest.py)
     frozen in, as far as the unix port can take it: its firmware modules, with asyncio, ssl
     and umqtt.simple from this build's own manifest in place of the ESP32 board manifest
-    (port_manifest=False). Returns the binary's path, cached by the manifest's and fw_dir's
-    content (every .py there: the manifest names which)."""
+    (port_manifest=False); and the simulator's (sim_image). Returns the binary's path, cached
+    by the manifest's and fw_dir's content (every .py there: the manifest names which)."""
     esp32_manifest = Path(esp32_manifest).resolve()
     h = hashlib.sha256(esp32_manifest.read_bytes())
     for p in sorted(Path(fw_dir).glob("*.py")):
         h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return _frozen_variant(h, f'include("{esp32_manifest}", port_manifest=False)\n')
+    return _frozen_variant(h, f'include("{esp32_manifest}", port_manifest=False)\n' +
+                           _sim_tail(h))
 
 
 def _frozen_variant(h, manifest_tail):
@@ -320,6 +351,7 @@ def _frozen_variant(h, manifest_tail):
     key = h.hexdigest()[:16]
     dest = OUT / "frozen" / key / "micropython"
     if dest.exists():
+        os.utime(dest)              # in use: kept by the pruning (_build_frozen)
         return dest
     # one build at a time: the test workers (pytest -n 2) each ask for the image, and two
     # builds in one folder of the source tree break each other
@@ -332,9 +364,11 @@ def _frozen_variant(h, manifest_tail):
 
 
 def _build_frozen(base, dest, key, manifest_tail):
-    for old in sorted((OUT / "frozen").glob("*/micropython"),
-                      key=lambda p: p.stat().st_mtime)[:-3]:
-        shutil.rmtree(old.parent, ignore_errors=True)     # the newest three stay
+    # variants not used for a day go (every edit of the simulator or the firmware makes one;
+    # a run in another worker may be using any of today's)
+    for old in (OUT / "frozen").glob("*/micropython"):
+        if old.stat().st_mtime < time.time() - 86400:
+            shutil.rmtree(old.parent, ignore_errors=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     build = f"build-frozen-{key}"
     unix = SRC / "micropython" / "ports" / "unix"
@@ -362,6 +396,9 @@ def main(argv):
         return setup()
     if argv[:1] == ["frozen"] and len(argv) >= 3:
         print(frozen(argv[1], argv[2:]))
+        return 0
+    if argv[:1] == ["sim-image"] and len(argv) == 1:
+        print(sim_image())
         return 0
     if argv[:1] == ["frozen-image"] and len(argv) == 1:
         print(frozen_image(ROOT / "tools" / "esp32_manifest.py", ROOT / "firmware"))

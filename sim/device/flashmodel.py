@@ -69,7 +69,8 @@ class ChipIO:
             self.board.advance(ms)
 
     def write(self, path, text):
-        self._stall(max(1, -(-len(text) // SECTOR_BYTES)))
+        n = len(text) if isinstance(text, str) else sum([len(t) for t in text])
+        self._stall(max(1, -(-n // SECTOR_BYTES)))
 
     def append(self, path, text):
         try:

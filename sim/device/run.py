@@ -124,6 +124,11 @@ def main():
             emit("@sim " + json.dumps({"sim": "boot", "t_ms": board.ms,
                                        "runtime": sys.implementation.name}))
     if "heapcap" in sys.modules:
+        # the firmware's heap as the run ends, collected (a run's figure that must not depend
+        # on where the checkout lies: host_tests/test_chip_runtime.py)
+        gc.collect()
+        emit("@sim " + json.dumps({"sim": "heap_end", "t_ms": board.ms,
+                                   "free_bytes": gc.mem_free()}))
         sys.modules["heapcap"].lift()   # the run is over: the reports are the simulator's
     if board.oled_addr is not None:
         emit("@sim " + json.dumps({"sim": "screen", "t_ms": board.ms,
