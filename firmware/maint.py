@@ -12,6 +12,11 @@
 #   pump(ms)     run the pump for ms (at most limits.MAINT_PUMP_MAX_MS), only with a path open
 #                and the manifold below limits.MAINT_PUMP_MAX_MMHG; it stops by itself
 #   touch        a reading asked for: keeps the link alive, drives nothing
+#   bulb         every path already closed: a person pumps the reference gauge's hand bulb
+#                (commissioning's calibration). No pump request is taken until a path opens,
+#                and the App's pump-off check is not run meanwhile (its rise is the bulb's);
+#                the ceiling still is: a pump running on its own in a shut manifold stops
+#                there (OVER_PRESSURE vents), with no chamber open to it
 #   vent         every path open, pump off (stays in maintenance)
 #   leave        every path open, pump off, maintenance over
 # Every request, and every refused one, counts as the link being alive; none for
@@ -35,6 +40,8 @@ R_LAST_PATH = 6
 R_HIGH = 7
 R_NO_RISE = 8
 R_ENDED = 9
+R_BULB_PATHS = 10
+R_BULB = 11
 REFUSALS = (
     "",
     "not in maintenance: enter it first (from idle)",
@@ -49,6 +56,8 @@ REFUSALS = (
     "1 mmHg: a hose off, a missing chamber or the sensor's hose off; vent, then check them",
     "maintenance just ended (or a person stopped it at the boot): not again until the boot "
     "has vented, or, after a press, until the next power-on",
+    "the gauge's bulb is for a shut manifold: close the dump and every chamber first",
+    "the gauge's bulb is in use: no pumping until a path opens",
 )
 
 # Why maintenance ended (taken once: take_end()).
@@ -92,6 +101,7 @@ class Maint:
         self._stall_ms = 0
         self._ran_ms = 0            # the pump request's time at the last tick judged
         self.no_rise = False
+        self.bulb_on = False        # a person pumps the gauge's bulb (bulb(): every path shut)
 
     # --- requests (from the link, not the control tick) -----------------------------------
     def enter(self, now_ms, idle):
@@ -108,6 +118,7 @@ class Maint:
             return R_NOT_IDLE
         self.on = True
         self.closed = 0
+        self.bulb_on = False
         self.pumping = False
         self.pump_total_ms = 0
         self._seen_ms = now_ms
@@ -121,6 +132,17 @@ class Maint:
         if not self.on:
             return R_OFF
         self._seen_ms = now_ms
+        return OK
+
+    def bulb(self, now_ms):
+        """A person pumps the reference gauge's bulb into the shut manifold: every path must be
+        closed and the pump not running; until a path opens (open, vent, leave), no pumping."""
+        if not self.on:
+            return R_OFF
+        self._seen_ms = now_ms
+        if self.pumping or not self._all_closed(self.closed):
+            return R_BULB_PATHS
+        self.bulb_on = True
         return OK
 
     def _bit(self, k):
@@ -158,6 +180,7 @@ class Maint:
         if self.closed & bit:
             self._rise_dmmhg = NO_READING
         self.closed &= ~bit
+        self.bulb_on = False        # (a path open: the bulb's air goes; the checks as before)
         return OK
 
     def pump(self, now_ms, ms, p_dmmhg):
@@ -167,6 +190,8 @@ class Maint:
         self._seen_ms = now_ms
         if ms < 1 or ms > L.MAINT_PUMP_MAX_MS:
             return R_PUMP_MS
+        if self.bulb_on:
+            return R_BULB
         if self._all_closed(self.closed):
             return R_ALL_CLOSED
         if p_dmmhg >= L.MAINT_PUMP_MAX_MMHG * 10:
@@ -185,6 +210,7 @@ class Maint:
         self._seen_ms = now_ms
         self._stop_pump(now_ms)
         self.closed = 0
+        self.bulb_on = False
         self._rearm()
         return OK
 
@@ -194,6 +220,7 @@ class Maint:
             self._stop_pump(now_ms)
             self.on = False
             self.closed = 0
+            self.bulb_on = False
             self._end = why
             self.ended = why
 

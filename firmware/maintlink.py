@@ -1,6 +1,6 @@
 # Maintenance mode's link to the builder's computer (issue 15): one request a line on the
 # console, one JSON reply a line. The requests (maint.py says what each may do):
-#   enter | read | open K | close K | pump MS | vent | leave
+#   enter | read | open K | close K | pump MS | bulb | vent | leave
 # (K: 0 the dump, 1..n a chamber, foot first; MS: 1..limits.MAINT_PUMP_MAX_MS). Every reply is
 #   {"maint": REQUEST, "ok": 1 or 0, "why": refusal text (when 0), "t_ms": uptime,
 #    "on": 1 while in maintenance, "p_dmmhg": the reading (zeroed by this boot's zero, 0 before
@@ -51,7 +51,7 @@ def handle(app, now_ms, line):
     m = app.maint
     if verb == "enter" and len(words) == 1:
         code = app.maint_enter(now_ms)
-    elif m is None and verb in ("read", "open", "close", "pump", "vent", "leave"):
+    elif m is None and verb in ("read", "open", "close", "pump", "bulb", "vent", "leave"):
         code = M.R_OFF
     elif verb == "read" and len(words) == 1:
         code = m.touch(now_ms)
@@ -64,11 +64,14 @@ def handle(app, now_ms, line):
             code = m.pump(now_ms, arg, app.sensor.p_dmmhg)
     elif verb == "vent" and len(words) == 1:
         code = m.vent(now_ms)
+    elif verb == "bulb" and len(words) == 1:
+        code = m.bulb(now_ms)
     elif verb == "leave" and len(words) == 1:
         m.leave(now_ms)
         code = M.OK
     else:
-        code = "unknown request %r: enter, read, open K, close K, pump MS, vent, leave" % line
+        code = "unknown request %r: enter, read, open K, close K, pump MS, bulb, vent, " \
+            "leave" % line
         verb = "?"
     return _state(app, now_ms, verb, code)
 

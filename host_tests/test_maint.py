@@ -182,7 +182,7 @@ def test_the_pump_with_the_dump_shut_must_raise_the_reading():
 
 
 REQUEST = st.tuples(st.sampled_from(["close", "open", "pump", "touch", "vent", "enter",
-                                     "none"]),
+                                     "bulb", "none"]),
                     st.integers(-1, N + 1), st.integers(-50, 600), st.integers(1, 1500),
                     st.integers(-100, 900))
 
@@ -211,6 +211,9 @@ def test_no_request_sequence_breaks_the_rules(steps):
                 pump_ok_at = t
         elif what == "touch":
             m.touch(t)
+        elif what == "bulb":
+            if m.bulb(t) == M.OK:
+                assert m.closed & DUMP_CLOSED and m.closed & 0xF == 0xF and not m.pumping
         elif what == "vent":
             m.vent(t)
         elif what == "enter":
@@ -226,7 +229,10 @@ def test_no_request_sequence_breaks_the_rules(steps):
             elif m.on:
                 open_low_at = t
             assert not dead_headed(cmd, N)
+            if m.bulb_on:
+                assert m.closed & DUMP_CLOSED and m.closed & 0xF == 0xF     # every path shut
             if cmd & PUMP_ON:
+                assert not m.bulb_on
                 assert pump_ok_at is not None and t - pump_ok_at < L.MAINT_PUMP_MAX_MS
                 assert p < L.MAINT_PUMP_MAX_MMHG * 10
             if t - last_req > L.MAINT_IDLE_MS or not m.on:
@@ -321,3 +327,26 @@ def test_pump_time_with_the_dump_open_does_not_count_and_another_chamber_fills_f
         p += 3
         assert m.step(t, p) & PUMP_ON or not m.pumping
     assert not m.no_rise
+
+
+def test_the_gauges_bulb_needs_a_shut_manifold_and_locks_the_pump_off():
+    """Commissioning's calibration: bulb() only with every path closed and the pump still; then
+    no pump request until a path opens; opening one, venting or leaving ends it."""
+    m = entered()
+    assert m.bulb(0) == M.R_BULB_PATHS
+    for k in range(N + 1):
+        m.close(0, k)
+    m.open(0, 2)
+    assert m.bulb(0) == M.R_BULB_PATHS          # one chamber still open
+    m.close(0, 2)
+    assert m.bulb(0) == M.OK and m.bulb_on
+    assert m.pump(10, 100, 0) == M.R_BULB
+    assert not m.step(20, 400) & PUMP_ON
+    m.open(30, 1)
+    assert not m.bulb_on and m.pump(40, 100, 0) == M.OK
+    m.vent(50)
+    for k in range(N + 1):
+        m.close(60, k)
+    assert m.bulb(60) == M.OK
+    m.vent(70)
+    assert not m.bulb_on

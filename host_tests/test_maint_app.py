@@ -368,3 +368,53 @@ def test_a_console_stall_while_maintenance_holds_air_is_not_a_loop_stall():
     app.supervise(boot.vb.ticks_ms())           # before the control task's next tick
     assert app.sup.fault == 0 and not app._dead
     assert link("read")["on"]
+
+
+def _shut_with(boot, link, bulb):
+    boot.run(500)
+    assert link("enter")["ok"]
+    for k in range(5):
+        assert link("close %d" % k)["ok"]
+    if bulb:
+        assert link("bulb")["ok"]
+    for target in (40, 80, 120):            # a person squeezing the gauge's bulb in steps
+        boot.vb.plant.bulb_to(target)
+        boot.run(1500)
+
+
+def test_the_gauges_bulb_in_the_shut_manifold_is_not_taken_for_a_pump_but_its_ceiling_is():
+    """Calibration (issue 15): with 'bulb' the manifold climbs 40-80-120 mmHg by hand, the pump
+    off, and the boot stays in maintenance (its reading follows). Without 'bulb' the same climb
+    is what the pump-off check exists for: PUMP_STUCK_ON, vented. A pump driver that shorts
+    during the bulb's turn runs into the shut manifold up to the ceiling: OVER_PRESSURE, and
+    every path opens."""
+    boot = Boot()
+    link = Link(boot)
+    _shut_with(boot, link, bulb=True)
+    r = link("read")
+    assert r["on"] and r["fault"] == "NONE" and abs(r["p_dmmhg"] - 1200) < 30, r
+    assert not link("pump 100")["ok"]                       # the pump stays locked off
+    assert link("open 0")["ok"] and link("read")["on"]      # a path opens: the bulb's turn ends
+    assert not violations(boot)
+
+    boot = Boot()
+    link = Link(boot)
+    _shut_with(boot, link, bulb=False)
+    r = link("read")
+    assert not r["on"] and r["fault"] == "PUMP_STUCK_ON", r
+
+    boot = Boot()
+    link = Link(boot)
+    _shut_with(boot, link, bulb=True)
+    boot.inject({"fault": "pump_stuck_on"})
+    ceiling = boot.app.cfg["limits"]["ceiling_mmhg"]
+    for _ in range(400):
+        boot.run(10)
+        if boot.app.sup.tripped():
+            break
+    r = link("read")
+    assert not r["on"] and r["fault"] == "OVER_PRESSURE", r
+    assert boot.vb.plant.p_manifold < ceiling + 20
+    assert max(boot.vb.plant.p_chambers) < 5       # every chamber stayed shut off from it
+    boot.run(3000)
+    assert boot.vb.plant.dump_open()

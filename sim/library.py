@@ -24,6 +24,8 @@ FAULT_HELP = {
     "leak": "the chamber leaks ml_per_min (at 80 mmHg)",
     "hose_disconnect": "the chamber's hose is off: its valve lets the air out, the chamber "
                        "stays empty",
+    "hose_kinked": "the chamber's hose is kinked shut: no air in or out (as a valve stuck "
+                   "shut, seen from the manifold)",
     "no_garment": "the chamber is not around a leg (the fit check finds it)",
     "squeeze": "an outside load on the chamber (someone lying on the calf), mmhg",
     "hoses_crossed": "valve a feeds chamber b and valve b chamber a",

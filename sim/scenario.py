@@ -51,6 +51,7 @@ FAULTS = {
     "sensor_offset": ("mmhg",),
     "leak": ("chamber", "ml_per_min"),
     "hose_disconnect": ("chamber",),
+    "hose_kinked": ("chamber",),    # the chamber's hose kinked shut: no air in or out
     "no_garment": ("chamber",),     # the chamber is not around a leg (fit check)
     "squeeze": ("chamber", "mmhg"), # an outside load on a chamber (the user lies on the calf)
     "hoses_crossed": ("chambers",), # [a, b]: valve a feeds chamber b and valve b chamber a

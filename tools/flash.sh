@@ -132,44 +132,6 @@ for PROG in "$ROOT"/programs/*.json; do
 done
 
 # --- 2. the device ----------------------------------------------------------------------------
-STOP_FIRMWARE='
-import sys, time
-try:
-    import serial
-except ImportError:
-    sys.exit(0)
-try:
-    s = serial.Serial(sys.argv[1], 115200, timeout=0.02)
-except Exception:
-    sys.exit(0)                     # mpremote says what is wrong with the port
-def read_for(seconds):
-    data, last = b"", time.monotonic()
-    end = last + seconds
-    while time.monotonic() < end:
-        b = s.read(4096)
-        if b:
-            data, last = data + b, time.monotonic()
-    return data, time.monotonic() - last
-def interrupt(seconds):
-    data, end = b"", time.monotonic() + seconds
-    while time.monotonic() < end:
-        s.write(b"\x03")
-        data += s.read(4096)
-        time.sleep(0.01)
-    return data
-seen = b""
-for attempt in range(6):
-    s.write(b"\r\x02")              # to the friendly REPL: it answers with its banner
-    data, quiet = read_for(1.5)
-    seen += data
-    if not seen:
-        sys.exit(0)                 # silent: not a REPL; the probe says so
-    if data.rstrip().endswith(b">>>") and quiet >= 1.2:
-        sys.exit(0)                 # the REPL stayed: nothing runs, no watchdog is due
-    # through the watchdog reset and into the next boot (both fit in 1.5 s on an ESP32)
-    seen += interrupt(1.5 if attempt == 0 else 3.0)
-sys.exit(4)
-'
 
 step "ask the device on $PORT what it runs"
 PROBE="import sys
@@ -195,7 +157,7 @@ else
     # before it starts the watchdog and the REPL stays put.
     echo "  (stopping the running firmware: Ctrl-C until the REPL stays)"
     rc=0
-    "$PYTHON" -c "$STOP_FIRMWARE" "$PORT" || rc=$?
+    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m commission.stopfw "$PORT" || rc=$?
     [ "$rc" = 4 ] && die "the firmware on $PORT keeps restarting and could not be interrupted: press the board's EN (reset) button while this runs, or erase the flash with esptool"
     show "$MPREMOTE" connect "$PORT" exec "$PROBE"
     # mpremote gives up after 10 s on a serial port (but waits forever on a silent /dev/pts/*)

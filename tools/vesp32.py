@@ -35,6 +35,14 @@ How it stands in for a chip:
 - it has no `network` module: `import network` (the firmware's, with a secrets.json on the
   flash, or yours) raises ImportError saying so and where MQTT can be tried instead
   (`boot-sim run --flash DIR --pace 1`, docs/MQTT.md); the boot runs on without the network.
+- a program that reads the console (the firmware's maintenance link, maintlink.py, started
+  from the raw REPL) gets the serial line's bytes on its stdin while it runs, as on a chip's
+  UART; Ctrl-C still interrupts it.
+- for boot-commission --virtual: --speed N runs the paced clock N times the wall clock;
+  --scenario FILE gives the plant its parameters, faults and seed (the board is the flash's
+  board.json: a scenario's "transducer" can differ from it); --bench-dir DIR is the bench:
+  DIR/gauge gets the true manifold and chamber pressures every 0.1 simulated s, and a new line
+  "SEQ MMHG" in DIR/bulb pumps the manifold to MMHG by hand.
 - the filesystem root is a host directory: not a security boundary.
 - its image is the interpreter's: --micropython BINARY runs another build, e.g. one with the
   firmware frozen in (tools/mp32.py frozen-image), whose modules come after the flash's root
@@ -81,7 +89,8 @@ def crlf(data):
 
 class VirtualESP32:
     def __init__(self, flash, chip="esp32", boot_seconds=20, press_at=1.0, heapsize="2M",
-                 implementation=None, version=None, log=None, import_ms=10, binary=None):
+                 implementation=None, version=None, log=None, import_ms=10, binary=None,
+                 speed=1.0, scenario=None, bench_dir=None):
         self.flash = Path(flash).resolve()
         self.binary = binary or micropython_binary()
         self.flash.mkdir(parents=True, exist_ok=True)
@@ -93,6 +102,13 @@ class VirtualESP32:
             self.identity["version"] = [int(x) for x in version.split(".")] + [""]
         self.boot_seconds = boot_seconds
         self.import_ms = import_ms
+        self.speed = speed
+        self.scenario = scenario or {}     # the plant, its faults and seed (not the board)
+        self.bench_dir = str(Path(bench_dir).resolve()) if bench_dir else None
+        if self.bench_dir:
+            for name in ("gauge", "bulb"):
+                (Path(self.bench_dir) / name).touch()
+        self.passthrough = False    # the running program reads stdin (maintlink.py): "W"
         self.press_at = press_at
         self.heapsize = heapsize
         self.log = open(log, "ab") if log else None
@@ -127,8 +143,10 @@ class VirtualESP32:
         except boardcfg.BoardError:
             board = paths.DEFAULT_BOARD     # no valid board file yet: wire the default boot
         actions = [{"t_s": self.press_at, "do": "start"}] if self.press_at >= 0 else []
-        config = build_config({"duration_s": max(self.boot_seconds, 60), "actions": actions},
-                              str(board))
+        scenario = {k: v for k, v in self.scenario.items()
+                    if k in ("plant", "faults", "seed", "chip")}
+        scenario.update({"duration_s": max(self.boot_seconds, 60), "actions": actions})
+        config = build_config(scenario, str(board))
         config["sample_ms"] = 1000
         return config
 
@@ -139,7 +157,7 @@ class VirtualESP32:
         boot = {"flash": str(self.flash), "config": self._config(), "run_main": run_main,
                 "identity": self.identity, "ctl_fd": w, "reset_cause": self.reset_cause,
                 "fast_forward_ms": int(self.boot_seconds * 1000), "wdt_ms": self.wdt_ms,
-                "import_ms": self.import_ms}
+                "import_ms": self.import_ms, "speed": self.speed, "bench_dir": self.bench_dir}
         boot_file = Path(self.tmp) / "boot.json"
         boot_file.write_text(json.dumps(boot))
         env = dict(os.environ)
@@ -152,6 +170,7 @@ class VirtualESP32:
         self.ctl = r
         os.set_blocking(self.child.stdout.fileno(), False)
         self.ctlbuf = bytearray()
+        self.passthrough = False
         self.state = "starting"     # until the interpreter is set up: Ctrl-C is lost
         self._reset_parser()
 
@@ -186,6 +205,7 @@ class VirtualESP32:
     def execute(self, source, kind, raw):
         self.exec_raw = raw
         self.state = "busy"
+        self.passthrough = False
         try:
             self.child.stdin.write(b"E %s %d\n" % (kind.encode(), len(source)) + bytes(source))
             self.child.stdin.flush()
@@ -246,6 +266,8 @@ class VirtualESP32:
                     self.emit(RAW_BANNER + b">")
                 else:
                     self._friendly_banner()
+            elif kind == b"W":
+                self.passthrough = True     # the serial's bytes to the program's stdin
             elif kind == b"X":
                 if self.state == "busy" and self.exec_raw:
                     self.emit(b"\x04\x04")
@@ -258,6 +280,7 @@ class VirtualESP32:
 
     def _done(self, exc):
         self.state = "idle"
+        self.passthrough = False
         if self.exec_raw:
             self.emit(b"\x04" + crlf(exc) + b"\x04>")
         else:
@@ -276,7 +299,17 @@ class VirtualESP32:
         self.emit(self.banner + b"\r\nType \"help()\" for more information.\r\n>>> ")
 
     def feed(self):
-        """Consume queued input while the REPL is waiting for it."""
+        """Consume queued input while the REPL is waiting for it; while a program that reads
+        the console runs, hand it over as the chip's UART would (Ctrl-C interrupts it still:
+        _on_input)."""
+        if self.inq and self.state == "busy" and self.passthrough:
+            data, self.inq = bytes(self.inq), bytearray()
+            try:
+                self.child.stdin.write(data)
+                self.child.stdin.flush()
+            except OSError:
+                pass                # the interpreter has died: its end is handled in poll
+            return
         while self.inq and self.state == "idle":
             c = self.inq.pop(0)
             if self.mode == "raw":
@@ -489,6 +522,14 @@ def main(argv=None):
                     help="wall time each first import of a module from flash takes, as on a "
                     "chip (default 10)")
     ap.add_argument("--log", help="append the serial traffic to this file")
+    ap.add_argument("--speed", type=float, default=1.0,
+                    help="once paced, simulated seconds per wall second (default 1: a chip's "
+                    "pace; more for tests and a virtual commissioning)")
+    ap.add_argument("--scenario", help="a scenario file whose plant, faults and seed the "
+                    "virtual boot has (its board is the flash's board.json)")
+    ap.add_argument("--bench-dir", help="a folder for the bench: 'gauge' gets the manifold's "
+                    "true pressure, a line 'SEQ MMHG' in 'bulb' pumps it by hand "
+                    "(boot-commission --virtual)")
     ap.add_argument("--micropython", metavar="BINARY",
                     help="the MicroPython unix port that runs the chip (default: the "
                     "simulator's); tools/mp32.py frozen-image builds one whose image holds the "
@@ -498,7 +539,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     vb = VirtualESP32(args.flash, args.chip, args.boot_seconds, args.press_at, args.heapsize,
                       args.implementation, args.fake_version, args.log, args.import_ms,
-                      args.micropython)
+                      args.micropython, args.speed,
+                      json.loads(Path(args.scenario).read_text()) if args.scenario else None,
+                      args.bench_dir)
 
     def stop(*_):
         raise SystemExit(0)

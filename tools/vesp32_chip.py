@@ -16,6 +16,8 @@
 #                           "D <n>\n" + n bytes   finished; the bytes are the exception text
 #                           "X\n"            SystemExit / machine.soft_reset(): soft reboot
 #                           "R <cause>\n"    the chip resets (machine.reset(), watchdog, brown-out)
+#                           "W\n"            the program polls stdin (maintlink.py): the serial
+#                                            line's bytes go to stdin, raw, until it ends
 # Everything the code prints goes to stdout (stderr is joined to it), as the UART would carry it.
 import sys
 import os
@@ -57,18 +59,66 @@ _advance = BOARD.advance
 _pace = [None, 0]               # wall ticks and board ms when real-time pacing began
 
 
+SPEED = BOOT.get("speed", 1)    # simulated seconds a wall second once paced (--speed)
+
+# The bench (--bench-dir): a reference gauge on the manifold, and its hand bulb. Opened now,
+# before the flash becomes the filesystem root. Every BENCH_MS of simulated time the gauge file
+# gets "MANIFOLD_MMHG BOARD_MS CHAMBER1_MMHG ...": the true pressures (what a person's gauge and
+# hands find), and a new line "SEQ MMHG" in the bulb file pumps the manifold to MMHG by hand
+# (commission/virtual.py: the calibration's bulb).
+BENCH_MS = 100
+_bench = [None, None, b"", 0]           # gauge file, bulb file, last bulb line, next due ms
+if BOOT.get("bench_dir"):
+    _bench[0] = open(BOOT["bench_dir"] + "/gauge", "w")
+    _bench[1] = open(BOOT["bench_dir"] + "/bulb", "rb")
+
+
+def _bench_step():
+    if BOARD.ms < _bench[3]:
+        return
+    _bench[3] = BOARD.ms + BENCH_MS
+    plant = BOARD.plant
+    g = _bench[0]
+    g.seek(0)
+    g.write("%10.3f %12d" % (plant.p_manifold, BOARD.ms) +
+            "".join(" %8.2f" % x for x in plant.p_chambers) + "\n")
+    g.flush()
+    b = _bench[1]
+    b.seek(0)
+    line = b.read(64).strip()
+    if line and line != _bench[2]:
+        _bench[2] = line
+        plant.bulb_to(float(line.split()[1].decode()))
+
+
 def _paced_advance(ms):
     target = BOARD.ms + ms
     if target > BOOT["fast_forward_ms"]:
         if _pace[0] is None:
             _pace[0], _pace[1] = utime.ticks_ms(), BOARD.ms
-        wait = utime.ticks_diff(utime.ticks_add(_pace[0], target - _pace[1]), utime.ticks_ms())
+        wait = utime.ticks_diff(utime.ticks_add(_pace[0], int((target - _pace[1]) / SPEED)),
+                                utime.ticks_ms())
         if wait > 0:
             utime.sleep_ms(wait)
     _advance(ms)
+    if _bench[0] is not None:
+        _bench_step()
 
 
 BOARD.advance = _paced_advance
+
+# A program that polls the console's stdin (maintlink.py): the host passes the serial line's
+# bytes to stdin while it runs ("W"), once an execution (the host ends it with the execution)
+_stdin_told = [False]
+
+
+def _stdin_wanted():
+    if not _stdin_told[0]:
+        _stdin_told[0] = True
+        _ctl("W\n")
+
+
+simctx.on_stdin_poll = _stdin_wanted
 
 # The hardware watchdog outlives the program that started it: once machine.WDT runs, the
 # chip resets unless fed, at the REPL too and across a soft reset (the host keeps its timer).
@@ -205,6 +255,7 @@ def _format(e):
 
 def _run(source, kind, name="<stdin>"):
     """Execute; return None, the exception text, SystemExit (soft reboot) or a BoardReset."""
+    _stdin_told[0] = False
     try:
         exec(compile(source, name, kind), G)
     except SimEnd:
@@ -268,6 +319,8 @@ def _serve():
             continue
         if not header:
             return
+        if not header.startswith(b"E "):
+            continue            # a line of the serial's passed to a program that has ended
         _, kind, n = header.decode().split()
         source = _read(int(n)).decode()
         try:

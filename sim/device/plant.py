@@ -147,6 +147,7 @@ class Plant:
         self.dumps_forced = [None]       # per dump: True = stuck closed
         self.valve_forced = [None] * chambers   # True: stuck closed, False: stuck open
         self.disconnected = [False] * chambers
+        self.kinked = [False] * chambers    # the chamber's hose kinked shut: no air either way
         self.sensor_mode = 0             # 0 normal, 1 open, 2 short, 3 frozen
         self.sensor_offset_mmhg = 0.0
         self.sensor_gain = 1.0           # span error: the transducer sees gain x the pressure
@@ -321,7 +322,7 @@ class Plant:
         num = cdt * pm + q0
         den = cdt + q0 / p["pump_max_mmhg"]
         for i in range(self.n):
-            if self.valve_open(i):
+            if self.valve_open(i) and not self.kinked[self.feeds[i]]:
                 j = self.feeds[i]           # the chamber valve i's hose goes to
                 other = 0.0 if self.disconnected[j] else pc[j]
                 g[i] = _secant(self._k_valve, pm - other)
@@ -436,6 +437,12 @@ class Plant:
         self._leak[i] = (seep if seep > 0 else 0.0) / 60.0 / 80.0
         hole = q - SEEP_ML_PER_MIN
         self._hole[i] = hole / 60.0 / math.sqrt(80.0) if hole > 0 else 0.0
+
+    def bulb_to(self, mmhg):
+        """A hand bulb on the manifold (a reference gauge's: commissioning's calibration)
+        pumped to mmHg, or let down to it by its release screw: the manifold's air alone, the
+        paths as they are (closed, for a calibration)."""
+        self.p_manifold = max(0.0, float(mmhg))
 
     def freeze_sensor(self):
         self._frozen_uv = self.read_uv()

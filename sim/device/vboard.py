@@ -615,6 +615,8 @@ class VirtualBoard:
             p.add_leak(i, f["ml_per_min"])
         elif kind == "hose_disconnect":
             p.disconnected[i] = True
+        elif kind == "hose_kinked":
+            p.kinked[i] = True
         elif kind == "no_garment":
             p.no_garment(i)
         elif kind == "squeeze":
@@ -678,6 +680,8 @@ class VirtualBoard:
             p.add_leak(i, -f["ml_per_min"])
         elif kind == "hose_disconnect":
             p.disconnected[i] = False
+        elif kind == "hose_kinked":
+            p.kinked[i] = False
         elif kind == "no_garment":
             p.garment_on(i)
         elif kind == "squeeze":
