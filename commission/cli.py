@@ -25,7 +25,6 @@ paths.import_device_modules()
 import boardcfg  # noqa: E402
 
 STEPS = ("outputs", "zero", "calibration", "chambers")
-CHECK_MMHG = (60, 100)          # the calibration's check, after the new board file is in
 
 
 class TerminalAsker:
@@ -71,7 +70,13 @@ def _backup(path):
 def calibration(link, fl, board_file, pressures, say):
     """Fit, write, flash, check. Returns the item (and fl.board is the new board)."""
     board = fl.board
-    points = fl.gauge_points(pressures)
+    plan, checks = S.gauge_plan(board)
+    if pressures:
+        if max(pressures) > plan[-1] or min(pressures) <= 0:
+            raise ValueError(f"--pressures: 1 to {plan[-1]} mmHg on this board (the bulb may "
+                             f"take the shut manifold to {S.L.MAINT_BULB_MAX_MMHG} at most)")
+        plan = pressures
+    points = fl.gauge_points(plan)
     cal = S.calibrate([(uv, g) for uv, g, _ in points], board["sensor"])
     say("  fitted: v_at_zero %.4f V, v_at_full_scale %.4f V; residuals %s mmHg" % (
         cal["v_at_zero"], cal["v_at_full_scale"], cal["residuals_mmhg"]))
@@ -79,16 +84,21 @@ def calibration(link, fl, board_file, pressures, say):
     data["sensor"]["v_at_zero"] = cal["v_at_zero"]
     data["sensor"]["v_at_full_scale"] = cal["v_at_full_scale"]
     text = json.dumps(data, indent=2) + "\n"
+    trial = board_file.with_name(board_file.name + ".new")
+    trial.write_text(text)
+    try:
+        new_board = boardcfg.load(str(trial))       # a file the boot accepts, or an error
+    finally:
+        trial.unlink()
     old = _backup(board_file)
     board_file.write_text(text)
-    new_board = boardcfg.load(str(board_file))      # (a file the boot accepts, or an error)
     say(f"  wrote {board_file} (the old one: {old.name}); flashing it")
     link.close()
     link.put_file("board.json", text.encode())
     link.open()
     fl.board = new_board
     pairs = []
-    for target in CHECK_MMHG:
+    for target in checks:
         _, gauge, reading = fl.gauge_point(target, f"check_{target}")
         pairs.append((reading, gauge))
     check = S.check_against_gauge(pairs)
@@ -100,40 +110,63 @@ def calibration(link, fl, board_file, pressures, say):
     return item
 
 
+class _NoAnswers(Exception):
+    """(a real boot: the person answers at the terminal; nothing to be missing)"""
+
+
+def _tell(item, say):
+    say(f"  {item['name']}: {'pass' if item['pass'] else 'FAIL'}")
+    for f in item["fix"]:
+        say(f"    fix: {f}")
+    if item.get("note"):
+        say(f"    note: {item['note']}")
+
+
+def _chambers(fl, items, say):
+    t0 = time.monotonic()
+    for k in range(1, fl.n + 1):
+        say(f"  chamber {k}: fill to {S.FILL_TO_MMHG} mmHg, hold {fl.hold_ms / 1000:.0f} s, "
+            "seal, vent")
+        items.append(fl.chamber(k))
+        _tell(items[-1], say)
+        left = (time.monotonic() - t0) / k * (fl.n - k)
+        if k < fl.n:
+            say(f"  ({k} of {fl.n} chambers done; about {left:.0f} s left)")
+
+
 def run(args, say=print):
+    """The steps, the report; returns the exit code (0 pass, 1 an item failed, 2 could not
+    finish)."""
     virtual = None
-    if args.virtual:
-        from commission.virtual import AnswerError, VirtualAsker, VirtualBoard
-        answers = json.loads(Path(args.answers).read_text()) if args.answers else {}
-        virtual = VirtualBoard(args.virtual, args.flash, args.speed, args.serial_log)
-        asker = VirtualAsker(answers, args.yes, virtual.bench, say)
-        port = virtual.port
-        say(f"virtual ESP32 on {port}, scenario {args.virtual}")
-    else:
-        asker, port = TerminalAsker(args.yes), args.port
-        AnswerError = ()
-    link = MaintLink(port)
-    items = []
+    AnswerError = _NoAnswers
+    items, steps = [], args.steps.split(",") if args.steps else list(STEPS)
     board_file = board = None
+    folder = Path(args.report) if args.report else None
+    link = None
     try:
+        if args.virtual:
+            from commission.virtual import AnswerError, VirtualAsker, VirtualBoard
+            answers = json.loads(Path(args.answers).read_text()) if args.answers else {}
+            virtual = VirtualBoard(args.virtual, args.flash, args.speed, args.serial_log)
+            asker = VirtualAsker(answers, args.yes, virtual.bench, say)
+            port = virtual.port
+            say(f"virtual ESP32 on {port}, scenario {args.virtual}")
+        else:
+            asker, port = TerminalAsker(args.yes), args.port
+        link = MaintLink(port)
         board_file = Path(args.board) if args.board else \
             (virtual.board_file if virtual else None)
         if board_file is None:
             raise LinkError("give the board file you flashed: --board FILE (it is updated by "
                             "the calibration, the old one kept)")
         board = boardcfg.load(str(board_file))
-        folder = Path(args.report) if args.report else \
-            (Path.cwd() / "commissioning" if virtual and not args.board
-             else board_file.parent / "commissioning")
-        steps = args.steps.split(",") if args.steps else STEPS
-        for s in steps:
-            if s not in STEPS:
-                raise LinkError(f"no step {s!r}: the steps are {', '.join(STEPS)}")
+        if folder is None:
+            folder = Path.cwd() / "commissioning" if virtual and not args.board \
+                else board_file.parent / "commissioning"
         say(f"board {board['name']} ({board['chambers']} chambers); steps: {', '.join(steps)}")
         first = link.open()
         say(f"maintenance mode on (the boot's uptime {first['t_ms'] / 1000:.1f} s)")
         fl = F.Flow(link, board, asker, args.hold_s, say)
-        t0 = time.monotonic()
         for n, s in enumerate(steps, 1):
             say(f"step {n} of {len(steps)}: {s}")
             if s == "outputs":
@@ -143,38 +176,45 @@ def run(args, say=print):
             elif s == "calibration":
                 if not hasattr(fl, "zero_uv"):
                     fl.zero()
-                items.append(calibration(link, fl, board_file,
-                                         [int(x) for x in args.pressures.split(",")], say))
+                items.append(calibration(
+                    link, fl, board_file,
+                    [int(x) for x in args.pressures.split(",")] if args.pressures else None,
+                    say))
             else:
-                for k in range(1, fl.n + 1):
-                    items.append(fl.chamber(k))
-                    done = k / fl.n
-                    left = (time.monotonic() - t0) * (1 - done) / done if s == steps[0] \
-                        else None
-                    say(f"  chamber {k}: {'pass' if items[-1]['pass'] else 'FAIL'}"
-                        + (f" (about {left:.0f} s left)" if left else ""))
+                _chambers(fl, items, say)
                 continue
-            say(f"  {items[-1]['name']}: {'pass' if items[-1]['pass'] else 'FAIL'}")
+            _tell(items[-1], say)
         rc = 0 if all(i["pass"] for i in items) else 1
-    except (LinkError, F.FlowError, AnswerError, ValueError, boardcfg.BoardError) as e:
+    except (LinkError, F.FlowError, AnswerError, ValueError, OSError, EOFError,
+            boardcfg.BoardError) as e:
         say(f"boot-commission: {e}")
         items.append({"name": "could not finish", "pass": False, "fix": [str(e)]})
-        folder = Path(args.report) if args.report else Path.cwd() / "commissioning"
+        rc = 2
+    except KeyboardInterrupt:
+        say("boot-commission: stopped (Ctrl-C): leaving maintenance, the boot vents every "
+            "chamber; run it again to finish (--steps picks up where you were)")
+        items.append({"name": "stopped", "pass": False, "fix": ["stopped with Ctrl-C"]})
         rc = 2
     finally:
-        try:
-            link.close()
-        except LinkError:
-            pass
+        if link is not None:
+            try:
+                link.close()
+            except (LinkError, OSError):
+                pass                    # (it vents by itself: limits.MAINT_IDLE_MS)
         if virtual:
-            virtual.close()
+            try:
+                if board_file == virtual.board_file and folder is not None:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(virtual.board_file, folder / "board.json")
+                    say(f"the virtual board's board file, as it ended: {folder / 'board.json'}")
+            finally:
+                virtual.close()
+    folder = folder or Path.cwd() / "commissioning"
     label = "?" if board_file is None else (
         f"{board['name']} ({board_file})" if board else str(board_file))
-    written = report.write(folder, label, items)
+    written = report.write(folder, label, items, {
+        "steps": steps, "not_run": [s for s in STEPS if s not in steps], "hold_s": args.hold_s})
     say(f"report: {written[0]} ({'PASS' if rc == 0 else 'FAIL'})")
-    for i in items:
-        for f in i["fix"]:
-            say(f"  fix ({i['name']}): {f}")
     return rc
 
 
@@ -190,8 +230,9 @@ def parse(argv=None):
                     "the board file)")
     ap.add_argument("--steps", help="some of: " + ",".join(STEPS) + " (default: all)")
     ap.add_argument("--hold-s", type=float, default=30, help="each chamber's hold (default 30)")
-    ap.add_argument("--pressures", default="40,80,120",
-                    help="the calibration's gauge pressures, mmHg (default 40,80,120)")
+    ap.add_argument("--pressures", help="the calibration's gauge pressures, mmHg (default: "
+                    "three up to 90, on the shipped boards 30,60,90; limits.MAINT_BULB_MAX_MMHG "
+                    "caps them)")
     ap.add_argument("--yes", action="store_true", help="answer yes to every click question")
     ap.add_argument("--answers", help="--virtual: what the person would answer (JSON)")
     ap.add_argument("--flash", help="--virtual: a flashed virtual board's folder (default: "
@@ -199,7 +240,17 @@ def parse(argv=None):
     ap.add_argument("--speed", type=float, default=4.0,
                     help="--virtual: simulated seconds a wall second (default 4)")
     ap.add_argument("--serial-log", help="--virtual: the serial traffic to this file")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    for step in (args.steps.split(",") if args.steps else ()):
+        if step not in STEPS:
+            ap.error(f"no step {step!r}: the steps are {','.join(STEPS)}")
+    for name, path in (("scenario", args.virtual), ("answers file", args.answers),
+                       ("board file", args.board)):
+        if path and not Path(path).is_file():
+            ap.error(f"no {name} {path}")
+    if args.answers and not args.virtual:
+        ap.error("--answers is for --virtual (at a real boot you answer yourself)")
+    return args
 
 
 def main(argv=None):

@@ -128,7 +128,8 @@ class Flow:
 
     # --- 4. per chamber ---------------------------------------------------------------------
     def chamber(self, k):
-        rec = {"chamber": k, "fit_ms": None, "fill_ms": None, "no_rise": False,
+        rec = {"chamber": k, "fit_ms": None, "blocked_ms": None, "fill_ms": None,
+               "no_rise": False,
                "leak_mmhg_per_min": None, "kept_share": None,
                "vent_ms": None, "order_answer": None, "fill_series": [], "hold_series": []}
         self.vent_and_wait()
@@ -139,10 +140,12 @@ class Flow:
         pulse = FIT_PULSE_MS            # a first short one: a blocked path shows at once
         while True:
             p, pumped = self.p(r), r["pumped_ms"] - base
-            if rec["fit_ms"] is None and p >= S.FIT_MMHG:
-                # the pump time to FIT_MMHG, between the two readings either side of it
-                rec["fit_ms"] = round(prev[0] + (S.FIT_MMHG - prev[1]) * (pumped - prev[0]) /
-                                      (p - prev[1])) if p > prev[1] else pumped
+            # the pump time to FIT_MMHG (and to the blocked mark), between the two readings
+            # either side of it
+            for key, mark in (("fit_ms", S.FIT_MMHG), ("blocked_ms", S.BLOCKED_MMHG)):
+                if rec[key] is None and p >= mark:
+                    rec[key] = round(prev[0] + (mark - prev[1]) * (pumped - prev[0]) /
+                                     (p - prev[1])) if p > prev[1] else pumped
             prev = (pumped, p)
             if p >= S.FILL_TO_MMHG:
                 rec["fill_ms"] = pumped
@@ -160,13 +163,13 @@ class Flow:
                 r = self.req("read")
                 rec["fill_series"].append((r["t_ms"] - t0, self.p(r), r["pumped_ms"] - base))
             pulse = FILL_PULSE_MS if self.p(r) < S.FILL_TO_MMHG - 10 else FIT_PULSE_MS * 2
-        blocked = rec["fit_ms"] is not None and rec["fit_ms"] < S.SQ.FIT_FAST_MS
-        if rec["fill_ms"] is not None and not blocked:
+        if rec["fill_ms"] is not None and not S.blocked(rec):
+            self._hold(rec, t0)
+            self._seal(rec, k)
+            # asked last, its air still in (the answer's time does not shorten the hold)
             rec["order_answer"] = self._ask(
                 "chamber", f"order_{k}", f"Which chamber is firm now (1 = foot, {self.n} = "
                 "the top)?", k)
-            self._hold(rec, t0)
-            self._seal(rec, k)
         rec["vent_ms"], _ = self.vent_and_wait()
         item = S.judge_chamber(k, rec)
         item.update(rec, name=f"chamber {k}")
@@ -175,6 +178,7 @@ class Flow:
     def _ask(self, kind, key, question, *more):
         with self.link.kept_alive():
             return getattr(self.ask, kind)(key, question, *more)
+
 
     def _hold(self, rec, t0):
         r = self.req("read")
@@ -190,7 +194,7 @@ class Flow:
             ps.append(self.p(r))
             rec["hold_series"].append((r["t_ms"] - t0, self.p(r)))
             r = self.req("read")
-        rec["leak_mmhg_per_min"] = round(S.slope_per_min(ts, ps), 2)
+        rec["leak_mmhg_per_min"] = round(-S.slope_per_min(ts, ps), 2)    # a loss: positive
         rec["held_mmhg"] = ps[-1] if ps else None
 
     def _seal(self, rec, k):
@@ -207,5 +211,5 @@ class Flow:
         self.req(f"open {k}")
         after = sum(self.p(x) for x in self.reads(3)[1:]) / 2
         # what its own leak-down (measured in the hold) took meanwhile is not the valve's
-        expected = before + (rec.get("leak_mmhg_per_min") or 0.0) * SEAL_WATCH_MS / 60000
+        expected = before - (rec.get("leak_mmhg_per_min") or 0.0) * SEAL_WATCH_MS / 60000
         rec["kept_share"] = round(after / expected, 3) if expected > 0 else None

@@ -69,7 +69,7 @@ class MaintLink:
             raise LinkError(f"could not start maintenance on {self.port}: {e}") from None
         self.transport.serial.timeout = 0.05
         self._buf = b""
-        first = self._reply(REPLY_S * 3)       # the boot starts first: its checks, its zero
+        first = self._reply("enter", REPLY_S * 3)   # the boot starts first: its checks, zero
         if not first.get("ok"):
             raise LinkError("the boot refused maintenance: %s" % first.get("why"))
         return first
@@ -91,7 +91,7 @@ class MaintLink:
         """Send one request (maintlink.py's: read, open K, close K, pump MS, vent, leave);
         returns its reply (a dict). Raises LinkError when none comes."""
         self.transport.serial.write(line.encode() + b"\n")
-        return self._reply(timeout_s)
+        return self._reply(line.split()[0], timeout_s)
 
     @contextmanager
     def kept_alive(self, every_s=0.2):
@@ -99,12 +99,14 @@ class MaintLink:
         the boot does not take the silence for a pulled cable (limits.MAINT_IDLE_MS: 5 s).
         Nothing else may use the link meanwhile."""
         stop = threading.Event()
+        lost = []
 
         def beat():
             while not stop.wait(every_s):
                 try:
                     self.request("read")
-                except LinkError:
+                except (LinkError, OSError) as e:
+                    lost.append(e)
                     return
         t = threading.Thread(target=beat, daemon=True)
         t.start()
@@ -113,8 +115,12 @@ class MaintLink:
         finally:
             stop.set()
             t.join()
+        if lost:
+            raise LinkError(f"the link was lost while you answered: {lost[0]}")
 
-    def _reply(self, timeout_s):
+    def _reply(self, verb, timeout_s):
+        """The reply to verb; a reply to anything else (a late one, after a stall) is
+        skipped, never taken for this one."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             line = self._line()
@@ -129,7 +135,9 @@ class MaintLink:
             except ValueError:
                 continue
             if isinstance(rec, dict) and "maint" in rec:
-                return rec
+                if rec["maint"] == verb:
+                    return rec
+                continue
             self.events.append(rec)
         raise LinkError(f"no reply from the boot on {self.port} for {timeout_s:.0f} s: the "
                         "cable, or the boot reset (it vents and leaves maintenance by itself)")

@@ -9,6 +9,7 @@ def write(folder, board_name, items, extra=None):
     """Returns the paths written. items: flow.py's, in order."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    _keep_earlier(folder)
     ok = all(i["pass"] for i in items)
     data = {"board": board_name, "when": time.strftime("%Y-%m-%d %H:%M:%S"), "pass": ok,
             "items": items}
@@ -20,7 +21,15 @@ def write(folder, board_name, items, extra=None):
              f"{data['when']}: **{'PASS' if ok else 'FAIL'}**"
              + ("" if ok else f" ({sum(not i['pass'] for i in items)} of {len(items)} items "
                               "to fix)"), "",
-             "| item | result | figures |", "|---|---|---|"]
+             ]
+    if data.get("not_run"):
+        lines += [f"Steps not run this time: {', '.join(data['not_run'])} (their last results: "
+                  "the earlier reports in this folder).", ""]
+    if data.get("hold_s") is not None:
+        lines += [f"Each chamber held {data['hold_s']:g} s (a slow fill shortens it: "
+                  "hold_ms per chamber in report.json); times marked 'pump' are pump-on time.",
+                  ""]
+    lines += ["| item | result | figures |", "|---|---|---|"]
     for i in items:
         lines.append(f"| {i['name']} | {'pass' if i['pass'] else '**FAIL**'} | "
                      f"{_figures(i)} |")
@@ -43,8 +52,8 @@ def _figures(i):
     keys = (("zero_mmhg", "zero %s mmHg"), ("noise_mmhg", "noise %s mmHg"),
             ("v_at_zero", "v_at_zero %s V"), ("v_at_full_scale", "v_at_full_scale %s V"),
             ("residuals_mmhg", "residuals %s mmHg"), ("errors_mmhg", "off the gauge %s mmHg"),
-            ("fit_ms", "to 10 mmHg %s ms"), ("fill_ms", "to 40 mmHg %s ms"),
-            ("leak_mmhg_per_min", "leak-down %s mmHg/min"),
+            ("fit_ms", "pump %s ms to 10 mmHg"), ("fill_ms", "pump %s ms to 40 mmHg"),
+            ("leak_mmhg_per_min", "loses %s mmHg/min held"),
             ("kept_share", "seal: kept %s of its air"), ("vent_ms", "vent %s ms"))
     return "; ".join(fmt % (i[k],) for k, fmt in keys if i.get(k) is not None) or "-"
 
@@ -61,7 +70,7 @@ def _plot(folder, item):
     ax.plot([t / 1000 for t, _, _ in fs], [p for _, p, _ in fs], label="fill", color="C0")
     hs = item.get("hold_series") or []
     if hs:
-        ax.plot([t / 1000 for t, _ in hs], [p for _, p in hs], label="held (leak-down %s "
+        ax.plot([t / 1000 for t, _ in hs], [p for _, p in hs], label="held (loses %s "
                 "mmHg/min)" % item.get("leak_mmhg_per_min"), color="C1")
     ax.set_xlabel("s (the boot's clock)")
     ax.set_ylabel("mmHg")
@@ -113,3 +122,20 @@ def _overview(folder, board_name, items, ok):
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _keep_earlier(folder):
+    """A report already there (an earlier run, e.g. before --steps chambers again) moves into
+    earlier-WHEN/ rather than being overwritten."""
+    old = folder / "report.json"
+    if not old.exists():
+        return
+    try:
+        when = json.loads(old.read_text()).get("when", "")
+    except ValueError:
+        when = ""
+    dest = folder / ("earlier-" + (when.replace(" ", "-").replace(":", "") or
+                                   time.strftime("%Y%m%d-%H%M%S")))
+    dest.mkdir(exist_ok=True)
+    for p in list(folder.glob("report.*")) + list(folder.glob("*.png")):
+        p.replace(dest / p.name)

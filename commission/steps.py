@@ -2,9 +2,9 @@
 
 Every threshold is the firmware's own (firmware/limits.py, sequencer.py), so a boot that passes
 here is one the firmware's fit check and monitors accept:
-- a chamber's fit time to 10 mmHg: under sequencer.FIT_FAST_MS nothing behind the valve takes
-  the air (a kinked or blocked hose, the valve stuck shut, no chamber on it); over
-  sequencer.FIT_TIMEOUT_MS no garment or a hose off;
+- a chamber's fill: sequencer.FIT_BLOCKED_DMMHG within sequencer.FIT_FAST_MS of pumping,
+  nothing behind the valve takes the air (a kinked or blocked hose, the valve stuck shut, no
+  chamber on it); 10 mmHg not within sequencer.FIT_TIMEOUT_MS, no garment or a hose off;
 - the fill to 40 mmHg: the pump time with the dump shut must raise the reading 1 mmHg every
   limits.FILL_STALL_MS (maint.py refuses more pumping otherwise: a hose off, a missing chamber);
   it must reach 40 mmHg within limits.FILL_TIMEOUT_MS of pump time (a leak the pump barely
@@ -27,6 +27,9 @@ import sequencer as SQ  # noqa: E402
 
 FILL_TO_MMHG = 40           # the per-chamber fill (issue 15)
 FIT_MMHG = SQ.FIT_DMMHG / 10
+BLOCKED_MMHG = SQ.FIT_BLOCKED_DMMHG / 10      # ... reached within FIT_FAST_MS: a shut path
+HOLD_MIN_MS = 10000         # a hold shorter than this measures no leak-down (a slow fill's)
+GAUGE_TOP_MARGIN_MMHG = 10  # the highest gauge point this far under limits.MAINT_BULB_MAX_MMHG
 NOISE_MAX_MMHG = 1.0        # 1 sigma of one reading: the hold watch reads within 0.5 (limits.py)
 CAL_TOLERANCE_MMHG = 3.0    # the board file's line against the reference gauge (issue 15)
 SEAL_KEPT_MIN = 0.85        # a chamber shut off for 5 s with the dump open keeps at least this
@@ -118,20 +121,36 @@ def check_against_gauge(pairs):
     return {"errors_mmhg": errs, "pass": ok, "fix": fix}
 
 
+def gauge_plan(board):
+    """(the calibration's gauge pressures, the check's), mmHg: three points up to the highest a
+    bulb may take the shut manifold (limits.MAINT_BULB_MAX_MMHG, less a margin; under the
+    board's ceiling less limits.REST_MARGIN_MMHG too, where an S3's console still answers)."""
+    top = min(L.MAINT_BULB_MAX_MMHG,
+              board["limits"]["ceiling_mmhg"] - L.REST_MARGIN_MMHG) - GAUGE_TOP_MARGIN_MMHG
+    return [round(top / 3), round(2 * top / 3), top], [round(top / 2), round(5 * top / 6)]
+
+
+def blocked(rec):
+    """The firmware's fit check's BLOCKED: BLOCKED_MMHG within FIT_FAST_MS of pumping."""
+    return rec.get("blocked_ms") is not None and rec["blocked_ms"] < SQ.FIT_FAST_MS
+
+
 def judge_chamber(k, rec):
     """One chamber's figures (flow.py) -> its verdicts. rec holds: fit_ms (pump time to
     FIT_MMHG, None if never), fill_ms (to FILL_TO_MMHG, None if never), no_rise (the boot
-    refused more pumping: nothing rose), leak_mmhg_per_min (None if not held),
+    refused more pumping: nothing rose), leak_mmhg_per_min (the loss while held, positive; None
+    if not held),
     kept_share (what the chamber still held when its valve opened again), vent_ms (to
     SAFE_MMHG), order_answer (the chamber the builder saw fill; None: not asked)."""
     fix = []
     fit = rec.get("fit_ms")
     fill = rec.get("fill_ms")
-    if fit is not None and fit < SQ.FIT_FAST_MS:
-        fix.append("chamber %d filled to %d mmHg in %d ms of pumping: nothing behind its valve "
+    measured = fill is not None and not blocked(rec)
+    if blocked(rec):
+        fix.append("chamber %d reached %d mmHg in %d ms of pumping: nothing behind its valve "
                    "takes the air. A kinked or blocked hose, the valve stuck shut, or no "
                    "chamber on it: check the hose from valve %d to its chamber, then the valve "
-                   "(it should pass air when open)" % (k, FIT_MMHG, fit, k))
+                   "(it should pass air when open)" % (k, BLOCKED_MMHG, rec["blocked_ms"], k))
     elif rec.get("no_rise"):
         fix.append("chamber %d: the reading did not rise while pumping: its hose is off, or no "
                    "chamber is on it, or a big leak; check the hose at both ends" % k)
@@ -143,10 +162,15 @@ def judge_chamber(k, rec):
                    "barely outruns, or a weak pump; check the chamber and its hose"
                    % (k, FILL_TO_MMHG, L.FILL_TIMEOUT_MS // 1000))
     leak = rec.get("leak_mmhg_per_min")
-    if leak is not None and -leak >= L.HOLD_LOSS_WARN_MMHG_PER_MIN:
+    if measured and (leak is None or (rec.get("hold_ms") or 0) < HOLD_MIN_MS or
+                     rec.get("kept_share") is None):
+        fix.append("chamber %d: its hold or seal was not measured (held %.0f s: the fill took "
+                   "too long for the boot's held-air limit): run --steps chambers again"
+                   % (k, (rec.get("hold_ms") or 0) / 1000))
+    elif leak is not None and leak >= L.HOLD_LOSS_WARN_MMHG_PER_MIN:
         fix.append("chamber %d leaks %.1f mmHg/min while held (the firmware warns from %d): "
                    "find the leak (soapy water on the chamber, its hose and fittings)"
-                   % (k, -leak, L.HOLD_LOSS_WARN_MMHG_PER_MIN))
+                   % (k, leak, L.HOLD_LOSS_WARN_MMHG_PER_MIN))
     kept = rec.get("kept_share")
     if kept is not None and kept < STUCK_OPEN_SHARE:
         fix.append("valve %d does not shut: chamber %d emptied through it while it was closed "
@@ -155,7 +179,10 @@ def judge_chamber(k, rec):
         fix.append("valve %d leaks when shut: chamber %d kept %d %% of its air over 5 s with "
                    "the dump open; clean or replace the valve" % (k, k, round(kept * 100)))
     vent = rec.get("vent_ms")
-    if vent is not None and vent > L.VENT_BUDGET_MS:
+    if vent is None:
+        fix.append("chamber %d did not read below %d mmHg within 15 s of venting: a blocked "
+                   "dump or hose; check before anything else" % (k, L.SAFE_MMHG))
+    elif vent > L.VENT_BUDGET_MS:
         fix.append("chamber %d took %.1f s to vent below %d mmHg (the firmware allows %d s): "
                    "a small or blocked dump, or a long thin hose" % (
                        k, vent / 1000, L.SAFE_MMHG, L.VENT_BUDGET_MS // 1000))

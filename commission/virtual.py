@@ -119,7 +119,10 @@ class VirtualBoard:
                str(port_file), "--boot-seconds", "0", "--press-at", "-1", "--speed", str(speed),
                "--scenario", str(Path(scenario_path).resolve()),
                "--bench-dir", str(self.bench_dir)] + (["--log", str(log)] if log else [])
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # its own session: a Ctrl-C at the terminal stops boot-commission, which then leaves
+        # maintenance over the link; the board must still be there to hear it
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
         deadline = time.monotonic() + 30
         while not (port_file.exists() and port_file.read_text().strip()):
             if self.proc.poll() is not None or time.monotonic() > deadline:

@@ -481,10 +481,11 @@ class App:
         as in a session (no fill rules: the computer times the fills itself)."""
         mon = self.monitor
         written = self.outputs.apply(m.step(now_ms, p))
-        code = 0
-        if not m.bulb_on:
-            # (with the gauge's bulb in the shut manifold its rise is the person's: the pump
-            # is refused meanwhile, the supervisor's ceiling still judges: maint.bulb)
+        if m.bulb_on:
+            # the gauge's bulb in the shut manifold: its rise is the person's (the pump is
+            # refused meanwhile); past what a person is asked for, a pump running on its own
+            code = safety.PUMP_STUCK_ON if p >= L.MAINT_BULB_MAX_MMHG * 10 else 0
+        else:
             code = mon.check(now_ms, p, self.sensor.uv, written, False, 0, False, -1, 0, False,
                              self.sensor.bad_run == 0)
         if not code:

@@ -235,6 +235,12 @@ MAINT_PUMP_MAX_MMHG = 60      # the pump stops at, and is refused from, this man
                               # higher calibration points come from the gauge's bulb
 MAINT_IDLE_MS = 5000          # no request this long (the cable pulled, the computer gone):
                               # every path open, pump off, maintenance over
+MAINT_BULB_MAX_MMHG = 100     # the gauge's bulb (maint.bulb: the pump-off check rests) takes the
+                              # shut manifold no higher: above, PUMP_STUCK_ON (a pump running on
+                              # its own; its climb isolation armed as in a session). The tool
+                              # asks a person for at most 90 (commission/steps.py); below the
+                              # ceiling less REST_MARGIN_MMHG, so an S3's USB console still
+                              # answers (it writes in rest windows only)
 MAINT_HELD_MAX_MS = 60000     # not seen vented (every path open, below SAFE_MMHG) this long:
                               # vent and leave (a 30 s leak-down and its fill fit; far inside
                               # MAX_AT_PRESSURE_MS)

@@ -15,8 +15,8 @@
 #   bulb         every path already closed: a person pumps the reference gauge's hand bulb
 #                (commissioning's calibration). No pump request is taken until a path opens,
 #                and the App's pump-off check is not run meanwhile (its rise is the bulb's);
-#                the ceiling still is: a pump running on its own in a shut manifold stops
-#                there (OVER_PRESSURE vents), with no chamber open to it
+#                above limits.MAINT_BULB_MAX_MMHG the App trips PUMP_STUCK_ON (a pump running
+#                on its own into the shut manifold), and the ceiling stays
 #   vent         every path open, pump off (stays in maintenance)
 #   leave        every path open, pump off, maintenance over
 # Every request, and every refused one, counts as the link being alive; none for

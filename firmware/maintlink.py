@@ -100,17 +100,24 @@ class Link:
         """One run of the link: at most one request read and answered, and only once the
         reply before it is written. True when maintenance is over and the boot has settled
         (App.settled): time to reset."""
-        c = None if app.console.busy() else self._read()
-        while c is not None:
-            if c == "\n" or c == "\r":
-                line = self._buf
-                self._buf = ""
-                if line and len(line) <= LINE_MAX:
-                    app.console.put(handle(app, now_ms, line))
-                    break           # one request a run: its reply goes out first
-            elif len(self._buf) <= LINE_MAX:
-                self._buf += c      # (past LINE_MAX the line is dropped whole)
-            c = self._read()
+        if not app.console.busy():
+            # at most a line's worth of characters a run: a flood without newlines never holds
+            # the loop (the rest waits in the console's buffer for the next run)
+            for _ in range(LINE_MAX + 2):
+                c = self._read()
+                if c is None:
+                    break
+                if c == "\n" or c == "\r":
+                    line = self._buf
+                    self._buf = ""
+                    if len(line) > LINE_MAX:
+                        app.console.put(handle(app, now_ms, "?"))    # answered, not acted on
+                        break
+                    if line:
+                        app.console.put(handle(app, now_ms, line))
+                        break       # one request a run: its reply goes out first
+                elif len(self._buf) <= LINE_MAX:
+                    self._buf += c  # (past LINE_MAX the line is answered as unknown)
         m = app.maint
         return (m is None or not m.on) and app.settled()
 

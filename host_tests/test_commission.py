@@ -39,25 +39,42 @@ def test_the_calibration_finds_the_transducers_own_line_from_the_gauge():
 
 
 def test_the_chamber_verdicts_use_the_firmwares_thresholds():
-    ok = {"fit_ms": 1000, "fill_ms": 2400, "leak_mmhg_per_min": -1.0, "kept_share": 0.97,
-          "vent_ms": 300, "order_answer": 1}
+    ok = {"fit_ms": 1000, "blocked_ms": 2000, "fill_ms": 2400, "leak_mmhg_per_min": 1.0,
+          "hold_ms": 30000, "kept_share": 0.97, "vent_ms": 300, "order_answer": 1}
     assert S.judge_chamber(1, ok)["pass"]
-    cases = [({"fit_ms": S.SQ.FIT_FAST_MS - 1}, "kinked"),
-             ({"fit_ms": None, "no_rise": True}, "hose is off"),
+    cases = [({"blocked_ms": S.SQ.FIT_FAST_MS - 1}, "kinked"),
+             ({"fit_ms": None, "fill_ms": None, "no_rise": True}, "hose is off"),
              ({"fit_ms": S.SQ.FIT_TIMEOUT_MS + 1}, "no garment"),
              ({"fill_ms": S.L.FILL_TIMEOUT_MS + 1}, "barely outruns"),
-             ({"leak_mmhg_per_min": -S.L.HOLD_LOSS_WARN_MMHG_PER_MIN}, "leaks 10.0 mmHg/min"),
+             ({"leak_mmhg_per_min": S.L.HOLD_LOSS_WARN_MMHG_PER_MIN}, "leaks 10.0 mmHg/min"),
              ({"kept_share": S.SEAL_KEPT_MIN - 0.01}, "leaks when shut"),
              ({"kept_share": 0.1}, "does not shut"),
              ({"vent_ms": S.L.VENT_BUDGET_MS + 1}, "to vent"),
-             ({"order_answer": 3}, "fills chamber 3")]
+             ({"order_answer": 3}, "fills chamber 3"),
+             # what was not measured is a failure, never a pass (a slow fill ate the hold)
+             ({"hold_ms": S.HOLD_MIN_MS - 1}, "not measured"),
+             ({"hold_ms": -1920, "leak_mmhg_per_min": 0.0, "kept_share": None},
+              "not measured"),
+             ({"kept_share": None}, "not measured"),
+             ({"vent_ms": None}, "did not read below")]
     for change, said in cases:
         v = S.judge_chamber(1, dict(ok, **change))
         assert not v["pass"] and said in " ".join(v["fix"]), (change, v)
-    # just inside every threshold: a pass
-    edge = dict(ok, fit_ms=S.SQ.FIT_FAST_MS, leak_mmhg_per_min=-9.9,
-                kept_share=S.SEAL_KEPT_MIN, vent_ms=S.L.VENT_BUDGET_MS)
+    # just inside every threshold: a pass (a fast fit is not BLOCKED unless 30 mmHg came in it)
+    edge = dict(ok, fit_ms=50, blocked_ms=S.SQ.FIT_FAST_MS, leak_mmhg_per_min=9.9,
+                kept_share=S.SEAL_KEPT_MIN, vent_ms=S.L.VENT_BUDGET_MS, hold_ms=S.HOLD_MIN_MS)
     assert S.judge_chamber(1, edge)["pass"]
+
+
+def test_the_calibration_asks_no_more_than_the_bulb_may_give():
+    """The gauge's points stay under limits.MAINT_BULB_MAX_MMHG and, for an S3 whose USB console
+    writes only in rest windows, under the ceiling less limits.REST_MARGIN_MMHG."""
+    for name in ("esp32-devkitc-4ch.json", "esp32-s3-devkitc-6ch.json"):
+        board = json.loads((paths.ROOT / "boards" / name).read_text())
+        points, checks = S.gauge_plan(board)
+        top = min(S.L.MAINT_BULB_MAX_MMHG,
+                  board["limits"]["ceiling_mmhg"] - S.L.REST_MARGIN_MMHG)
+        assert max(points + checks) < top and len(points) == 3 and points[0] > 10
 
 
 # --- against the virtual ESP32 ----------------------------------------------------------------
@@ -126,8 +143,8 @@ def test_a_faulty_build_is_corrected_and_every_fault_named(tmp_path):
     assert cal["pass"] and abs(cal["v_at_zero"] - 0.5) < 0.01, cal
     assert min(cal["before_mmhg"]) < -4 and max(abs(e) for e in cal["errors_mmhg"]) <= 3.0
     leak = items["chamber 1"]
-    assert not leak["pass"] and leak["leak_mmhg_per_min"] <= -10, leak
-    assert "chamber 1 leaks %.1f mmHg/min" % -leak["leak_mmhg_per_min"] in leak["fix"][0]
+    assert not leak["pass"] and leak["leak_mmhg_per_min"] >= 10, leak
+    assert "chamber 1 leaks %.1f mmHg/min" % leak["leak_mmhg_per_min"] in leak["fix"][0]
     assert "kinked" in " ".join(items["chamber 2"]["fix"])
     assert "hose is off, or no chamber" in " ".join(items["chamber 3"]["fix"])
     assert "valve stuck shut" in " ".join(items["chamber 4"]["fix"])
@@ -174,6 +191,23 @@ def test_the_pump_never_runs_into_a_closed_manifold_and_a_pulled_cable_vents(tmp
         if link.transport is not None:
             link.transport.close()
         vb.close()
+
+
+def test_a_port_that_is_not_there_is_a_clear_error_and_a_report(tmp_path, capsys):
+    """A real boot's port that does not exist: exit 2 (could not finish), the reason said, a
+    report written; a misspelt step or a missing file is refused before anything starts."""
+    said = []
+    rc = cli.run(cli.parse(["--port", "/dev/ttyUSB9-not-here", "--board", str(BOARD),
+                            "--report", str(tmp_path / "r")]), say=said.append)
+    assert rc == 2 and "cannot open /dev/ttyUSB9-not-here" in " ".join(said), said
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert not data["pass"] and data["items"][-1]["name"] == "could not finish"
+    for argv, says in ((["--virtual", str(BOARD), "--steps", "zero,chamber"], "no step"),
+                       (["--virtual", str(tmp_path / "nope.json")], "no scenario"),
+                       (["--port", "/dev/x", "--answers", str(BOARD)], "for --virtual")):
+        with pytest.raises(SystemExit) as e:
+            cli.parse(argv)
+        assert e.value.code == 2 and says in capsys.readouterr().err
 
 
 def test_the_command_is_installed_and_says_what_it_needs():

@@ -290,6 +290,9 @@ class Typed:
         c, self.text = self.text[0], self.text[1:]
         return c
 
+    def more(self, text):
+        self.text += text
+
 
 def test_the_link_answers_one_request_at_a_time_and_resets_only_once_settled():
     """A batch typed at once: one request a run, each after the reply before it is written
@@ -370,29 +373,30 @@ def test_a_console_stall_while_maintenance_holds_air_is_not_a_loop_stall():
     assert link("read")["on"]
 
 
-def _shut_with(boot, link, bulb):
+def _shut_with(boot, link, bulb, pressures=(30, 60, 90)):
     boot.run(500)
     assert link("enter")["ok"]
     for k in range(5):
         assert link("close %d" % k)["ok"]
     if bulb:
         assert link("bulb")["ok"]
-    for target in (40, 80, 120):            # a person squeezing the gauge's bulb in steps
+    for target in pressures:                # a person squeezing the gauge's bulb in steps
         boot.vb.plant.bulb_to(target)
         boot.run(1500)
 
 
-def test_the_gauges_bulb_in_the_shut_manifold_is_not_taken_for_a_pump_but_its_ceiling_is():
-    """Calibration (issue 15): with 'bulb' the manifold climbs 40-80-120 mmHg by hand, the pump
+def test_the_gauges_bulb_in_the_shut_manifold_is_not_taken_for_a_pump_up_to_its_limit():
+    """Calibration (issue 15): with 'bulb' the manifold climbs 30-60-90 mmHg by hand, the pump
     off, and the boot stays in maintenance (its reading follows). Without 'bulb' the same climb
-    is what the pump-off check exists for: PUMP_STUCK_ON, vented. A pump driver that shorts
-    during the bulb's turn runs into the shut manifold up to the ceiling: OVER_PRESSURE, and
-    every path opens."""
+    is what the pump-off check exists for: PUMP_STUCK_ON, vented. Past
+    limits.MAINT_BULB_MAX_MMHG, 'bulb' or not, it is PUMP_STUCK_ON: a pump driver that shorts
+    during the bulb's turn is stopped there, the stuck pump's isolation armed as in a session,
+    and no chamber takes its air."""
     boot = Boot()
     link = Link(boot)
     _shut_with(boot, link, bulb=True)
     r = link("read")
-    assert r["on"] and r["fault"] == "NONE" and abs(r["p_dmmhg"] - 1200) < 30, r
+    assert r["on"] and r["fault"] == "NONE" and abs(r["p_dmmhg"] - 900) < 30, r
     assert not link("pump 100")["ok"]                       # the pump stays locked off
     assert link("open 0")["ok"] and link("read")["on"]      # a path opens: the bulb's turn ends
     assert not violations(boot)
@@ -405,16 +409,52 @@ def test_the_gauges_bulb_in_the_shut_manifold_is_not_taken_for_a_pump_but_its_ce
 
     boot = Boot()
     link = Link(boot)
-    _shut_with(boot, link, bulb=True)
+    _shut_with(boot, link, bulb=True, pressures=(30, L.MAINT_BULB_MAX_MMHG + 5))
+    r = link("read")
+    assert not r["on"] and r["fault"] == "PUMP_STUCK_ON", r
+
+    boot = Boot()
+    link = Link(boot)
+    _shut_with(boot, link, bulb=True, pressures=(60,))
     boot.inject({"fault": "pump_stuck_on"})
-    ceiling = boot.app.cfg["limits"]["ceiling_mmhg"]
     for _ in range(400):
         boot.run(10)
         if boot.app.sup.tripped():
             break
     r = link("read")
-    assert not r["on"] and r["fault"] == "OVER_PRESSURE", r
-    assert boot.vb.plant.p_manifold < ceiling + 20
-    assert max(boot.vb.plant.p_chambers) < 5       # every chamber stayed shut off from it
-    boot.run(3000)
-    assert boot.vb.plant.dump_open()
+    assert not r["on"] and r["fault"] == "PUMP_STUCK_ON", r
+    assert boot.vb.plant.p_manifold < L.MAINT_BULB_MAX_MMHG + 10
+    for _ in range(30):                     # the trip's own handling: no chamber fills
+        boot.run(100)
+        assert max(boot.vb.plant.p_chambers) < 15, boot.vb.plant.p_chambers
+    assert not violations(boot)
+
+
+def test_on_an_s3_the_calibrations_bulb_points_are_all_answered():
+    """The S3's USB console answers only in rest windows, which need the manifold
+    limits.REST_MARGIN_MMHG under the ceiling: every gauge point commissioning asks for
+    (commission/steps.gauge_plan) is answered through the link's own polling (a hostile
+    review: at 120 mmHg the replies stopped and maintenance timed out)."""
+    import boardcfg
+    from commission import steps
+    from sim import paths
+    board = boardcfg.load(str(paths.ROOT / "boards" / "esp32-s3-devkitc-6ch.json"))
+    points, checks = steps.gauge_plan(board)
+    boot = Boot(board=board)
+    boot.run(500)
+    typed = Typed("".join("close %d\n" % k for k in range(board["chambers"] + 1)) + "bulb\n")
+    link = maintlink.Link(typed, lambda: None)
+    assert boot.app.maint_enter(boot.vb.ticks_ms()) == 0
+    for _ in range(300):
+        boot.run(10)
+        link.poll(boot.app, boot.vb.ticks_ms())
+    for target in points + checks:
+        boot.vb.plant.bulb_to(target)
+        typed.more("read\nread\nread\n")
+        for _ in range(300):
+            boot.run(10)
+            link.poll(boot.app, boot.vb.ticks_ms())
+        replies = [json.loads(x) for x in boot.console_out if x.startswith('{"maint"')]
+        assert replies[-1]["maint"] == "read" and replies[-1]["on"], (target, replies[-1])
+        assert abs(replies[-1]["p_dmmhg"] - target * 10) < 30, (target, replies[-1])
+    assert not violations(boot)
