@@ -117,10 +117,14 @@ class Flow:
             gauge = self.ask.number(key, f"Squeeze the gauge's bulb to about {target} mmHg "
                                     "(within a minute), let it settle. What does the gauge "
                                     "read (mmHg)?")
-        rs = self.reads(5)
+        rs = [self.req("read", must=False) for _ in range(5)]
         if not rs[-1]["on"]:
-            raise FlowError("maintenance ended while the air was held (%s): take each "
-                            "reading within a minute" % rs[-1].get("end"))
+            # (a read is refused once maintenance is over: say why it ended, not that)
+            raise FlowError("maintenance ended while the air was held (%s, fault %s): take "
+                            "each reading within a minute, and squeeze no higher than %d mmHg "
+                            "(above it the boot takes the climb for a pump running on its "
+                            "own)" % (rs[-1].get("end"), rs[-1].get("fault"),
+                                      S.L.MAINT_BULB_MAX_MMHG))
         uv = sum(r["uv"] for r in rs) / len(rs)
         self.ask.bulb(0)
         self.vent_and_wait()

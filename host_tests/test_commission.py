@@ -77,6 +77,38 @@ def test_the_calibration_asks_no_more_than_the_bulb_may_give():
         assert max(points + checks) < top and len(points) == 3 and points[0] > 10
 
 
+class _EndedLink:
+    """A boot that left maintenance (a bulb squeezed past its limit) once the person answered:
+    every read refused."""
+
+    def request(self, line):
+        on = line.split()[0] != "read"
+        return {"maint": line.split()[0], "ok": int(on), "on": int(on), "uv": 250000,
+                "p_dmmhg": 0, "t_ms": 0, "end": "" if on else "fault",
+                "fault": "NONE" if on else "PUMP_STUCK_ON", "why": "not in maintenance"}
+
+    def kept_alive(self):
+        import contextlib
+        return contextlib.nullcontext()
+
+
+class _Squeezer:
+    def bulb(self, mmhg):
+        pass
+
+    def number(self, key, question):
+        return 120.0
+
+
+def test_a_calibration_point_the_boot_ended_says_why():
+    fl = cli.F.Flow(_EndedLink(), {"chambers": 4, "sensor": SENSOR}, _Squeezer())
+    with pytest.raises(cli.F.FlowError) as e:
+        fl.gauge_point(90, "gauge_90")
+    said = str(e.value)
+    assert "PUMP_STUCK_ON" in said and "no higher than %d mmHg" % S.L.MAINT_BULB_MAX_MMHG \
+        in said
+
+
 # --- against the virtual ESP32 ----------------------------------------------------------------
 def _scenario(tmp_path, name, **sc):
     path = tmp_path / f"{name}.json"
